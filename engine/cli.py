@@ -1,0 +1,129 @@
+"""The ``floorflow`` command: validate · graph · steps.
+
+Exit codes: 0 ok, 1 a recipe has errors, 2 usage error (bad arguments, a file that cannot be read).
+A user mistake gets a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+
+from engine import __version__
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    RECIPE_FAILED = 1
+    USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="floorflow", description="Declarative YAML workflows for the factory floor.")
+    parser.add_argument("--version", action="version", version=f"floorflow {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+
+    validate = verbs.add_parser("validate", help="check recipes: schema, step parameters, route rules")
+    validate.add_argument("recipes", nargs="+", metavar="RECIPE", type=Path)
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(run=_validate)
+
+    graph = verbs.add_parser("graph", help="print a recipe's state machine as Mermaid or DOT text")
+    graph.add_argument("recipe", metavar="RECIPE", type=Path)
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.set_defaults(run=_graph)
+
+    steps = verbs.add_parser("steps", help="list the registered step types and their parameters")
+    steps.set_defaults(run=_steps)
+    return parser
+
+
+def _readable(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"{path}: not a file")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from engine.check import check_recipe
+    from engine.registry import Registry
+
+    for path in args.recipes:
+        _readable(path)
+    registry = Registry.discover()
+    everything = []
+    failed = False
+    for path in args.recipes:
+        _flow, problems = check_recipe(path, registry)
+        failed |= any(d.severity == "error" for d in problems)
+        everything.extend(problems)
+        if args.format == "text":
+            for diag in problems:
+                print(diag)
+    if args.format == "json":
+        print(json.dumps([d.as_json() for d in everything], indent=2))
+    elif not failed:
+        count = len(args.recipes)
+        print(f"{count} recipe{'s' if count != 1 else ''} valid", file=sys.stderr)
+    return ExitCode.RECIPE_FAILED if failed else ExitCode.OK
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from engine.check import check_recipe
+    from engine.graph import render
+    from engine.registry import Registry
+
+    _readable(args.recipe)
+    flow, problems = check_recipe(args.recipe, Registry.discover())
+    for diag in problems:
+        print(diag, file=sys.stderr)
+    if flow is None:
+        return ExitCode.RECIPE_FAILED
+    sys.stdout.write(render(flow, args.format))
+    return ExitCode.OK
+
+
+def _steps(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from engine.registry import Registry
+
+    for step_type in Registry.discover():
+        print(f"{step_type.name}: {step_type.summary}")
+        for f in dataclasses.fields(step_type.Params):
+            default = "" if f.default is dataclasses.MISSING else f" (default {f.default!r})"
+            print(f"    {f.name}{default}: {f.metadata.get('doc', '')}")
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except UsageError as exc:
+        print(f"floorflow: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except BrokenPipeError:
+        return ExitCode.OK
+    except OSError as exc:
+        print(f"floorflow: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Turn a stage's ``with:`` mapping into its step type's frozen parameter dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from engine.diagnostics import did_you_mean
+from engine.step import StepType
+
+
+class ParamProblem(ValueError):
+    def __init__(self, key: str | None, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@functools.cache
+def _hints(params_class: type) -> dict[str, Any]:
+    return typing.get_type_hints(params_class)
+
+
+def fields_of(step_type: type[StepType]) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(step_type.Params)
+
+
+def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> tuple[Any, list[ParamProblem]]:
+    """The dataclass instance (None when it cannot be built) and every problem found."""
+    given = given or {}
+    problems: list[ParamProblem] = []
+    fields = {f.name: f for f in fields_of(step_type)}
+    hints = _hints(step_type.Params)
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in fields:
+            problems.append(ParamProblem(key, f"step type '{step_type.name}' has no parameter "
+                                              f"'{key}'{did_you_mean(key, fields)}"))
+            continue
+        try:
+            values[key] = coerce(value, hints[key])
+        except TypeError as exc:
+            problems.append(ParamProblem(key, f"parameter '{key}' of '{step_type.name}': {exc}"))
+    for name, f in fields.items():
+        if name not in given and f.default is dataclasses.MISSING:
+            problems.append(ParamProblem(None, f"step type '{step_type.name}' needs parameter "
+                                               f"'{name}' ({f.metadata.get('doc', '')})"))
+    if problems:
+        return None, problems
+    return step_type.Params(**values), []
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """``value`` as the parameter type ``hint`` (lists become tuples); TypeError when it is not."""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError(f"expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError(f"expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError(f"expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError(f"expected text, got {value!r}")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise TypeError(f"expected one of {', '.join(map(str, args))}, got {value!r}"
+                        f"{did_you_mean(str(value), map(str, args))}")
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {value!r}")
+        return tuple(coerce(item, args[0]) for item in value)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return coerce(value, inner)
+    raise TypeError(f"unsupported parameter type {hint!r}")
+
+
+def refs(step_type: type[StepType], params: Any) -> list[tuple[str, str, str]]:
+    """(field, kind, name) for every value of ``params`` naming an image or lifecycle state."""
+    out: list[tuple[str, str, str]] = []
+    for f in fields_of(step_type):
+        kind = f.metadata.get("ref")
+        value = getattr(params, f.name)
+        if kind is None or value is None:
+            continue
+        for name in value if isinstance(value, tuple) else (value,):
+            out.append((f.name, kind, name))
+    return out

@@ -1,0 +1,116 @@
+"""Check a recipe document against ``schemas/recipe.schema.json``.
+
+The validator is built once per process. jsonschema's errors are turned into diagnostics that
+point at the offending key or value, with "did you mean …?" for misspelt keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from engine.diagnostics import Diagnostic, Pos, did_you_mean
+from engine.resources import schema_path
+from engine.yamlload import YList, YMap
+
+
+@functools.cache
+def recipe_validator() -> Draft202012Validator:
+    schema = json.loads(schema_path("recipe.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate_document(data: YMap) -> list[Diagnostic]:
+    """Every schema problem in one recipe file, one diagnostic each."""
+    out: dict[tuple[Pos, str], Diagnostic] = {}
+    for error in recipe_validator().iter_errors(data):
+        for diag in _diagnostics(error, data):
+            out.setdefault((diag.pos, diag.message), diag)
+    return sorted(out.values(), key=lambda d: d.pos)
+
+
+def _locate(data: Any, path: Iterable[Any], *, key: bool = False) -> Pos:
+    """Position of the value at ``path`` (or of its key, for a mapping entry)."""
+    node = data
+    pos: Pos = data.pos
+    items = list(path)
+    for i, step in enumerate(items):
+        last = i == len(items) - 1
+        if isinstance(node, YMap) and step in node:
+            pos = node.where(step, of_key=key and last)
+            node = node[step]
+        elif isinstance(node, YList) and isinstance(step, int) and step < len(node):
+            pos = node.where(step)
+            node = node[step]
+        else:
+            break
+    return pos
+
+
+def _leaf_errors(error: ValidationError) -> list[ValidationError]:
+    """The most specific errors: for if/then/anyOf keep the branch that explains the problem."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        best = [e for e in error.context if e.validator not in ("type", "pattern", "const")]
+        chosen = best or [min(error.context, key=lambda e: len(e.absolute_path))]
+        return [leaf for e in chosen for leaf in _leaf_errors(e)]
+    return [error]
+
+
+def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
+    diags = []
+    for leaf in _leaf_errors(error):
+        path = list(leaf.absolute_path)
+        instance = leaf.instance
+        kind = str(leaf.validator)
+        if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
+            schema = leaf.schema if isinstance(leaf.schema, dict) else {}
+            known = _known_keys(schema)
+            for extra in sorted(set(instance) - known):
+                diags.append(Diagnostic(
+                    _locate(data, [*path, extra], key=True), "error", "schema-unknown-key",
+                    f"unknown key '{extra}'{_where(path)}{did_you_mean(extra, known)}",
+                ))
+            continue
+        if kind == "required":
+            diags.append(Diagnostic(_locate(data, path), "error", "schema-required",
+                                    f"{leaf.message.replace('is a required property', 'is required')}"
+                                    f"{_where(path)}"))
+            continue
+        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}",
+                                f"{_subject(path)}{_short(leaf)}"))
+    return diags
+
+
+def _known_keys(schema: dict[str, Any]) -> set[str]:
+    keys = set(schema.get("properties", {}))
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = recipe_validator().schema["$defs"].get(ref.removeprefix("#/$defs/"), {})
+        keys |= set(target.get("properties", {}))
+    return keys
+
+
+def _where(path: list[Any]) -> str:
+    return f" in {_dotted(path)}" if path else ""
+
+
+def _subject(path: list[Any]) -> str:
+    return f"{_dotted(path)}: " if path else ""
+
+
+def _dotted(path: list[Any]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def _short(error: ValidationError) -> str:
+    message = error.message
+    return message if len(message) <= 160 else message[:157] + "..."

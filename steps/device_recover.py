@@ -1,0 +1,32 @@
+"""``device.recover``: rewrite the unit's storage with an OS recovery image.
+
+On Azure Sphere this is ``az sphere device recover``: the whole flash is rewritten with the recovery
+images, so whatever was installed before is gone and the named image is what the unit now holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.step import Effects, StepType, param
+
+
+@dataclass(frozen=True)
+class Params:
+    image: str = param(
+        "Recovery image (from the recipe's images) written to the unit.", ref="image"
+    )
+    timeout_s: int = param("Seconds the recovery may take before the stage errors.", default=600)
+
+
+class DeviceRecover(StepType):
+    name = "device.recover"
+    summary = "Rewrite the unit's storage with an OS recovery image."
+    Params = Params
+    example: ClassVar[Mapping[str, Any]] = {"image": "os"}
+
+    @classmethod
+    def effects(cls, params: Params) -> Effects:
+        return Effects(replaces_storage=True, loads=(params.image,))

@@ -1,0 +1,29 @@
+"""``flash.boot_ram``: boot an image from RAM without writing it to storage.
+
+On the Windows 10 Mobile line this boots the MMOS manufacturing image (a WIM) from RAM for the
+factory tests; the image lives only until the unit next reboots from its storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.step import Effects, StepType, param
+
+
+@dataclass(frozen=True)
+class Params:
+    image: str = param("Image (from the recipe's images) booted from RAM.", ref="image")
+
+
+class FlashBootRam(StepType):
+    name = "flash.boot_ram"
+    summary = "Boot an image from RAM; it is gone at the next reboot."
+    Params = Params
+    example: ClassVar[Mapping[str, Any]] = {"image": "test_image"}
+
+    @classmethod
+    def effects(cls, params: Params) -> Effects:
+        return Effects(loads_volatile=(params.image,))

@@ -1,0 +1,29 @@
+"""``image.sideload``: install one image on the unit next to what is already installed.
+
+On Azure Sphere this is ``az sphere device sideload deploy`` of an image package, typically the
+factory test application; the other images on the unit stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.step import Effects, StepType, param
+
+
+@dataclass(frozen=True)
+class Params:
+    image: str = param("Image (from the recipe's images) installed on the unit.", ref="image")
+
+
+class ImageSideload(StepType):
+    name = "image.sideload"
+    summary = "Install an image next to what is already on the unit."
+    Params = Params
+    example: ClassVar[Mapping[str, Any]] = {"image": "test_image"}
+
+    @classmethod
+    def effects(cls, params: Params) -> Effects:
+        return Effects(loads=(params.image,))

@@ -1,0 +1,32 @@
+"""``lifecycle.advance``: move the unit forward in its one-way lifecycle.
+
+On Azure Sphere this updates the chip's manufacturing state (Blank, then Module1Complete, then
+DeviceComplete); each step locks capabilities away for good, so the route rules require every
+temporary image to be gone before the final advance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.step import Effects, StepType, param
+
+
+@dataclass(frozen=True)
+class Params:
+    to: str = param(
+        "Lifecycle state (from the recipe's lifecycle) the unit moves to.", ref="lifecycle"
+    )
+
+
+class LifecycleAdvance(StepType):
+    name = "lifecycle.advance"
+    summary = "Move the unit's lifecycle forward to the given state."
+    Params = Params
+    example: ClassVar[Mapping[str, Any]] = {"to": "DeviceComplete"}
+
+    @classmethod
+    def effects(cls, params: Params) -> Effects:
+        return Effects(advances_to=params.to)

@@ -1,0 +1,25 @@
+"""``sample.inspect``: a random sample test run on the units the stage's ``sampling:`` picks.
+
+Sampled units go through the named checks (for instance a drop or full RF re-test); failures count
+against the lot and may put it on hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.step import StepType, param
+
+
+@dataclass(frozen=True)
+class Params:
+    tests: tuple[str, ...] = param("Names of the checks run on a sampled unit.")
+
+
+class SampleInspect(StepType):
+    name = "sample.inspect"
+    summary = "Inspect a randomly sampled unit; use with the stage's sampling."
+    Params = Params
+    example: ClassVar[Mapping[str, Any]] = {"tests": ("visual",)}
