@@ -41,9 +41,7 @@ def time_runs(cmd: list[str], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
-        )
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             print(f"error: `{' '.join(cmd)}` exited {proc.returncode}", file=sys.stderr)
@@ -64,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time a cold `floorflow validate RECIPE` (median of fresh processes).",
     )
-    parser.add_argument(
-        "--runs", type=int, default=5, metavar="N", help="runs per recipe (default: 5)"
-    )
+    parser.add_argument("--runs", type=int, default=5, metavar="N", help="runs per recipe (default: 5)")
     parser.add_argument(
         "--recipes",
         nargs="+",
@@ -99,10 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'recipe':<{width}}  {'median s':>9}  {'min s':>7}  {'max s':>7}")
     print(f"{'-' * width}  {'-' * 9}  {'-' * 7}  {'-' * 7}")
     for name, times in rows:
-        print(
-            f"{name:<{width}}  {statistics.median(times):>9.3f}  "
-            f"{min(times):>7.3f}  {max(times):>7.3f}"
-        )
+        print(f"{name:<{width}}  {statistics.median(times):>9.3f}  {min(times):>7.3f}  {max(times):>7.3f}")
 
     startup = statistics.median(rows[0][1])
     validate = {name: round(statistics.median(times), 4) for name, times in rows[1:]}
@@ -112,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\ntarget: <= {TARGET_S:.2f} s median for a typical recipe; "
         f"slowest here {worst:.3f} s ({verdict}); interpreter floor {startup:.3f} s"
     )
-    print(
-        json.dumps({"validate_s": validate, "max_s": worst, "python_startup_s": round(startup, 4)})
-    )
+    print(json.dumps({"validate_s": validate, "max_s": worst, "python_startup_s": round(startup, 4)}))
     return 0
 
 

@@ -36,9 +36,13 @@ class _Compiler:
             spec = spec or YMap(section.where(name))
             features = spec.get("features") or YList(spec.pos)
             images[name] = Image(
-                name=name, file=spec.get("file"), kind=spec.get("kind"),
-                platform=spec.get("platform"), type=spec.get("type"),
-                temporary=bool(spec.get("temporary", False)), features=tuple(features),
+                name=name,
+                file=spec.get("file"),
+                kind=spec.get("kind"),
+                platform=spec.get("platform"),
+                type=spec.get("type"),
+                temporary=bool(spec.get("temporary", False)),
+                features=tuple(features),
                 pos=section.where(name, of_key=True),
                 feature_pos=tuple(features.where(i) for i in range(len(features))),
             )
@@ -65,20 +69,35 @@ class _Compiler:
         if not route and not self.data.get("abstract"):
             self.error(self.data.where("stages", of_key=True), "empty-route", "the route has no stages")
         return Flow(
-            recipe=self.data.get("recipe", ""), version=self.data.get("version", 0),
-            stages=self.stages, route=tuple(route), lifecycle=self.lifecycle, images=self.images,
-            stations=self.stations, content_hash=self.recipe.content_hash,
-            abstract=bool(self.data.get("abstract", False)), source=self.recipe.shown_as,
+            recipe=self.data.get("recipe", ""),
+            version=self.data.get("version", 0),
+            stages=self.stages,
+            route=tuple(route),
+            lifecycle=self.lifecycle,
+            images=self.images,
+            stations=self.stations,
+            content_hash=self.recipe.content_hash,
+            abstract=bool(self.data.get("abstract", False)),
+            source=self.recipe.shown_as,
             pos=self.data.pos,
         )
 
-    def _stage(self, m: YMap, *, group: str | None = None, default_station: str | None = None,
-               rework: bool = False) -> Stage | None:
+    def _stage(
+        self,
+        m: YMap,
+        *,
+        group: str | None = None,
+        default_station: str | None = None,
+        rework: bool = False,
+    ) -> Stage | None:
         sid = m["id"]
         if sid in self.stages:
             first = self.stages[sid].pos
-            self.error(m.where("id"), "duplicate-id",
-                       f"stage id '{sid}' is used twice (first at {first.file}:{first.line})")
+            self.error(
+                m.where("id"),
+                "duplicate-id",
+                f"stage id '{sid}' is used twice (first at {first.file}:{first.line})",
+            )
             return None
         where = {key: m.where(key) for key in m}
         step_name = m.get("step")
@@ -92,13 +111,26 @@ class _Compiler:
         for key in ("allowed_until", "allowed_from"):
             self._check_state(m.get(key), m.where(key), key)
         stage = Stage(
-            id=sid, step=step_name or "", params=params, effects=effects, station=station,
-            requires=tuple(m.get("requires") or ()), irreversible=bool(m.get("irreversible", False)),
-            retry_max=(m.get("retry") or {}).get("max", 0), on_fail=m.get("on_fail", SCRAP),
-            timeout_s=m.get("timeout_s"), measurements=self._measurements(m.get("measurements")),
-            allowed_until=m.get("allowed_until"), allowed_from=m.get("allowed_from"),
-            sampling=self._sampling(m.get("sampling")), group=group, rework=rework,
-            then=m.get("then"), max_visits=m.get("max_visits"), pos=m.where("id"), where=where,
+            id=sid,
+            step=step_name or "",
+            params=params,
+            effects=effects,
+            station=station,
+            requires=tuple(m.get("requires") or ()),
+            irreversible=bool(m.get("irreversible", False)),
+            retry_max=(m.get("retry") or {}).get("max", 0),
+            on_fail=m.get("on_fail", SCRAP),
+            timeout_s=m.get("timeout_s"),
+            measurements=self._measurements(m.get("measurements")),
+            allowed_until=m.get("allowed_until"),
+            allowed_from=m.get("allowed_from"),
+            sampling=self._sampling(m.get("sampling")),
+            group=group,
+            rework=rework,
+            then=m.get("then"),
+            max_visits=m.get("max_visits"),
+            pos=m.where("id"),
+            where=where,
         )
         self.stages[sid] = stage
         return stage
@@ -122,8 +154,11 @@ class _Compiler:
         for key, kind, name in refs(step_type, params):
             pos = with_map.where(key)
             if kind == "image" and name not in self.images:
-                self.error(pos, "unknown-image",
-                           f"stage '{sid}': unknown image '{name}'{did_you_mean(name, self.images)}")
+                self.error(
+                    pos,
+                    "unknown-image",
+                    f"stage '{sid}': unknown image '{name}'{did_you_mean(name, self.images)}",
+                )
             elif kind == "lifecycle":
                 self._check_state(name, pos, key)
         return params, step_type.effects(params)
@@ -132,11 +167,17 @@ class _Compiler:
         if not self.stations:
             return
         if station is None:
-            self.error(m.where("id"), "stage-no-station",
-                       f"stage '{sid}' names no station (stations: {', '.join(self.stations)})")
+            self.error(
+                m.where("id"),
+                "stage-no-station",
+                f"stage '{sid}' names no station (stations: {', '.join(self.stations)})",
+            )
         elif station not in self.stations:
-            self.error(m.where("station"), "unknown-station",
-                       f"stage '{sid}': unknown station '{station}'{did_you_mean(station, self.stations)}")
+            self.error(
+                m.where("station"),
+                "unknown-station",
+                f"stage '{sid}': unknown station '{station}'{did_you_mean(station, self.stations)}",
+            )
 
     def _check_state(self, state: str | None, pos: Pos, key: str) -> None:
         if state is None:
@@ -144,8 +185,11 @@ class _Compiler:
         if not self.lifecycle:
             self.error(pos, "no-lifecycle", f"{key}: '{state}' needs a lifecycle: list in the recipe")
         elif state not in self.lifecycle:
-            self.error(pos, "unknown-state",
-                       f"{key}: unknown lifecycle state '{state}'{did_you_mean(state, self.lifecycle)}")
+            self.error(
+                pos,
+                "unknown-state",
+                f"{key}: unknown lifecycle state '{state}'{did_you_mean(state, self.lifecycle)}",
+            )
 
     def _measurements(self, section: YMap | None) -> tuple[Measurement, ...]:
         out = []
@@ -153,26 +197,46 @@ class _Compiler:
             limits = self._limits(spec, "limits", name)
             marginal = self._limits(spec, "marginal", name)
             if limits and marginal and not (_inside(marginal.low, limits) and _inside(marginal.high, limits)):
-                self.error(spec.where("marginal"), "marginal-outside",
-                           f"measurement '{name}': marginal band lies outside its limits")
-            out.append(Measurement(name, limits, marginal, spec.get("equals"), spec.get("matches"),
-                                   spec.get("units")))
+                self.error(
+                    spec.where("marginal"),
+                    "marginal-outside",
+                    f"measurement '{name}': marginal band lies outside its limits",
+                )
+            out.append(
+                Measurement(
+                    name,
+                    limits,
+                    marginal,
+                    spec.get("equals"),
+                    spec.get("matches"),
+                    spec.get("units"),
+                )
+            )
         return tuple(out)
 
     def _limits(self, spec: YMap, key: str, name: str) -> Limits | None:
         value = spec.get(key)
         if value is None:
             return None
-        ok = isinstance(value, dict) and set(value) <= {"min", "max"} and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        ok = (
+            isinstance(value, dict)
+            and set(value) <= {"min", "max"}
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        )
         if not ok:
-            self.error(spec.where(key), "bad-limits",
-                       f"measurement '{name}': {key} must be {{min, max}} numbers, got {value!r}")
+            self.error(
+                spec.where(key),
+                "bad-limits",
+                f"measurement '{name}': {key} must be {{min, max}} numbers, got {value!r}",
+            )
             return None
         limits = Limits(value.get("min"), value.get("max"))
         if limits.low is not None and limits.high is not None and limits.low > limits.high:
-            self.error(spec.where(key), "bad-limits",
-                       f"measurement '{name}': {key} min {limits.low} is above max {limits.high}")
+            self.error(
+                spec.where(key),
+                "bad-limits",
+                f"measurement '{name}': {key} min {limits.low} is above max {limits.high}",
+            )
         return limits
 
     @staticmethod
@@ -180,8 +244,13 @@ class _Compiler:
         if spec is None:
             return None
         aql = spec.get("aql") or {}
-        return Sampling(rate=spec.get("rate"), aql=aql.get("aql"), level=aql.get("level", "II"),
-                        lot_size=spec.get("lot_size"), recall_threshold=spec.get("recall_threshold"))
+        return Sampling(
+            rate=spec.get("rate"),
+            aql=aql.get("aql"),
+            level=aql.get("level", "II"),
+            lot_size=spec.get("lot_size"),
+            recall_threshold=spec.get("recall_threshold"),
+        )
 
 
 def _inside(value: float | None, limits: Limits) -> bool:

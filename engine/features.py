@@ -48,37 +48,55 @@ def _check_image(image: Image, rules: dict[str, Any]) -> list[Diagnostic]:
     known = rules.get("features", [])
     for feature in image.features:
         if feature not in known:
-            error(_pos(image, feature), "feature-unknown",
-                  f"feature '{feature}' is not in the feature catalogue{did_you_mean(feature, known)}",
-                  "warning")
+            error(
+                _pos(image, feature),
+                "feature-unknown",
+                f"feature '{feature}' is not in the feature catalogue{did_you_mean(feature, known)}",
+                "warning",
+            )
     test_only = rules.get("test_only", {})
     if image.type in test_only.get("refused_in", []):
         for feature in image.features:
             if feature in test_only.get("features", []):
-                error(_pos(image, feature), "feature-test-only",
-                      f"{feature} {test_only.get('reason', 'is test-only')} (this is a {image.type} image)")
+                error(
+                    _pos(image, feature),
+                    "feature-test-only",
+                    f"{feature} {test_only.get('reason', 'is test-only')} (this is a {image.type} image)",
+                )
     for rule in rules.get("mutually_exclusive", []):
         both = [f for f in rule["features"] if f in have]
         if len(both) > 1 and _applies(rule, image):
-            error(_pos(image, both[-1]), "feature-exclusive",
-                  f"{' and '.join(both)} cannot both be set: {rule['reason']}")
+            error(
+                _pos(image, both[-1]),
+                "feature-exclusive",
+                f"{' and '.join(both)} cannot both be set: {rule['reason']}",
+            )
     for rule in rules.get("at_most_one", []):
         several = [f for f in rule["features"] if f in have]
         if len(several) > 1 and _applies(rule, image):
-            error(_pos(image, several[-1]), "feature-at-most-one",
-                  f"at most one of {', '.join(rule['features'])} may be set, found "
-                  f"{', '.join(several)}: {rule['reason']}")
+            error(
+                _pos(image, several[-1]),
+                "feature-at-most-one",
+                f"at most one of {', '.join(rule['features'])} may be set, found "
+                f"{', '.join(several)}: {rule['reason']}",
+            )
     for rule in rules.get("exactly_one", []):
         found = [f for f in rule["features"] if f in have]
         if len(found) != 1 and _applies(rule, image):
             where = _pos(image, found[-1]) if found else image.pos
-            error(where, "feature-exactly-one",
-                  f"exactly one of {', '.join(rule['features'])} must be set, found "
-                  f"{', '.join(found) or 'none'}: {rule['reason']}")
+            error(
+                where,
+                "feature-exactly-one",
+                f"exactly one of {', '.join(rule['features'])} must be set, found "
+                f"{', '.join(found) or 'none'}: {rule['reason']}",
+            )
     for rule in rules.get("unsupported", []):
         if _applies(rule, image):
             for feature in image.features:
                 if feature in rule["features"]:
-                    error(_pos(image, feature), "feature-unsupported",
-                          f"{feature} cannot be used in a {image.platform} image: {rule['reason']}")
+                    error(
+                        _pos(image, feature),
+                        "feature-unsupported",
+                        f"{feature} cannot be used in a {image.platform} image: {rule['reason']}",
+                    )
     return out

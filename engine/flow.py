@@ -58,7 +58,7 @@ class Stage:
     id: str
     step: str
     params: Any = None
-    effects: Effects = Effects()
+    effects: Effects = field(default_factory=Effects)
     station: str | None = None
     requires: tuple[str, ...] = ()
     irreversible: bool = False

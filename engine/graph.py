@@ -49,7 +49,7 @@ def edges(flow: Flow) -> list[Edge]:
         out.append(Edge(stage.id, target, "fail", "fail"))
         if stage.rework:
             if stage.then:
-                bound = f" (≤{stage.max_visits}×)" if stage.max_visits else ""
+                bound = f" (≤{stage.max_visits} times)" if stage.max_visits else ""
                 out.append(Edge(stage.id, stage.then, "resume", f"pass{bound}"))
             if stage.max_visits:
                 out.append(Edge(stage.id, SCRAPPED, "fail", f"visits > {stage.max_visits}"))
@@ -94,17 +94,25 @@ def _dot_id(name: str) -> str:
 
 def _dot_node(stage: Stage, indent: str) -> str:
     label = f"{stage.id}\\n{_describe(stage)}"
-    style = ', style="filled,bold", fillcolor="#fde0dc", color="#c62828", penwidth=2' if stage.irreversible else ""
+    style = (
+        ', style="filled,bold", fillcolor="#fde0dc", color="#c62828", penwidth=2'
+        if stage.irreversible
+        else ""
+    )
     if stage.rework:
         style = ', style=filled, fillcolor="#fff3cd"'
     return f"{indent}{_dot_id(stage.id)} [shape=box, label={_dot_id(label)}{style}];"
 
 
 def to_dot(flow: Flow) -> str:
-    lines = [f"digraph {_dot_id(flow.recipe)} {{", "    rankdir=TB;", '    node [fontname="Helvetica"];',
-             '    start [shape=circle, label="", style=filled, fillcolor=black, width=0.2];',
-             f'    {SHIPPED} [shape=doublecircle, label="shipped"];',
-             f'    {SCRAPPED} [shape=doublecircle, label="scrapped", color="#c62828"];']
+    lines = [
+        f"digraph {_dot_id(flow.recipe)} {{",
+        "    rankdir=TB;",
+        '    node [fontname="Helvetica"];',
+        '    start [shape=circle, label="", style=filled, fillcolor=black, width=0.2];',
+        f'    {SHIPPED} [shape=doublecircle, label="shipped"];',
+        f'    {SCRAPPED} [shape=doublecircle, label="scrapped", color="#c62828"];',
+    ]
     for entry in flow.route:
         if isinstance(entry, Group):
             lines.append(f"    subgraph {_dot_id('cluster_' + entry.id)} {{")
@@ -116,11 +124,18 @@ def to_dot(flow: Flow) -> str:
         else:
             lines.append(_dot_node(flow.stages[entry], "    "))
     lines.extend(_dot_node(flow.stages[r], "    ") for r in flow.rework_ids)
-    colours = {"pass": "black", "fail": "#c62828", "retry": "#ef6c00", "resume": "#1565c0",
-               "any": "gray40"}
+    colours = {
+        "pass": "black",
+        "fail": "#c62828",
+        "retry": "#ef6c00",
+        "resume": "#1565c0",
+        "any": "gray40",
+    }
     for edge in edges(flow):
-        lines.append(f"    {_dot_id(edge.source)} -> {_dot_id(edge.target)} "
-                     f'[label={_dot_id(edge.label)}, color="{colours[edge.kind]}"];')
+        lines.append(
+            f"    {_dot_id(edge.source)} -> {_dot_id(edge.target)} "
+            f'[label={_dot_id(edge.label)}, color="{colours[edge.kind]}"];'
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -29,7 +29,9 @@ def fields_of(step_type: type[StepType]) -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(step_type.Params)
 
 
-def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> tuple[Any, list[ParamProblem]]:
+def build_params(
+    step_type: type[StepType], given: Mapping[str, Any] | None
+) -> tuple[Any, list[ParamProblem]]:
     """The dataclass instance (None when it cannot be built) and every problem found."""
     given = given or {}
     problems: list[ParamProblem] = []
@@ -38,8 +40,12 @@ def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> 
     values: dict[str, Any] = {}
     for key, value in given.items():
         if key not in fields:
-            problems.append(ParamProblem(key, f"step type '{step_type.name}' has no parameter "
-                                              f"'{key}'{did_you_mean(key, fields)}"))
+            problems.append(
+                ParamProblem(
+                    key,
+                    f"step type '{step_type.name}' has no parameter '{key}'{did_you_mean(key, fields)}",
+                )
+            )
             continue
         try:
             values[key] = coerce(value, hints[key])
@@ -47,8 +53,12 @@ def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> 
             problems.append(ParamProblem(key, f"parameter '{key}' of '{step_type.name}': {exc}"))
     for name, f in fields.items():
         if name not in given and f.default is dataclasses.MISSING:
-            problems.append(ParamProblem(None, f"step type '{step_type.name}' needs parameter "
-                                               f"'{name}' ({f.metadata.get('doc', '')})"))
+            problems.append(
+                ParamProblem(
+                    None,
+                    f"step type '{step_type.name}' needs parameter '{name}' ({f.metadata.get('doc', '')})",
+                )
+            )
     if problems:
         return None, problems
     return step_type.Params(**values), []
@@ -76,8 +86,10 @@ def coerce(value: Any, hint: Any) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
-        raise TypeError(f"expected one of {', '.join(map(str, args))}, got {value!r}"
-                        f"{did_you_mean(str(value), map(str, args))}")
+        raise TypeError(
+            f"expected one of {', '.join(map(str, args))}, got {value!r}"
+            f"{did_you_mean(str(value), map(str, args))}"
+        )
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list, got {value!r}")

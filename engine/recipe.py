@@ -56,10 +56,16 @@ def load_recipe(path: Path, shown_as: str | None = None) -> LoadedRecipe:
 def _load_chain(path: Path, shown: str, files: list[str], chain: list[Path]) -> YMap:
     data = load_file(path, shown)
     if not isinstance(data, YMap):
-        raise RecipeError([Diagnostic(
-            getattr(data, "pos", Pos(shown, 1, 1)), "error", "recipe-not-mapping",
-            "a recipe is a YAML mapping (recipe:, version:, stages:, ...)",
-        )])
+        raise RecipeError(
+            [
+                Diagnostic(
+                    getattr(data, "pos", Pos(shown, 1, 1)),
+                    "error",
+                    "recipe-not-mapping",
+                    "a recipe is a YAML mapping (recipe:, version:, stages:, ...)",
+                )
+            ]
+        )
     problems = validate_document(data)
     if any(d.severity == "error" for d in problems):
         raise RecipeError(problems)
@@ -73,10 +79,16 @@ def _load_chain(path: Path, shown: str, files: list[str], chain: list[Path]) -> 
         raise RecipeError([Diagnostic(data.where("extends"), "error", "extends-cycle", f"recipe {what}")])
     parent_path = path.parent / parent_ref
     if not parent_path.is_file():
-        raise RecipeError([Diagnostic(
-            data.where("extends"), "error", "extends-missing",
-            f"extended recipe '{parent_ref}' not found (looked for {parent_path})",
-        )])
+        raise RecipeError(
+            [
+                Diagnostic(
+                    data.where("extends"),
+                    "error",
+                    "extends-missing",
+                    f"extended recipe '{parent_ref}' not found (looked for {parent_path})",
+                )
+            ]
+        )
     parent_shown = str(Path(shown).parent / parent_ref)
     parent = _load_chain(parent_path, parent_shown, files, [*chain, resolved])
     return _merge_recipe(parent, data)
@@ -178,8 +190,12 @@ def _copy_list(entries: YList) -> YList:
         if isinstance(entry, YMap) and isinstance(entry.get("any_order"), YMap):
             inner = _merge_map(entry["any_order"], YMap(entry.pos))
             if isinstance(inner.get("stages"), YList):
-                inner.put("stages", _copy_list(inner["stages"]), inner.key_pos["stages"],
-                          inner.val_pos["stages"])
+                inner.put(
+                    "stages",
+                    _copy_list(inner["stages"]),
+                    inner.key_pos["stages"],
+                    inner.val_pos["stages"],
+                )
             entry = _merge_map(entry, YMap(entry.pos))
             entry.put("any_order", inner, entry.key_pos["any_order"], entry.val_pos["any_order"])
         out.add(entry, pos)
@@ -198,9 +214,15 @@ def _merge_entries(base: YList, child: Any, problems: list[Diagnostic]) -> YList
         found = _find(out, eid) if eid else None
         if body.get("remove") is True:
             if found is None:
-                problems.append(Diagnostic(body.where("id"), "error", "extends-unknown-id",
-                                           f"cannot remove '{eid}': no such stage in the extended "
-                                           f"recipe{did_you_mean(eid or '', _all_ids(out))}"))
+                problems.append(
+                    Diagnostic(
+                        body.where("id"),
+                        "error",
+                        "extends-unknown-id",
+                        f"cannot remove '{eid}': no such stage in the extended "
+                        f"recipe{did_you_mean(eid or '', _all_ids(out))}",
+                    )
+                )
             else:
                 del found[0][found[1]]
                 del found[0].item_pos[found[1]]
@@ -216,17 +238,28 @@ def _merge_entries(base: YList, child: Any, problems: list[Diagnostic]) -> YList
 def _override(old: YMap, new: YMap, problems: list[Diagnostic]) -> YMap:
     old_body, new_body = _body(old), _body(new)
     if ("any_order" in old) != ("any_order" in new):
-        problems.append(Diagnostic(new.pos, "error", "extends-kind",
-                                   f"'{entry_id(new)}' overrides a "
-                                   f"{'group' if 'any_order' in old else 'stage'} with a "
-                                   f"{'group' if 'any_order' in new else 'stage'}"))
+        problems.append(
+            Diagnostic(
+                new.pos,
+                "error",
+                "extends-kind",
+                f"'{entry_id(new)}' overrides a "
+                f"{'group' if 'any_order' in old else 'stage'} with a "
+                f"{'group' if 'any_order' in new else 'stage'}",
+            )
+        )
         return old
     members = new_body.get("stages")
-    merged = _merge_map(old_body, _strip(new) if new_body is new else _strip(new)["any_order"],
-                        _MERGED_DEEPER)
+    merged = _merge_map(
+        old_body, _strip(new) if new_body is new else _strip(new)["any_order"], _MERGED_DEEPER
+    )
     if new_body is not new and isinstance(members, YList) and isinstance(old_body.get("stages"), YList):
-        merged.put("stages", _merge_entries(old_body["stages"], members, problems),
-                   new_body.key_pos["stages"], new_body.val_pos["stages"])
+        merged.put(
+            "stages",
+            _merge_entries(old_body["stages"], members, problems),
+            new_body.key_pos["stages"],
+            new_body.val_pos["stages"],
+        )
     if old_body is old:
         return merged
     wrapper = YMap(old.pos)
@@ -241,9 +274,15 @@ def _insert(out: YList, entry: YMap, pos: Pos, body: YMap, problems: list[Diagno
             continue
         found = _find(out, anchor)
         if found is None:
-            problems.append(Diagnostic(body.where(directive), "error", "extends-unknown-id",
-                                       f"'{directive}: {anchor}' names no stage of the extended "
-                                       f"recipe{did_you_mean(anchor, _all_ids(out))}"))
+            problems.append(
+                Diagnostic(
+                    body.where(directive),
+                    "error",
+                    "extends-unknown-id",
+                    f"'{directive}: {anchor}' names no stage of the extended "
+                    f"recipe{did_you_mean(anchor, _all_ids(out))}",
+                )
+            )
             return
         holder, i = found
         holder.insert(i + offset, entry)
@@ -300,9 +339,14 @@ def _substitute(text: str, params: dict[str, Any], pos: Pos, problems: list[Diag
             if not isinstance(node, dict) or part not in node:
                 choices = node.keys() if isinstance(node, dict) else []
                 where = "params" + "".join(f".{w}" for w in walked)
-                problems.append(Diagnostic(pos, "error", "unknown-param",
-                                           f"unknown parameter '{part}' in {where}"
-                                           f"{did_you_mean(part, choices)}"))
+                problems.append(
+                    Diagnostic(
+                        pos,
+                        "error",
+                        "unknown-param",
+                        f"unknown parameter '{part}' in {where}{did_you_mean(part, choices)}",
+                    )
+                )
                 return None
             node = node[part]
             walked.append(part)
@@ -312,16 +356,27 @@ def _substitute(text: str, params: dict[str, Any], pos: Pos, problems: list[Diag
     if whole:
         return lookup(whole.group(1))
     if not _PARAM_REF.search(text):
-        problems.append(Diagnostic(pos, "error", "bad-param-ref",
-                                   f"'{text}' is not a parameter reference: write ${{params.NAME}}"))
+        problems.append(
+            Diagnostic(
+                pos,
+                "error",
+                "bad-param-ref",
+                f"'{text}' is not a parameter reference: write ${{params.NAME}}",
+            )
+        )
         return text
 
     def replace(match: re.Match[str]) -> str:
         value = lookup(match.group(1))
         if isinstance(value, (dict, list)):
-            problems.append(Diagnostic(pos, "error", "bad-param-ref",
-                                       f"${{params.{match.group(1)}}} is not a single value and "
-                                       "cannot be part of a string"))
+            problems.append(
+                Diagnostic(
+                    pos,
+                    "error",
+                    "bad-param-ref",
+                    f"${{params.{match.group(1)}}} is not a single value and cannot be part of a string",
+                )
+            )
         return str(value)
 
     return _PARAM_REF.sub(replace, text)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.flow import SCRAP, Flow, Group, Stage
+from engine.step import Effects
 
 
 def check_flow(flow: Flow) -> list[Diagnostic]:
@@ -48,31 +49,52 @@ def _check_references(flow: Flow, problems: _Problems) -> None:
     for stage in flow.stages.values():
         for req in stage.requires:
             if req not in flow.stages:
-                problems.add(stage.at("requires"), "unknown-stage",
-                             f"stage '{stage.id}' requires unknown stage '{req}'"
-                             f"{did_you_mean(req, flow.stages)}")
+                problems.add(
+                    stage.at("requires"),
+                    "unknown-stage",
+                    f"stage '{stage.id}' requires unknown stage '{req}'{did_you_mean(req, flow.stages)}",
+                )
             elif req in rework:
-                problems.add(stage.at("requires"), "requires-rework",
-                             f"stage '{stage.id}' requires rework stage '{req}', which most units never enter")
+                problems.add(
+                    stage.at("requires"),
+                    "requires-rework",
+                    f"stage '{stage.id}' requires rework stage '{req}', which most units never enter",
+                )
         if stage.on_fail != SCRAP:
             if stage.on_fail not in flow.stages:
-                problems.add(stage.at("on_fail"), "unknown-stage",
-                             f"stage '{stage.id}': on_fail names unknown stage '{stage.on_fail}'"
-                             f"{did_you_mean(stage.on_fail, [*flow.stages, SCRAP])}")
+                problems.add(
+                    stage.at("on_fail"),
+                    "unknown-stage",
+                    f"stage '{stage.id}': on_fail names unknown stage '{stage.on_fail}'"
+                    f"{did_you_mean(stage.on_fail, [*flow.stages, SCRAP])}",
+                )
             elif stage.on_fail not in rework:
-                problems.add(stage.at("on_fail"), "on-fail-not-rework",
-                             f"stage '{stage.id}': on_fail must be 'scrap' or a stage under rework:, "
-                             f"and '{stage.on_fail}' is on the route")
+                problems.add(
+                    stage.at("on_fail"),
+                    "on-fail-not-rework",
+                    f"stage '{stage.id}': on_fail must be 'scrap' or a stage under rework:, "
+                    f"and '{stage.on_fail}' is on the route",
+                )
         if stage.rework and stage.then is None:
-            problems.add(stage.pos, "rework-no-end",
-                         f"rework stage '{stage.id}' has no then: its route never ends; "
-                         "name the stage the unit resumes at")
+            problems.add(
+                stage.pos,
+                "rework-no-end",
+                f"rework stage '{stage.id}' has no then: its route never ends; "
+                "name the stage the unit resumes at",
+            )
         if stage.then is not None and stage.then not in route:
-            problems.add(stage.at("then"), "unknown-stage",
-                         f"rework stage '{stage.id}': then names '{stage.then}', which is not a stage "
-                         f"of the route{did_you_mean(stage.then, route)}")
+            problems.add(
+                stage.at("then"),
+                "unknown-stage",
+                f"rework stage '{stage.id}': then names '{stage.then}', which is not a stage "
+                f"of the route{did_you_mean(stage.then, route)}",
+            )
         if not stage.rework and (stage.then is not None or stage.max_visits is not None):
-            problems.add(stage.pos, "not-rework", f"stage '{stage.id}': then/max_visits belong to rework stages")
+            problems.add(
+                stage.pos,
+                "not-rework",
+                f"stage '{stage.id}': then/max_visits belong to rework stages",
+            )
 
 
 def _check_requires(flow: Flow, problems: _Problems) -> None:
@@ -88,16 +110,21 @@ def _check_requires(flow: Flow, problems: _Problems) -> None:
             if req_block > block or (req_block == block and stage.group is None):
                 where = "after it on the route" if req_block > block else "itself"
                 in_group = f"member of any_order group '{stage.group}' " if stage.group else ""
-                problems.add(stage.at("requires"), "requires-later",
-                             f"{in_group}'{stage.id}' requires '{req}', which comes {where}: "
-                             "it could never run")
+                problems.add(
+                    stage.at("requires"),
+                    "requires-later",
+                    f"{in_group}'{stage.id}' requires '{req}', which comes {where}: it could never run",
+                )
     for entry in flow.route:
         if isinstance(entry, Group):
             stuck = _unorderable(flow, entry)
             if stuck:
-                problems.add(entry.pos, "group-deadlock",
-                             f"any_order group '{entry.id}' can never finish: "
-                             f"{', '.join(sorted(stuck))} require each other")
+                problems.add(
+                    entry.pos,
+                    "group-deadlock",
+                    f"any_order group '{entry.id}' can never finish: "
+                    f"{', '.join(sorted(stuck))} require each other",
+                )
 
 
 def _unorderable(flow: Flow, group: Group) -> set[str]:
@@ -129,7 +156,7 @@ def _check_loops(flow: Flow, problems: _Problems) -> None:
         if stage.on_fail in flow.stages:
             edges[src].add(node_of(stage.on_fail))
             closing[(src, node_of(stage.on_fail))] = stage.at("on_fail")
-        if stage.then in flow.stages:
+        if stage.then is not None and stage.then in flow.stages:
             edges[src].add(node_of(stage.then))
             closing[(src, node_of(stage.then))] = stage.at("then")
     for component in _cycles(nodes, edges):
@@ -138,9 +165,12 @@ def _check_loops(flow: Flow, problems: _Problems) -> None:
             continue
         back = sorted(pos for (a, b), pos in closing.items() if a in component and b in component)
         names = sorted(n for n in component if n in flow.stages)
-        problems.add(back[-1] if back else flow.pos, "unbounded-loop",
-                     f"loop through rework {', '.join(repr(n) for n in names)} has no bound: "
-                     "give a rework stage in it max_visits")
+        problems.add(
+            back[-1] if back else flow.pos,
+            "unbounded-loop",
+            f"loop through rework {', '.join(repr(n) for n in names)} has no bound: "
+            "give a rework stage in it max_visits",
+        )
 
 
 def _cycles(nodes: list[str], edges: dict[str, set[str]]) -> list[set[str]]:
@@ -178,6 +208,16 @@ def _cycles(nodes: list[str], edges: dict[str, set[str]]) -> list[set[str]]:
     return out
 
 
+def _neutral(stage: Stage) -> bool:
+    return (
+        stage.effects == Effects()
+        and not stage.irreversible
+        and stage.on_fail == SCRAP
+        and stage.allowed_until is None
+        and stage.allowed_from is None
+    )
+
+
 @dataclass(frozen=True)
 class _Unit:
     """What the route rules know of a unit at one point of one route."""
@@ -205,9 +245,12 @@ class _RouteWalk:
         flow = self.flow
         for stage in flow.stages.values():
             if stage.irreversible and stage.retry_max:
-                self.problems.add(stage.at("retry"), "irreversible-retry",
-                                  f"irreversible stage '{stage.id}' has retry max {stage.retry_max}: "
-                                  "a retry would enter it twice")
+                self.problems.add(
+                    stage.at("retry"),
+                    "irreversible-retry",
+                    f"irreversible stage '{stage.id}' has retry max {stage.retry_max}: "
+                    "a retry would enter it twice",
+                )
         if not flow.route:
             return
         start = _Unit(0, None, frozenset(), 0, frozenset(), frozenset(), frozenset(), None)
@@ -223,8 +266,11 @@ class _RouteWalk:
         self._report_windows()
         for rework_id in flow.rework_ids:
             if rework_id not in self.entered:
-                self.problems.add(flow.stages[rework_id].pos, "unreachable",
-                                  f"rework stage '{rework_id}' is never entered: no on_fail names it")
+                self.problems.add(
+                    flow.stages[rework_id].pos,
+                    "unreachable",
+                    f"rework stage '{rework_id}' is never entered: no on_fail names it",
+                )
 
     def _runnable(self, unit: _Unit) -> list[Stage]:
         if unit.rework is not None:
@@ -235,8 +281,13 @@ class _RouteWalk:
         if not isinstance(entry, Group):
             return [self.flow.stages[entry]]
         members = [self.flow.stages[m] for m in entry.members if m not in unit.group_done]
-        return [m for m in members
-                if all(r in unit.group_done or r not in entry.members for r in m.requires)]
+        ready = [
+            m for m in members if all(r in unit.group_done or r not in entry.members for r in m.requires)
+        ]
+        # A member that changes nothing the rules track commutes with every other member:
+        # running it first stands for every order, which keeps wide groups cheap to walk.
+        neutral = [m for m in ready if _neutral(m)]
+        return neutral[:1] or ready
 
     def _run(self, stage: Stage, unit: _Unit) -> list[_Unit]:
         self.entered.add(stage.id)
@@ -245,8 +296,11 @@ class _RouteWalk:
             return []  # refused here; reported once all routes are known
         if stage.id in unit.irreversible:
             how = f" (through rework '{unit.via}')" if unit.via else ""
-            self.problems.add(stage.pos, "irreversible-twice",
-                              f"irreversible stage '{stage.id}' can be entered twice on a route{how}")
+            self.problems.add(
+                stage.pos,
+                "irreversible-twice",
+                f"irreversible stage '{stage.id}' can be entered twice on a route{how}",
+            )
         entered = unit.irreversible | {stage.id} if stage.irreversible else unit.irreversible
         failed = replace(unit, irreversible=entered)
         outcomes = [self._passed(stage, replace(unit, irreversible=entered))]
@@ -263,14 +317,25 @@ class _RouteWalk:
         lifecycle = unit.lifecycle
         if fx.ready_check:
             self._no_temporary(stage, unit.storage | unit.ram, "ready-to-ship stage")
+        if fx.expects_state in self.flow.lifecycle and self.flow.lifecycle_index(fx.expects_state) != lifecycle:
+            how = f" (through rework '{unit.via}')" if unit.via else ""
+            self.problems.add(
+                stage.pos,
+                "lifecycle-expected",
+                f"stage '{stage.id}' checks that the unit is {fx.expects_state}, but on a route it is "
+                f"{self.flow.lifecycle[lifecycle]} here{how}",
+            )
         if fx.advances_to is not None and fx.advances_to in self.flow.lifecycle:
             target = self.flow.lifecycle_index(fx.advances_to)
             if target <= lifecycle:
                 how = f" (through rework '{unit.via}')" if unit.via else ""
                 verb = "back" if target < lifecycle else "to the state it is already in"
-                self.problems.add(stage.pos, "lifecycle-backwards",
-                                  f"stage '{stage.id}' moves the lifecycle {verb}: from "
-                                  f"{self.flow.lifecycle[lifecycle]} to {fx.advances_to}{how}")
+                self.problems.add(
+                    stage.pos,
+                    "lifecycle-backwards",
+                    f"stage '{stage.id}' moves the lifecycle {verb}: from "
+                    f"{self.flow.lifecycle[lifecycle]} to {fx.advances_to}{how}",
+                )
             if target == self.final_state:
                 self._no_temporary(stage, unit.storage | unit.ram, "final lifecycle advance")
             lifecycle = max(lifecycle, target)
@@ -297,11 +362,17 @@ class _RouteWalk:
             image = self.flow.images.get(name)
             if image is None or not image.temporary:
                 continue
-            loaders = [s.id for s in self.flow.stages.values()
-                       if name in s.effects.loads or name in s.effects.loads_volatile]
-            self.problems.add(stage.pos, "temporary-image-left",
-                              f"temporary image '{name}' (loaded by {', '.join(loaders)}) can still be "
-                              f"on the unit at {what} '{stage.id}': remove it first on every route")
+            loaders = [
+                s.id
+                for s in self.flow.stages.values()
+                if name in s.effects.loads or name in s.effects.loads_volatile
+            ]
+            self.problems.add(
+                stage.pos,
+                "temporary-image-left",
+                f"temporary image '{name}' (loaded by {', '.join(loaders)}) can still be "
+                f"on the unit at {what} '{stage.id}': remove it first on every route",
+            )
 
     def _window_closed(self, stage: Stage, lifecycle: int) -> bool:
         states = self.flow.lifecycle
@@ -317,16 +388,26 @@ class _RouteWalk:
             if not closed:
                 continue
             lc, via = max(closed, key=lambda a: (a[0], a[1] or ""))
-            key = "allowed_until" if stage.allowed_until and self._window_closed(
-                replace(stage, allowed_from=None), lc) else "allowed_from"
+            key = (
+                "allowed_until"
+                if stage.allowed_until and self._window_closed(replace(stage, allowed_from=None), lc)
+                else "allowed_from"
+            )
             bound = stage.allowed_until if key == "allowed_until" else stage.allowed_from
             state = self.flow.lifecycle[lc]
             how = f" through rework '{via}'" if via else ""
             if len(closed) == len(arrivals):
-                self.problems.add(stage.at(key), "lifecycle-window",
-                                  f"stage '{stage_id}' can only run when the unit is {state}{how}, "
-                                  f"and {key} {bound} refuses it there")
+                self.problems.add(
+                    stage.at(key),
+                    "lifecycle-window",
+                    f"stage '{stage_id}' can only run when the unit is {state}{how}, "
+                    f"and {key} {bound} refuses it there",
+                )
             else:
-                self.problems.add(stage.at(key), "lifecycle-window",
-                                  f"stage '{stage_id}' may run when the unit is already {state}"
-                                  f"{how} on some routes, where {key} {bound} refuses it", "warning")
+                self.problems.add(
+                    stage.at(key),
+                    "lifecycle-window",
+                    f"stage '{stage_id}' may run when the unit is already {state}"
+                    f"{how} on some routes, where {key} {bound} refuses it",
+                    "warning",
+                )

@@ -22,7 +22,6 @@ from engine.yamlload import YList, YMap
 @functools.cache
 def recipe_validator() -> Draft202012Validator:
     schema = json.loads(schema_path("recipe.schema.json").read_text())
-    Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
 
@@ -72,18 +71,28 @@ def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
             schema = leaf.schema if isinstance(leaf.schema, dict) else {}
             known = _known_keys(schema)
             for extra in sorted(set(instance) - known):
-                diags.append(Diagnostic(
-                    _locate(data, [*path, extra], key=True), "error", "schema-unknown-key",
-                    f"unknown key '{extra}'{_where(path)}{did_you_mean(extra, known)}",
-                ))
+                diags.append(
+                    Diagnostic(
+                        _locate(data, [*path, extra], key=True),
+                        "error",
+                        "schema-unknown-key",
+                        f"unknown key '{extra}'{_where(path)}{did_you_mean(extra, known)}",
+                    )
+                )
             continue
         if kind == "required":
-            diags.append(Diagnostic(_locate(data, path), "error", "schema-required",
-                                    f"{leaf.message.replace('is a required property', 'is required')}"
-                                    f"{_where(path)}"))
+            diags.append(
+                Diagnostic(
+                    _locate(data, path),
+                    "error",
+                    "schema-required",
+                    f"{leaf.message.replace('is a required property', 'is required')}{_where(path)}",
+                )
+            )
             continue
-        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}",
-                                f"{_subject(path)}{_short(leaf)}"))
+        diags.append(
+            Diagnostic(_locate(data, path), "error", f"schema-{kind}", f"{_subject(path)}{_short(leaf)}")
+        )
     return diags
 
 
@@ -91,7 +100,8 @@ def _known_keys(schema: dict[str, Any]) -> set[str]:
     keys = set(schema.get("properties", {}))
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        target = recipe_validator().schema["$defs"].get(ref.removeprefix("#/$defs/"), {})
+        root: Any = recipe_validator().schema
+        target = root["$defs"].get(ref.removeprefix("#/$defs/"), {})
         keys |= set(target.get("properties", {}))
     return keys
 

@@ -56,7 +56,10 @@ def params_schema(step_type: type[StepType]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for f in dataclasses.fields(step_type.Params):
-        prop = {"description": f.metadata.get("doc", ""), "anyOf": [type_schema(hints[f.name]), PARAM_REF]}
+        prop = {
+            "description": f.metadata.get("doc", ""),
+            "anyOf": [type_schema(hints[f.name]), PARAM_REF],
+        }
         if f.default is not dataclasses.MISSING:
             prop["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
         else:

@@ -9,8 +9,8 @@ and reach the engine only through the registry.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 RefKind = Literal["image", "lifecycle"]
@@ -48,6 +48,8 @@ class Effects:
     """Lifecycle state the unit moves to when the stage passes."""
     ready_check: bool = False
     """A ready-to-ship gate: no temporary image may be left on the unit."""
+    expects_state: str | None = None
+    """Lifecycle state the unit must be in when the stage runs (the step checks it on the unit)."""
 
 
 class StepType:

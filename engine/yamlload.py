@@ -117,7 +117,8 @@ class _Builder:
                 if key in mapping:
                     first = mapping.key_pos[key]
                     raise self.fail(
-                        key_node, "yaml-duplicate-key",
+                        key_node,
+                        "yaml-duplicate-key",
                         f"duplicate key '{key}' (first defined at line {first.line})",
                     )
                 value = self.build(value_node, depth + 1)
@@ -129,10 +130,17 @@ class _Builder:
 def load_text(text: str, file: str) -> Any:
     """Parse one YAML document; raise RecipeSyntaxError with a position on any problem."""
     if len(text) > MAX_BYTES:
-        raise RecipeSyntaxError([Diagnostic(
-            Pos(file, 1, 1), "error", "yaml-too-large", f"file is larger than {MAX_BYTES} bytes"
-        )])
-    yaml = YAML(typ="safe", pure=True)
+        raise RecipeSyntaxError(
+            [
+                Diagnostic(
+                    Pos(file, 1, 1),
+                    "error",
+                    "yaml-too-large",
+                    f"file is larger than {MAX_BYTES} bytes",
+                )
+            ]
+        )
+    yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is there
     try:
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
@@ -143,9 +151,9 @@ def load_text(text: str, file: str) -> Any:
     except YAMLError as exc:
         raise RecipeSyntaxError([Diagnostic(Pos(file, 1, 1), "error", "yaml-syntax", str(exc))]) from None
     except RecursionError:
-        raise RecipeSyntaxError([Diagnostic(
-            Pos(file, 1, 1), "error", "yaml-too-deep", "document is nested too deeply"
-        )]) from None
+        raise RecipeSyntaxError(
+            [Diagnostic(Pos(file, 1, 1), "error", "yaml-too-deep", "document is nested too deeply")]
+        ) from None
     if node is None:
         return None
     return _Builder(file, yaml).build(node)
@@ -157,13 +165,27 @@ def load_file(path: Path, shown_as: str | None = None) -> Any:
     with open(path, "rb") as fh:
         raw = fh.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
-        raise RecipeSyntaxError([Diagnostic(
-            Pos(file, 1, 1), "error", "yaml-too-large", f"file is larger than {MAX_BYTES} bytes"
-        )])
+        raise RecipeSyntaxError(
+            [
+                Diagnostic(
+                    Pos(file, 1, 1),
+                    "error",
+                    "yaml-too-large",
+                    f"file is larger than {MAX_BYTES} bytes",
+                )
+            ]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecipeSyntaxError([Diagnostic(
-            Pos(file, 1, 1), "error", "yaml-encoding", f"file is not UTF-8 text ({exc.reason})"
-        )]) from None
+        raise RecipeSyntaxError(
+            [
+                Diagnostic(
+                    Pos(file, 1, 1),
+                    "error",
+                    "yaml-encoding",
+                    f"file is not UTF-8 text ({exc.reason})",
+                )
+            ]
+        ) from None
     return load_text(text, file)

@@ -22,9 +22,7 @@ class Params:
         default=None,
     )
     reboot: bool = param("Reboot the unit from its storage before waiting.", default=False)
-    timeout_s: int = param(
-        "Seconds to wait for the unit to come up before the stage errors.", default=60
-    )
+    timeout_s: int = param("Seconds to wait for the unit to come up before the stage errors.", default=60)
 
 
 class BootWait(StepType):

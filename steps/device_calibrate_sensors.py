@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from engine.step import StepType, param
 
 
 @dataclass(frozen=True)
 class Params:
-    sensors: tuple[str, ...] = param(
+    sensors: tuple[Literal["als", "magnetometer", "proximity", "accelerometer"], ...] = param(
         "Sensors to calibrate: any of als, magnetometer, proximity, accelerometer."
     )
 

@@ -20,9 +20,7 @@ class Params:
         "Link used to reach the unit: USB, a plain service UART, or the FTDI USB-serial bridge.",
         default="usb",
     )
-    timeout_s: int = param(
-        "Seconds to wait for the unit to answer before the stage errors.", default=30
-    )
+    timeout_s: int = param("Seconds to wait for the unit to answer before the stage errors.", default=30)
 
 
 class DeviceConnect(StepType):

@@ -15,9 +15,7 @@ from engine.step import Effects, StepType, param
 
 @dataclass(frozen=True)
 class Params:
-    image: str = param(
-        "Recovery image (from the recipe's images) written to the unit.", ref="image"
-    )
+    image: str = param("Recovery image (from the recipe's images) written to the unit.", ref="image")
     timeout_s: int = param("Seconds the recovery may take before the stage errors.", default=600)
 
 

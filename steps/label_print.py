@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from engine.step import StepType, param
 
@@ -16,7 +16,7 @@ from engine.step import StepType, param
 @dataclass(frozen=True)
 class Params:
     template: str = param("Label template to print.", default="unit")
-    fields: tuple[str, ...] = param(
+    fields: tuple[Literal["serial", "imei", "bt_mac", "wifi_mac"], ...] = param(
         "Identities printed on the label: any of serial, imei, bt_mac, wifi_mac.",
         default=("serial", "imei", "bt_mac", "wifi_mac"),
     )

@@ -16,9 +16,7 @@ from engine.step import Effects, StepType, param
 
 @dataclass(frozen=True)
 class Params:
-    to: str = param(
-        "Lifecycle state (from the recipe's lifecycle) the unit moves to.", ref="lifecycle"
-    )
+    to: str = param("Lifecycle state (from the recipe's lifecycle) the unit moves to.", ref="lifecycle")
 
 
 class LifecycleAdvance(StepType):

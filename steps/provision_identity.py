@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from engine.step import StepType, param
 
 
 @dataclass(frozen=True)
 class Params:
-    identities: tuple[str, ...] = param(
+    identities: tuple[Literal["imei", "bt_mac", "wifi_mac", "serial"], ...] = param(
         "Identities to allocate and write: any of imei, bt_mac, wifi_mac, serial."
     )
 

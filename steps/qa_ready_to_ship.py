@@ -38,4 +38,4 @@ class QaReadyToShip(StepType):
 
     @classmethod
     def effects(cls, params: Params) -> Effects:
-        return Effects(ready_check=True)
+        return Effects(ready_check=True, expects_state=params.state)

@@ -63,13 +63,22 @@ def _strip_none(tp: Any) -> Any:
     return args[0] if len(args) == 1 else None
 
 
+def _is_string_literal(tp: Any) -> bool:
+    values = typing.get_args(tp)
+    return typing.get_origin(tp) is Literal and bool(values) and all(isinstance(v, str) for v in values)
+
+
+def _is_literal_sequence(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return (
+        typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis and _is_string_literal(args[0])
+    )
+
+
 def _is_allowed_base(tp: Any) -> bool:
     if tp in SCALAR_TYPES or tp in SEQUENCE_TYPES:
         return True
-    if typing.get_origin(tp) is Literal:
-        values = typing.get_args(tp)
-        return bool(values) and all(isinstance(v, str) for v in values)
-    return False
+    return _is_string_literal(tp) or _is_literal_sequence(tp)
 
 
 def _is_allowed(tp: Any) -> bool:
@@ -84,7 +93,7 @@ def _conforms(value: Any, tp: Any) -> bool:
         return value is None or _conforms(value, _strip_none(tp))
     if typing.get_origin(tp) is Literal:
         return value in typing.get_args(tp)
-    if tp in SEQUENCE_TYPES:
+    if tp in SEQUENCE_TYPES or _is_literal_sequence(tp):
         item = typing.get_args(tp)[0]
         return isinstance(value, tuple) and all(_conforms(v, item) for v in value)
     if tp is float:
@@ -172,7 +181,7 @@ EXPECTED_EFFECTS: dict[str, Callable[[Any], Effects]] = {
     "boot.wait": lambda p: Effects(clears_volatile=p.reboot),
     "image.sideload": lambda p: Effects(loads=(p.image,)),
     "image.delete": lambda p: Effects(removes=(p.image,)),
-    "qa.ready_to_ship": lambda p: Effects(ready_check=True),
+    "qa.ready_to_ship": lambda p: Effects(ready_check=True, expects_state=p.state),
     "lifecycle.advance": lambda p: Effects(advances_to=p.to),
 }
 
@@ -307,6 +316,8 @@ def test_effects_name_only_referenced_values(step_type: type[StepType]) -> None:
     assert named_images <= refs["image"], f"unreferenced images {named_images - refs['image']}"
     if effects.advances_to is not None:
         assert effects.advances_to in refs["lifecycle"]
+    if effects.expects_state is not None:
+        assert effects.expects_state in refs["lifecycle"]
 
 
 @pytest.mark.parametrize("name", sorted(DOC_TABLE))
