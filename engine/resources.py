@@ -1,22 +1,19 @@
 """Files shipped with floorflow: the schemas and the example workflows.
 
-In a source checkout they sit beside ``engine/``; an installed wheel carries them as the
-``engine.schemas`` and ``engine.workflows`` package data.
+In a source checkout they sit beside ``engine/``; an installed wheel carries them inside it, as
+``engine/schemas`` and ``engine/workflows`` (see the package-dir mapping in pyproject.toml).
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-_CHECKOUT = Path(__file__).resolve().parent.parent
+_ENGINE = Path(__file__).resolve().parent
 
 
 def _data_dir(name: str) -> Path:
-    local = _CHECKOUT / name
-    if local.is_dir():
-        return local
-    return Path(str(resources.files(f"engine.{name}")))
+    installed = _ENGINE / name
+    return installed if installed.is_dir() else _ENGINE.parent / name
 
 
 def schema_path(name: str) -> Path:

@@ -317,7 +317,10 @@ class _RouteWalk:
         lifecycle = unit.lifecycle
         if fx.ready_check:
             self._no_temporary(stage, unit.storage | unit.ram, "ready-to-ship stage")
-        if fx.expects_state in self.flow.lifecycle and self.flow.lifecycle_index(fx.expects_state) != lifecycle:
+        if (
+            fx.expects_state in self.flow.lifecycle
+            and self.flow.lifecycle_index(fx.expects_state) != lifecycle
+        ):
             how = f" (through rework '{unit.via}')" if unit.via else ""
             self.problems.add(
                 stage.pos,
