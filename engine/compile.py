@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
-from engine.flow import SCRAP, Flow, Group, Image, Limits, Measurement, Sampling, Stage
+from engine.flow import RESERVED_IDS, SCRAP, Flow, Group, Image, Limits, Measurement, Sampling, Stage
 from engine.params import build_params, refs
 from engine.recipe import LoadedRecipe
 from engine.registry import Registry, UnknownStepType
@@ -25,6 +25,7 @@ class _Compiler:
         stations = self.data.get("stations") or {}
         self.stations = {name: (spec or {}).get("slots", 1) for name, spec in stations.items()}
         self.stages: dict[str, Stage] = {}
+        self.group_ids: dict[str, Pos] = {}
 
     def error(self, pos: Pos, code: str, message: str) -> None:
         self.problems.append(Diagnostic(pos, "error", code, message))
@@ -54,6 +55,9 @@ class _Compiler:
             group = entry.get("any_order")
             if isinstance(group, YMap):
                 gid = group.get("id") or f"any_order_{index + 1}"
+                if not self._new_id(gid, group.where("id") if "id" in group else entry.pos):
+                    continue
+                self.group_ids[gid] = group.where("id") if "id" in group else entry.pos
                 members = []
                 for member in group.get("stages") or []:
                     stage = self._stage(member, group=gid, default_station=group.get("station"))
@@ -91,13 +95,7 @@ class _Compiler:
         rework: bool = False,
     ) -> Stage | None:
         sid = m["id"]
-        if sid in self.stages:
-            first = self.stages[sid].pos
-            self.error(
-                m.where("id"),
-                "duplicate-id",
-                f"stage id '{sid}' is used twice (first at {first.file}:{first.line})",
-            )
+        if not self._new_id(sid, m.where("id")):
             return None
         where = {key: m.where(key) for key in m}
         step_name = m.get("step")
@@ -134,6 +132,21 @@ class _Compiler:
         )
         self.stages[sid] = stage
         return stage
+
+    def _new_id(self, name: str, pos: Pos) -> bool:
+        """True when ``name`` may name a new stage or group; reports why not otherwise."""
+        if name in RESERVED_IDS:
+            self.error(
+                pos,
+                "reserved-id",
+                f"id '{name}' is reserved ({', '.join(RESERVED_IDS)} name the flow's own states)",
+            )
+            return False
+        first = self.stages[name].pos if name in self.stages else self.group_ids.get(name)
+        if first is not None:
+            self.error(pos, "duplicate-id", f"id '{name}' is used twice (first at {first.file}:{first.line})")
+            return False
+        return True
 
     def _params(self, sid: str, step_name: str, m: YMap) -> tuple[Any, Effects]:
         try:

@@ -21,8 +21,7 @@ def check_features(flow: Flow, rules: dict[str, Any] | None = None) -> list[Diag
     rules = rules if rules is not None else catalogue()
     out: list[Diagnostic] = []
     for image in flow.images.values():
-        if image.features:
-            out.extend(_check_image(image, rules))
+        out.extend(_check_image(image, rules))
     return out
 
 

@@ -16,8 +16,11 @@ from engine.diagnostics import Pos
 from engine.step import Effects
 
 SCRAP = "scrap"
+START = "start"
 SHIPPED = "shipped"
 SCRAPPED = "scrapped"
+RESERVED_IDS = (START, SHIPPED, SCRAPPED, SCRAP)
+"""Names of the flow's own states and of on_fail's scrap: no stage or group may take them."""
 _NOWHERE = Pos("<flow>", 1, 1)
 
 
@@ -120,6 +123,10 @@ class Flow:
     pos: Pos = _NOWHERE
 
     def __post_init__(self) -> None:
+        groups = [entry.id for entry in self.route if isinstance(entry, Group)]
+        reserved = sorted({*self.stages, *groups} & set(RESERVED_IDS))
+        if reserved:
+            raise ValueError(f"stage or group ids {reserved} are reserved for the flow's own states")
         object.__setattr__(self, "stages", _frozen(self.stages))
         object.__setattr__(self, "images", _frozen(self.images))
         object.__setattr__(self, "stations", _frozen(self.stations))

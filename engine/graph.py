@@ -7,9 +7,10 @@ irreversible stages marked.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from engine.flow import SCRAP, SCRAPPED, SHIPPED, Flow, Group, Stage
+from engine.flow import SCRAP, SCRAPPED, SHIPPED, START, Flow, Group, Stage
 
 FORMATS = ("mermaid", "dot")
 
@@ -31,7 +32,7 @@ def join_of(group: Group) -> str:
 def edges(flow: Flow) -> list[Edge]:
     """Every transition of the flow's state machine, in route order."""
     out: list[Edge] = []
-    heads: list[str] = ["start"]
+    heads: list[str] = [START]
     for entry in flow.route:
         if isinstance(entry, Group):
             out.extend(Edge(h, entry.id, "pass", "pass") for h in heads)
@@ -44,7 +45,7 @@ def edges(flow: Flow) -> list[Edge]:
     out.extend(Edge(h, SHIPPED, "pass", "pass") for h in heads)
     for stage in flow.stages.values():
         if stage.retry_max:
-            out.append(Edge(stage.id, stage.id, "retry", f"fail: retry ≤{stage.retry_max}"))
+            out.append(Edge(stage.id, stage.id, "retry", f"fail, retry ≤{stage.retry_max}"))
         target = SCRAPPED if stage.on_fail == SCRAP else stage.on_fail
         out.append(Edge(stage.id, target, "fail", "fail"))
         if stage.rework:
@@ -54,6 +55,21 @@ def edges(flow: Flow) -> list[Edge]:
             if stage.max_visits:
                 out.append(Edge(stage.id, SCRAPPED, "fail", f"visits > {stage.max_visits}"))
     return out
+
+
+def _mermaid_ids(flow: Flow) -> dict[str, str]:
+    """Mermaid state ids: stage and group ids with what Mermaid's lexer refuses ('-') replaced."""
+    names = [*flow.stages, *(g.id for g in flow.route if isinstance(g, Group))]
+    names += [join_of(g) for g in flow.route if isinstance(g, Group)]
+    ids: dict[str, str] = {START: "[*]", SHIPPED: SHIPPED, SCRAPPED: SCRAPPED}
+    taken = set(ids.values())
+    for name in names:
+        candidate = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        while candidate in taken:
+            candidate += "_"
+        ids[name] = candidate
+        taken.add(candidate)
+    return ids
 
 
 def _describe(stage: Stage) -> str:
@@ -66,25 +82,25 @@ def _describe(stage: Stage) -> str:
 
 
 def to_mermaid(flow: Flow) -> str:
+    ids = _mermaid_ids(flow)
     lines = ["stateDiagram-v2", f"    %% {flow.recipe} v{flow.version} ({flow.source})"]
     for entry in flow.route:
         if isinstance(entry, Group):
-            lines.append(f"    state {entry.id} <<fork>>")
-            lines.append(f"    state {join_of(entry)} <<join>>")
+            lines.append(f"    state {ids[entry.id]} <<fork>>")
+            lines.append(f"    state {ids[join_of(entry)]} <<join>>")
     for stage in flow.stages.values():
-        lines.append(f"    {stage.id} : {stage.id}\\n{_describe(stage)}")
+        lines.append(f"    {ids[stage.id]} : {stage.id}\\n{_describe(stage)}")
     for edge in edges(flow):
-        source = "[*]" if edge.source == "start" else edge.source
-        lines.append(f"    {source} --> {edge.target} : {edge.label}")
+        lines.append(f"    {ids[edge.source]} --> {ids[edge.target]} : {edge.label}")
     lines.append(f"    {SHIPPED} --> [*]")
     lines.append(f"    {SCRAPPED} --> [*]")
-    irreversible = [s.id for s in flow.stages.values() if s.irreversible]
     lines.append("    classDef irreversible fill:#fde0dc,stroke:#c62828,stroke-width:3px")
     lines.append("    classDef rework fill:#fff3cd,stroke:#b7791f")
+    irreversible = [ids[s.id] for s in flow.stages.values() if s.irreversible]
     if irreversible:
         lines.append(f"    class {','.join(irreversible)} irreversible")
     if flow.rework_ids:
-        lines.append(f"    class {','.join(flow.rework_ids)} rework")
+        lines.append(f"    class {','.join(ids[r] for r in flow.rework_ids)} rework")
     return "\n".join(lines) + "\n"
 
 

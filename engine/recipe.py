@@ -75,7 +75,12 @@ def _load_chain(path: Path, shown: str, files: list[str], chain: list[Path]) -> 
         return data
     resolved = path.resolve()
     if resolved in chain or len(chain) >= MAX_EXTENDS_DEPTH:
-        what = "extends itself" if resolved in chain else f"extends more than {MAX_EXTENDS_DEPTH} levels deep"
+        names = " -> ".join(p.name for p in [*chain, resolved])
+        what = (
+            f"extends itself ({names})"
+            if resolved in chain
+            else f"extends more than {MAX_EXTENDS_DEPTH} levels deep"
+        )
         raise RecipeError([Diagnostic(data.where("extends"), "error", "extends-cycle", f"recipe {what}")])
     parent_path = path.parent / parent_ref
     if not parent_path.is_file():
@@ -229,7 +234,13 @@ def _merge_entries(base: YList, child: Any, problems: list[Diagnostic]) -> YList
             continue
         if found is not None:
             holder, i = found
-            holder[i] = _override(holder[i], entry, problems)
+            merged = _override(holder[i], entry, problems)
+            if "after" in body or "before" in body:  # an inherited stage moved elsewhere
+                del holder[i]
+                old_pos = holder.item_pos.pop(i)
+                _insert(out, merged, old_pos, body, problems)
+            else:
+                holder[i] = merged
             continue
         _insert(out, _strip(entry), pos, body, problems)
     return out

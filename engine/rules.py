@@ -159,10 +159,13 @@ def _check_loops(flow: Flow, problems: _Problems) -> None:
         if stage.then is not None and stage.then in flow.stages:
             edges[src].add(node_of(stage.then))
             closing[(src, node_of(stage.then))] = stage.at("then")
-    for component in _cycles(nodes, edges):
-        bounded = any(n in flow.stages and flow.stages[n].max_visits for n in component)
-        if bounded:
-            continue
+    # A loop is bounded when it passes through a rework stage with max_visits: take those out of
+    # the graph, and any cycle left is a loop with no bound.
+    bounded = {n for n in nodes if n in flow.stages and flow.stages[n].max_visits}
+    open_edges = {
+        a: {b for b in targets if b not in bounded} for a, targets in edges.items() if a not in bounded
+    }
+    for component in _cycles([n for n in nodes if n not in bounded], open_edges):
         back = sorted(pos for (a, b), pos in closing.items() if a in component and b in component)
         names = sorted(n for n in component if n in flow.stages)
         problems.add(
@@ -357,7 +360,10 @@ class _RouteWalk:
             return None
         block = self.flow.block_of(stage.then)
         entry = self.flow.route[block]
-        done = unit.group_done - {stage.then} if isinstance(entry, Group) else frozenset()
+        # Back into the group it failed in: the members that passed stay passed. Into another
+        # group: the whole group runs again, the resume stage among the others.
+        same_group = isinstance(entry, Group) and block == unit.block
+        done = unit.group_done - {stage.then} if same_group else frozenset()
         return replace(unit, rework=None, block=block, group_done=done)
 
     def _no_temporary(self, stage: Stage, present: frozenset[str], what: str) -> None:
