@@ -127,19 +127,14 @@ class _Builder:
         raise self.fail(node, "yaml-node", f"unexpected YAML node {type(node).__name__}")
 
 
+def _whole_file(file: str, code: str, message: str) -> RecipeSyntaxError:
+    return RecipeSyntaxError([Diagnostic(Pos(file, 1, 1), "error", code, message)])
+
+
 def load_text(text: str, file: str) -> Any:
     """Parse one YAML document; raise RecipeSyntaxError with a position on any problem."""
     if len(text) > MAX_BYTES:
-        raise RecipeSyntaxError(
-            [
-                Diagnostic(
-                    Pos(file, 1, 1),
-                    "error",
-                    "yaml-too-large",
-                    f"file is larger than {MAX_BYTES} bytes",
-                )
-            ]
-        )
+        raise _whole_file(file, "yaml-too-large", f"file is larger than {MAX_BYTES} bytes")
     yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is there
     try:
         node = yaml.compose(text)
@@ -149,11 +144,9 @@ def load_text(text: str, file: str) -> Any:
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
         raise RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-syntax", message)]) from None
     except YAMLError as exc:
-        raise RecipeSyntaxError([Diagnostic(Pos(file, 1, 1), "error", "yaml-syntax", str(exc))]) from None
+        raise _whole_file(file, "yaml-syntax", str(exc)) from None
     except RecursionError:
-        raise RecipeSyntaxError(
-            [Diagnostic(Pos(file, 1, 1), "error", "yaml-too-deep", "document is nested too deeply")]
-        ) from None
+        raise _whole_file(file, "yaml-too-deep", "document is nested too deeply") from None
     if node is None:
         return None
     return _Builder(file, yaml).build(node)
@@ -165,27 +158,9 @@ def load_file(path: Path, shown_as: str | None = None) -> Any:
     with open(path, "rb") as fh:
         raw = fh.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
-        raise RecipeSyntaxError(
-            [
-                Diagnostic(
-                    Pos(file, 1, 1),
-                    "error",
-                    "yaml-too-large",
-                    f"file is larger than {MAX_BYTES} bytes",
-                )
-            ]
-        )
+        raise _whole_file(file, "yaml-too-large", f"file is larger than {MAX_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecipeSyntaxError(
-            [
-                Diagnostic(
-                    Pos(file, 1, 1),
-                    "error",
-                    "yaml-encoding",
-                    f"file is not UTF-8 text ({exc.reason})",
-                )
-            ]
-        ) from None
+        raise _whole_file(file, "yaml-encoding", f"file is not UTF-8 text ({exc.reason})") from None
     return load_text(text, file)
