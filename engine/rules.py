@@ -107,13 +107,19 @@ def _check_requires(flow: Flow, problems: _Problems) -> None:
             if req not in flow.stages or flow.stages[req].rework:
                 continue
             req_block = flow.block_of(req)
-            if req_block > block or (req_block == block and stage.group is None):
-                where = "after it on the route" if req_block > block else "itself"
-                in_group = f"member of any_order group '{stage.group}' " if stage.group else ""
+            in_group = f"member of any_order group '{stage.group}' " if stage.group else ""
+            if req == stage.id:
                 problems.add(
                     stage.at("requires"),
                     "requires-later",
-                    f"{in_group}'{stage.id}' requires '{req}', which comes {where}: it could never run",
+                    f"{in_group}'{stage.id}' requires itself: it could never run",
+                )
+            elif req_block > block:
+                problems.add(
+                    stage.at("requires"),
+                    "requires-later",
+                    f"{in_group}'{stage.id}' requires '{req}', which comes after it on the route: "
+                    "it could never run",
                 )
     for entry in flow.route:
         if isinstance(entry, Group):

@@ -94,9 +94,14 @@ class _Builder:
             raise self.fail(node, "yaml-too-deep", f"document is nested deeper than {MAX_DEPTH}")
         tag = _tag(node)
         if isinstance(node, ScalarNode):
+            if tag == _CORE + "timestamp":
+                raise self.fail(node, "yaml-tag", f"'{node.value}' reads as a date: quote it to write text")
             if tag not in _SCALAR_TAGS:
                 raise self.fail(node, "yaml-tag", f"tag '{tag}' is not allowed in a recipe")
-            return self.constructor.construct_object(node, deep=True)
+            try:
+                return self.constructor.construct_object(node, deep=True)
+            except (ValueError, OverflowError) as exc:
+                raise self.fail(node, "yaml-value", f"cannot read value: {exc}") from None
         if isinstance(node, SequenceNode):
             if tag != _CORE + "seq":
                 raise self.fail(node, "yaml-tag", f"tag '{tag}' is not allowed in a recipe")
@@ -127,6 +132,37 @@ class _Builder:
         raise self.fail(node, "yaml-node", f"unexpected YAML node {type(node).__name__}")
 
 
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of flow collections ([...] and {...}) outside quotes and comments.
+
+    Block nesting needs indentation, so the size limit already bounds it; flow nesting is what a
+    small file can make deep.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    quote = ""
+    comment = False
+    previous = "\n"
+    for char in text:
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        elif char == "#" and previous in " \t\n":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        previous = char
+    return deepest
+
+
 def _whole_file(file: str, code: str, message: str) -> RecipeSyntaxError:
     return RecipeSyntaxError([Diagnostic(Pos(file, 1, 1), "error", code, message)])
 
@@ -135,6 +171,9 @@ def load_text(text: str, file: str) -> Any:
     """Parse one YAML document; raise RecipeSyntaxError with a position on any problem."""
     if len(text) > MAX_BYTES:
         raise _whole_file(file, "yaml-too-large", f"file is larger than {MAX_BYTES} bytes")
+    if _flow_depth(text) > MAX_DEPTH:
+        # Refused before parsing: the C parser recurses without a limit and crashes on deep nesting.
+        raise _whole_file(file, "yaml-too-deep", f"document is nested deeper than {MAX_DEPTH}")
     yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is there
     try:
         node = yaml.compose(text)

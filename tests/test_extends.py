@@ -108,12 +108,15 @@ def line_of(path: Path, needle: str) -> int:
 
 def test_override_merges_stage_keys_and_with_one_level_deeper(tmp_path: Path) -> None:
     """An entry naming an inherited id keeps the keys it does not set and merges with: by key."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - id: connect
             with: {timeout_s: 45}
             retry: {max: 1}
-    """)
+    """,
+    )
     connect = stage(load_recipe(child), "connect")
     assert connect["step"] == "device.connect"
     assert connect["timeout_s"] == 60
@@ -123,22 +126,28 @@ def test_override_merges_stage_keys_and_with_one_level_deeper(tmp_path: Path) ->
 
 def test_override_replaces_values_below_the_merged_level(tmp_path: Path) -> None:
     """Inside with:, a list given by the child replaces the base's list; it is not appended to."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - id: label
             with: {fields: [serial, imei]}
-    """)
+    """,
+    )
     label = stage(load_recipe(child), "label")
     assert label["with"] == {"template": "unit", "fields": ["serial", "imei"]}
 
 
 def test_override_reaches_a_group_member(tmp_path: Path) -> None:
     """A member of an any_order group is overridden by naming its id at the top level."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - id: audio
             with: {checks: [speaker, microphone]}
-    """)
+    """,
+    )
     recipe = load_recipe(child)
     assert stage(recipe, "audio")["with"] == {"checks": ["speaker", "microphone"]}
     assert stage_ids(recipe.data["stages"])[1] == ("checks", ["keys", "audio"])
@@ -146,21 +155,26 @@ def test_override_reaches_a_group_member(tmp_path: Path) -> None:
 
 def test_remove_deletes_inherited_stages(tmp_path: Path) -> None:
     """remove: true deletes a top-level stage and a group member of the base."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - {id: label, remove: true}
           - {id: keys, remove: true}
-    """)
-    assert stage_ids(load_recipe(child).data["stages"]) == [
-        "connect", ("checks", ["audio"]), "customize"]
+    """,
+    )
+    assert stage_ids(load_recipe(child).data["stages"]) == ["connect", ("checks", ["audio"]), "customize"]
 
 
 def test_remove_of_an_unknown_id_is_an_error(tmp_path: Path) -> None:
     """remove: true naming no inherited stage is an error with a did-you-mean."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - {id: lable, remove: true}
-    """)
+    """,
+    )
     with pytest.raises(RecipeError) as caught:
         load_recipe(child)
     (diag,) = errors(caught.value)
@@ -170,47 +184,65 @@ def test_remove_of_an_unknown_id_is_an_error(tmp_path: Path) -> None:
 
 def test_after_and_before_insert_at_the_named_stage(tmp_path: Path) -> None:
     """New stages land right after/before the stage or group they name, members included."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - {id: flash, before: connect, step: flash.gang, with: {image: golden}}
           - {id: vibration, after: keys, step: manual.checklist, with: {checks: [motor]}}
           - {id: camera, before: keys, step: manual.checklist, with: {checks: [lens]}}
           - {id: sensors, after: checks, step: manual.checklist, with: {checks: [als]}}
           - {id: reboot, before: label, step: boot.wait}
-    """)
+    """,
+    )
     assert stage_ids(load_recipe(child).data["stages"]) == [
-        "flash", "connect", ("checks", ["camera", "keys", "vibration", "audio"]), "sensors",
-        "customize", "reboot", "label"]
+        "flash",
+        "connect",
+        ("checks", ["camera", "keys", "vibration", "audio"]),
+        "sensors",
+        "customize",
+        "reboot",
+        "label",
+    ]
 
 
 def test_a_new_stage_without_after_or_before_is_appended(tmp_path: Path) -> None:
     """A new stage that names no anchor goes to the end of the route."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - {id: pack, step: manual.checklist, with: {checks: [box]}}
-    """)
+    """,
+    )
     assert stage_ids(load_recipe(child).data["stages"])[-2:] == ["label", "pack"]
 
 
 def test_directives_do_not_leak_into_the_merged_stage(tmp_path: Path) -> None:
     """after:/before: place a stage and are gone from the merged data (the compiler never sees them)."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - {id: pack, after: customize, step: manual.checklist, with: {checks: [box]}}
-    """)
+    """,
+    )
     assert "after" not in stage(load_recipe(child), "pack")
 
 
 @pytest.mark.parametrize("directive", ["after", "before"])
 def test_anchor_naming_an_unknown_id_points_at_the_child(tmp_path: Path, directive: str) -> None:
     """after:/before: naming no inherited stage: an error at the child's line, with did-you-mean."""
-    child = child_of(tmp_path, f"""\
+    child = child_of(
+        tmp_path,
+        f"""\
         stages:
           - id: pack
             step: manual.checklist
             with: {{checks: [box]}}
             {directive}: custmize
-    """)
+    """,
+    )
     with pytest.raises(RecipeError) as caught:
         load_recipe(child)
     (diag,) = errors(caught.value)
@@ -219,13 +251,15 @@ def test_anchor_naming_an_unknown_id_points_at_the_child(tmp_path: Path, directi
     assert (diag.pos.file, diag.pos.line) == (str(child), line_of(child, "custmize"))
 
 
-def test_after_on_an_inherited_stage_is_not_silently_ignored(
-        tmp_path: Path, registry: Registry) -> None:
+def test_after_on_an_inherited_stage_is_not_silently_ignored(tmp_path: Path, registry: Registry) -> None:
     """`{id: label, before: connect}` either moves the inherited stage or is reported."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         stages:
           - {id: label, before: connect}
-    """)
+    """,
+    )
     flow, problems = check_recipe(child, registry)
     moved = flow is not None and flow.route_ids[0] == "label"
     reported = any("before" in d.message for d in problems)
@@ -255,8 +289,7 @@ def test_a_recipe_extending_itself_is_an_error(tmp_path: Path) -> None:
 
 def test_missing_extended_file_is_named(tmp_path: Path) -> None:
     """extends: naming a file that does not exist is an error naming that file."""
-    path = write(tmp_path / "child.yaml",
-                 "recipe: c\nversion: 1\nextends: nowhere/base.yaml\nstages: []\n")
+    path = write(tmp_path / "child.yaml", "recipe: c\nversion: 1\nextends: nowhere/base.yaml\nstages: []\n")
     with pytest.raises(RecipeError) as caught:
         load_recipe(path)
     (diag,) = errors(caught.value)
@@ -299,13 +332,16 @@ def test_a_child_may_leave_out_stages(tmp_path: Path, registry: Registry) -> Non
 
 def test_images_and_params_merge_key_by_key(tmp_path: Path) -> None:
     """images:/params: keep inherited keys, take the child's values, and drop keys set to null."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         params: {market: US, spare: null, extra: 2}
         images:
           old_test: null
           new_test: {file: new.wim, kind: wim, type: test, temporary: true}
         stages: []
-    """)
+    """,
+    )
     data = load_recipe(child).data
     assert data["params"] == {"market": "US", "operator": "Northwind", "extra": 2}
     assert set(data["images"]) == {"golden", "new_test"}
@@ -315,8 +351,7 @@ def test_images_and_params_merge_key_by_key(tmp_path: Path) -> None:
 def test_child_params_fill_inherited_stages(tmp_path: Path) -> None:
     """A ${params.NAME} in an inherited stage takes the value the child gives NAME."""
     child = child_of(tmp_path, "params: {market: US}\nstages: []\n")
-    assert stage(load_recipe(child), "customize")["with"] == {
-        "market": "US", "operator": "Northwind"}
+    assert stage(load_recipe(child), "customize")["with"] == {"market": "US", "operator": "Northwind"}
 
 
 def test_child_of_an_abstract_base_is_not_abstract(tmp_path: Path, registry: Registry) -> None:
@@ -331,13 +366,16 @@ def _snapshot(recipe: LoadedRecipe) -> str:
 
 def test_loading_a_child_leaves_the_base_unchanged(tmp_path: Path) -> None:
     """Base loaded, child loaded (overrides, removals, inserts), base loaded again: same data."""
-    child = child_of(tmp_path, """\
+    child = child_of(
+        tmp_path,
+        """\
         params: {market: US}
         stages:
           - {id: connect, with: {timeout_s: 5}}
           - {id: keys, remove: true}
           - {id: camera, after: audio, step: manual.checklist, with: {checks: [lens]}}
-    """)
+    """,
+    )
     base = tmp_path / "base" / "base.yaml"
     before_text = base.read_bytes()
     before = load_recipe(base)

@@ -146,8 +146,7 @@ def test_fail_edges_go_to_scrapped_or_the_rework_stage(example: Flow) -> None:
     for stage in example.stages.values():
         target = SCRAPPED if stage.on_fail == SCRAP else stage.on_fail
         assert (stage.id, target, "fail") in fails, stage.id
-    routed = {(s.id, SCRAPPED if s.on_fail == SCRAP else s.on_fail, "fail")
-              for s in example.stages.values()}
+    routed = {(s.id, SCRAPPED if s.on_fail == SCRAP else s.on_fail, "fail") for s in example.stages.values()}
     bounded = {(s.id, SCRAPPED, "fail") for s in example.stages.values() if s.max_visits}
     assert fails == routed | bounded
 
@@ -271,8 +270,7 @@ def _dot_structure(text: str) -> tuple[list[str], list[tuple[str, str]]]:
             if node.group(1) not in ("node", "edge", "graph"):
                 nodes.append(_unquote(node.group(1)))
         else:
-            known = number == 1 or line.strip() == "}" or _DOT_ATTRS.match(line) \
-                or _DOT_SUBGRAPH.match(line)
+            known = number == 1 or line.strip() == "}" or _DOT_ATTRS.match(line) or _DOT_SUBGRAPH.match(line)
             assert known, f"line {number}: not a DOT statement: {line}"
     assert depth == 0, "unbalanced braces"
     return nodes, found
@@ -314,8 +312,9 @@ def test_recipe_with_a_reserved_stage_id_is_an_error(name: str, tmp_path: Path) 
     """validate refuses a stage named like a flow state (or scrap) with file:line:col and the reason."""
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"recipe: r\nversion: 1\nstages:\n  - {{id: {name}, step: device.record_id}}\n")
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "validate", str(recipe)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", str(recipe)], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert f"{recipe}:4:" in result.stdout and "is reserved" in result.stdout
     assert "[reserved-id]" in result.stdout
@@ -323,8 +322,7 @@ def test_recipe_with_a_reserved_stage_id_is_an_error(name: str, tmp_path: Path) 
 
 def test_dot_marks_only_the_irreversible_stage() -> None:
     """In DOT only the irreversible stage's node says irreversible."""
-    marked = [line.split()[0] for line in to_dot(mini_flow()).splitlines()
-              if "irreversible" in line]
+    marked = [line.split()[0] for line in to_dot(mini_flow()).splitlines() if "irreversible" in line]
     assert marked == ['"lock"']
 
 
@@ -338,8 +336,9 @@ def floorflow(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], capture_output=True, text=True, check=False, timeout=60)
 
 
-@pytest.mark.parametrize("fmt, first_line", [("dot", 'digraph "sphere-thermostat" {'),
-                                             ("mermaid", "stateDiagram-v2")])
+@pytest.mark.parametrize(
+    "fmt, first_line", [("dot", 'digraph "sphere-thermostat" {'), ("mermaid", "stateDiagram-v2")]
+)
 def test_cli_graph_prints_the_diagram(fmt: str, first_line: str) -> None:
     """`floorflow graph RECIPE --format FMT` exits 0 and prints that diagram on stdout."""
     proc = floorflow("graph", str(WORKFLOWS / "sphere-thermostat.yaml"), "--format", fmt)
@@ -350,8 +349,7 @@ def test_cli_graph_prints_the_diagram(fmt: str, first_line: str) -> None:
 
 BAD_RECIPES = {
     "yaml": ("recipe: bad\nversion: 1\nstages: [\n", 4),
-    "schema": ("recipe: bad\nversion: 1\nstages:\n  - {id: a, step: device.connect}\n"
-               "colour: red\n", 5),
+    "schema": ("recipe: bad\nversion: 1\nstages:\n  - {id: a, step: device.connect}\ncolour: red\n", 5),
     "step": ("recipe: bad\nversion: 1\nstages:\n  - id: a\n    step: device.conect\n", 5),
 }
 
@@ -365,6 +363,5 @@ def test_cli_graph_of_a_bad_recipe_fails_cleanly(tmp_path: Path, kind: str) -> N
     proc = floorflow("graph", str(recipe), "--format", "dot")
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""
-    assert re.search(rf"^{re.escape(str(recipe))}:{line}:\d+: error: ", proc.stderr, re.M), \
-        proc.stderr
+    assert re.search(rf"^{re.escape(str(recipe))}:{line}:\d+: error: ", proc.stderr, re.M), proc.stderr
     assert "Traceback" not in proc.stderr

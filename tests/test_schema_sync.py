@@ -45,8 +45,11 @@ def drift(generated: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     for name, value in generated.items():
         if name == "step_params" and isinstance(defs.get(name), dict):
             written = defs[name]
-            out += [f"#/$defs/step_params/{step}" for step in sorted(set(value) | set(written))
-                    if value.get(step) != written.get(step)]
+            out += [
+                f"#/$defs/step_params/{step}"
+                for step in sorted(set(value) | set(written))
+                if value.get(step) != written.get(step)
+            ]
         elif defs.get(name) != value:
             out.append(f"#/$defs/{name}")
     return out
@@ -104,12 +107,15 @@ def test_a_step_type_added_in_code_is_caught(schema: dict[str, Any]) -> None:
     """Registering a step type the file does not know changes step_name, step_params and dispatch."""
     generated = step_defs(_registry_with({}, [_ProbeStep]))
     assert drift(generated, schema) == [
-        "#/$defs/step_name", f"#/$defs/step_params/{_ProbeStep.name}",
-        "#/$defs/step_params_by_type"]
+        "#/$defs/step_name",
+        f"#/$defs/step_params/{_ProbeStep.name}",
+        "#/$defs/step_params_by_type",
+    ]
 
 
 def test_a_step_type_without_params_generates_an_empty_object() -> None:
     """A NoParams step type gets a closed object schema with no properties."""
+
     class Bare(StepType):
         name = "probe.bare"
         summary = "No parameters."
@@ -190,10 +196,11 @@ def undescribed(node: Any, path: str = "#") -> list[str]:
 
 def test_undescribed_finds_a_property_without_description() -> None:
     """The walk reports a nested property (inside $defs and items) that lacks a description."""
-    sample = {"properties": {"a": {"description": "A.", "items": {"properties": {"b": {}}}}},
-              "$defs": {"d": {"properties": {"c": {"description": " "}}}}}
-    assert undescribed(sample) == ["#/properties/a/items/properties/b",
-                                   "#/$defs/d/properties/c"]
+    sample = {
+        "properties": {"a": {"description": "A.", "items": {"properties": {"b": {}}}}},
+        "$defs": {"d": {"properties": {"c": {"description": " "}}}},
+    }
+    assert undescribed(sample) == ["#/properties/a/items/properties/b", "#/$defs/d/properties/c"]
 
 
 def test_every_property_has_a_description(schema: dict[str, Any]) -> None:

@@ -53,9 +53,7 @@ def _field_types(step_type: type[StepType]) -> dict[str, Any]:
 
 
 def _is_optional(tp: Any) -> bool:
-    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in (
-        typing.get_args(tp)
-    )
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in (typing.get_args(tp))
 
 
 def _strip_none(tp: Any) -> Any:
@@ -71,7 +69,10 @@ def _is_string_literal(tp: Any) -> bool:
 def _is_literal_sequence(tp: Any) -> bool:
     args = typing.get_args(tp)
     return (
-        typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis and _is_string_literal(args[0])
+        typing.get_origin(tp) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and _is_string_literal(args[0])
     )
 
 
@@ -146,9 +147,7 @@ def _doc_table() -> dict[str, list[DocParam]]:
             if not segment or segment == "—":
                 continue
             # `name` *ref* (default): description -- or -- `name`: list (default items)
-            head = re.match(
-                r"^`(\w+)`\s*(?:\*\w+\*)?\s*(?::\s*(list)\s*)?(?:\(([^)]*)\))?", segment
-            )
+            head = re.match(r"^`(\w+)`\s*(?:\*\w+\*)?\s*(?::\s*(list)\s*)?(?:\(([^)]*)\))?", segment)
             assert head is not None, f"cannot parse parameter {segment!r} of {row.group(1)}"
             marker = re.search(r"\*(image|state)\*", segment)
             ref = {"image": "image", "state": "lifecycle"}[marker.group(1)] if marker else None

@@ -1,0 +1,148 @@
+"""`floorflow validate` against recipes that each hold exactly one mistake, and against the examples.
+
+Every file in ``tests/recipes/bad/`` marks its offending line with a trailing ``# expect: CODE``;
+the tests read the expected line and diagnostic code from the file itself, run the real CLI in a
+subprocess and check that it reports that one error there, with the message a user needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD_DIR = ROOT / "tests" / "recipes" / "bad"
+BAD = sorted(p.relative_to(ROOT).as_posix() for p in BAD_DIR.glob("*.yaml"))
+EXAMPLES = sorted(
+    p.relative_to(ROOT).as_posix()
+    for p in [*ROOT.glob("workflows/*.yaml"), *ROOT.glob("workflows/base/*.yaml")]
+)
+EXPECT = re.compile(r"#\s*expect:\s*([a-z0-9-]+)\s*$")
+
+PHRASES: dict[str, str] = {
+    "check1_rework_no_then.yaml": "rework stage 'reseat_cable' has no then",
+    "check1_unreachable_rework.yaml": "rework stage 'reseat_cable' is never entered",
+    "check2_unbounded_loop.yaml": "loop through rework 'reseat_cable' has no bound",
+    "check2_unbounded_loop_beside_bounded.yaml": "'reflash_fw'",
+    "check2_unknown_on_fail.yaml": "unknown stage 'reseat_cabel' (did you mean 'reseat_cable'?)",
+    "check3_irreversible_retry.yaml": "irreversible stage 'write_identities' has retry max 1",
+    "check3_irreversible_twice.yaml": "irreversible stage 'write_identities' can be entered twice",
+    "check3_irreversible_twice_across_groups.yaml": "'write_identities' can be entered twice",
+    "check4_allowed_from_never.yaml": "only run when the unit is Assembly, and allowed_from Packed",
+    "check4_lifecycle_backwards.yaml": "moves the lifecycle back: from DeviceComplete to Module1Complete",
+    "check4_rf_after_lock.yaml": "stage 'rf_cal' can only run when the unit is Module1Complete",
+    "check5_ram_image_not_rebooted.yaml": "image 'mmos_wim' (loaded by boot_mmos_wim) can still be on",
+    "check5_temporary_image_final_advance.yaml": "at final lifecycle advance 'finalize'",
+    "check5_temporary_image_left.yaml": "at ready-to-ship stage 'ready'",
+    "check6_dumpsize_at_most_one.yaml": "found DUMPSIZE512MB, DUMPSIZE1G",
+    "check6_exclusive_boot_keys.yaml": "ENABLE_BOOT_KEYS_TEST and ENABLE_BOOT_KEYS_RETAIL cannot both be set",
+    "check6_test_only_in_retail.yaml": "MFGTSHELL can only be used in test-signed images",
+    "check6_uefi_charging_exactly_one.yaml": "DISABLE_UEFI_CHARGING must be set, found none",
+    "check6_uefi_charging_no_features.yaml": "DISABLE_UEFI_CHARGING must be set, found none",
+    "check6_unsupported_in_mmos.yaml": "TESTINFRASTRUCTURE cannot be used in a mmos image",
+    "check7_group_deadlock.yaml": "any_order group 'factory_ops' can never finish",
+    "check7_group_requires_later.yaml": "requires 'load_test_app', which comes after it on the route",
+    "schema_unknown_top_key.yaml": "unknown key 'station' (did you mean 'stations'?)",
+    "unknown_image.yaml": "unknown image 'factory_tset' (did you mean 'factory_test'?)",
+    "unknown_param.yaml": "unknown parameter 'rf_regoin' in params (did you mean 'rf_region'?)",
+    "unknown_requires.yaml": "requires unknown stage 'recover_so' (did you mean 'recover_os'?)",
+    "unknown_station.yaml": "unknown station 'rf_tester'",
+    "unknown_step_type.yaml": "unknown step type 'flash.gnag' (did you mean 'flash.gang'?)",
+    "unknown_with_param.yaml": "unknown key 'verfiy' in stages[0].with (did you mean 'verify'?)",
+    "yaml_duplicate_key.yaml": "duplicate key 'station' (first defined at line 19)",
+    "yaml_python_tag.yaml": "python/object/apply:os.system' is not allowed",
+}
+
+ENGINE_BUGS: dict[str, str] = {}
+"""Bad recipes the engine does not report yet: file name -> the bug (the test is a strict xfail)."""
+
+
+def _bad_param(name: str) -> object:
+    bug = ENGINE_BUGS.get(Path(name).name)
+    marks = [pytest.mark.xfail(reason=bug, strict=True)] if bug else []
+    return pytest.param(name, id=Path(name).stem, marks=marks)
+
+
+def _expected(path: str) -> tuple[int, str]:
+    """(line, code) of the one line of ``path`` that carries ``# expect: CODE``."""
+    found = [
+        (number, match.group(1))
+        for number, line in enumerate((ROOT / path).read_text().splitlines(), start=1)
+        if (match := EXPECT.search(line))
+    ]
+    assert len(found) == 1, f"{path} must mark exactly one line with '# expect: CODE'"
+    return found[0]
+
+
+def _validate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_every_bad_recipe_has_a_phrase() -> None:
+    """The phrase table and the directory of bad recipes name the same files."""
+    assert set(PHRASES) == {Path(p).name for p in BAD}
+
+
+def test_the_flow_checks_and_loader_problems_are_all_covered() -> None:
+    """Every flow check 1..7 of docs/recipes.md has at least one bad recipe."""
+    checks = {name.split("_")[0] for name in PHRASES if name.startswith("check")}
+    assert checks == {f"check{n}" for n in range(1, 8)}
+
+
+@pytest.mark.parametrize("path", [_bad_param(p) for p in BAD])
+def test_bad_recipe_reports_its_one_error_on_the_marked_line(path: str) -> None:
+    """The CLI exits 1 and reports exactly one error, at the marked line, with its code and phrase."""
+    line, code = _expected(path)
+    result = _validate(path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [ln for ln in result.stdout.splitlines() if ": error: " in ln]
+    assert len(errors) == 1, result.stdout
+    (error,) = errors
+    assert error.startswith(f"{path}:{line}:"), error
+    assert "error:" in error and error.endswith(f"[{code}]"), error
+    assert PHRASES[Path(path).name] in error
+
+
+def test_json_format_gives_file_line_column_severity_code_message() -> None:
+    """`--format json` prints a list of objects with the six keys and the marked line."""
+    path = "tests/recipes/bad/check4_rf_after_lock.yaml"
+    line, code = _expected(path)
+    result = _validate("--format", "json", path)
+    assert result.returncode == 1
+    diagnostics = json.loads(result.stdout)
+    assert isinstance(diagnostics, list) and len(diagnostics) == 1
+    (diag,) = diagnostics
+    assert set(diag) == {"file", "line", "column", "severity", "code", "message"}
+    assert diag["file"] == path
+    assert (diag["line"], diag["severity"], diag["code"]) == (line, "error", code)
+    assert isinstance(diag["column"], int) and diag["column"] >= 1
+    assert "can only run when the unit is Module1Complete" in diag["message"]
+
+
+def test_json_format_over_all_bad_recipes_at_once() -> None:
+    """Validating every bad recipe in one run reports, per file, its expected code on its marked line."""
+    paths = [p for p in BAD if Path(p).name not in ENGINE_BUGS]
+    result = _validate("--format", "json", *paths)
+    assert result.returncode == 1
+    found = {(d["file"], d["line"], d["code"]) for d in json.loads(result.stdout) if d["severity"] == "error"}
+    assert found == {(p, *_expected(p)) for p in paths}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[Path(p).stem for p in EXAMPLES])
+def test_example_workflow_validates_cleanly(path: str) -> None:
+    """Each shipped workflow (bases included) validates with exit 0 and prints nothing on stdout."""
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
