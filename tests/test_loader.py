@@ -232,3 +232,17 @@ def test_load_recipe_refuses_an_object_tag_as_a_syntax_error(tmp_path: Path) -> 
         load_recipe(path)
     (diag,) = caught.value.diagnostics
     assert (diag.pos, diag.code) == (Pos(str(path), 3, 14), "yaml-tag")
+
+
+def test_unquoted_date_is_refused_with_advice() -> None:
+    """A value YAML reads as a date is refused with the advice to quote it, not a tag name."""
+    pos, code, message = _refusal("recipe: demo\ndescription: 2024-01-01\n")
+    assert (code, pos.line) == ("yaml-tag", 2)
+    assert "quote it" in message
+
+
+def test_brackets_in_quotes_and_comments_do_not_count_as_nesting() -> None:
+    """Brackets inside quoted text or comments are text: a recipe full of them still loads."""
+    many = "[" * (MAX_DEPTH * 2)
+    data = load_text(f"a: '{many}'\nb: \"{many}\"  # {many}\nc: [[1]]\n", "r.yaml")
+    assert data["a"] == many and data["b"] == many and data["c"] == [[1]]
