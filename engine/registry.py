@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from engine.diagnostics import did_you_mean
 from engine.step import StepType
@@ -35,6 +35,8 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, type[StepType]] = {}
         self._origin: dict[str, str] = {}
+        self._pending: dict[str, EntryPoint] = {}
+        """Entry points found but not imported yet: a recipe imports only the step types it uses."""
 
     def register(self, step_type: type[StepType], origin: str = "") -> None:
         name = getattr(step_type, "name", None)
@@ -43,39 +45,60 @@ class Registry:
         params = getattr(step_type, "Params", None)
         if not (dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):  # type: ignore[union-attr]
             raise RegistrationError(f"step type '{name}': Params must be a frozen dataclass")
-        if name in self._types and self._types[name] is not step_type:
+        if name in self._pending or (name in self._types and self._types[name] is not step_type):
             raise RegistrationError(
                 f"step type '{name}' is registered twice: by {self._origin[name]} and by {origin}"
             )
         self._types[name] = step_type
         self._origin[name] = origin or step_type.__module__
 
+    def _declare(self, ep: EntryPoint) -> None:
+        origin = f"{ep.dist.name if ep.dist is not None else '?'} ({ep.value})"
+        if ep.name in self._origin and self._origin[ep.name] != origin:
+            raise RegistrationError(
+                f"step type '{ep.name}' is registered twice: by {self._origin[ep.name]} and by {origin}"
+            )
+        self._pending[ep.name] = ep
+        self._origin[ep.name] = origin
+
+    def _load(self, name: str) -> type[StepType]:
+        ep = self._pending.pop(name)
+        step_type: type[StepType] = ep.load()
+        if getattr(step_type, "name", None) != ep.name:
+            raise RegistrationError(
+                f"entry point '{ep.name}' ({ep.value}) loads a step type named "
+                f"'{getattr(step_type, 'name', None)}'"
+            )
+        self.register(step_type, origin=self._origin.pop(name))
+        return step_type
+
     def get(self, name: str) -> type[StepType]:
-        try:
+        if name in self._types:
             return self._types[name]
-        except KeyError:
-            raise UnknownStepType(name, sorted(self._types)) from None
+        if name in self._pending:
+            return self._load(name)
+        raise UnknownStepType(name, self.names())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._types
+        return name in self._types or name in self._pending
 
     def __iter__(self) -> Iterator[type[StepType]]:
-        return iter(self._types[name] for name in sorted(self._types))
+        return iter(self.get(name) for name in self.names())
 
     def names(self) -> list[str]:
-        return sorted(self._types)
+        return sorted({*self._types, *self._pending})
 
     @classmethod
     def discover(cls) -> Registry:
-        """Every step type that installed distributions declare in the entry-point group."""
+        """Every step type that installed distributions declare in the entry-point group.
+
+        Names are known at once; a step type's module is imported when it is first asked for.
+        """
         registry = cls()
+        seen: set[tuple[str, str]] = set()
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            step_type = ep.load()
-            if getattr(step_type, "name", None) != ep.name:
-                raise RegistrationError(
-                    f"entry point '{ep.name}' ({ep.value}) loads a step type named "
-                    f"'{getattr(step_type, 'name', None)}'"
-                )
-            dist = ep.dist.name if ep.dist is not None else "?"
-            registry.register(step_type, origin=f"{dist} ({ep.value})")
+            if (ep.name, ep.value) in seen:  # one distribution seen twice on sys.path
+                continue
+            seen.add((ep.name, ep.value))
+            registry._declare(ep)
         return registry

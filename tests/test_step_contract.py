@@ -402,3 +402,24 @@ def test_registry_refuses_duplicate_of_discovered_type() -> None:
     with pytest.raises(RegistrationError):
         fresh.register(impostor, origin="plugin")
     assert fresh.get("flash.gang") is shipped
+
+
+def test_two_entry_points_with_one_name_are_refused() -> None:
+    """Two packages declaring the same step name are refused at discovery, before either is imported."""
+    from importlib.metadata import EntryPoint
+
+    from engine.registry import ENTRY_POINT_GROUP
+
+    registry = Registry()
+    registry._declare(EntryPoint("flash.gang", "steps.flash_gang:FlashGang", ENTRY_POINT_GROUP))
+    with pytest.raises(RegistrationError, match="registered twice"):
+        registry._declare(EntryPoint("flash.gang", "vendor_steps.flash:Gang", ENTRY_POINT_GROUP))
+
+
+def test_step_types_are_imported_only_when_asked_for() -> None:
+    """Discovery imports no step module; get() imports the one asked for and checks its name."""
+    registry = Registry.discover()
+    assert "flash.gang" in registry and "flash.gang" in registry.names()
+    assert not registry._types
+    assert registry.get("flash.gang").name == "flash.gang"
+    assert list(registry._types) == ["flash.gang"]
