@@ -53,11 +53,13 @@ def _locate(data: Any, path: Iterable[Any], *, key: bool = False) -> Pos:
 
 
 def _leaf_errors(error: ValidationError) -> list[ValidationError]:
-    """The most specific errors: for if/then/anyOf keep the branch that explains the problem."""
+    """The most specific errors: for anyOf/oneOf, the branch that best explains the problem."""
     if error.validator in ("anyOf", "oneOf") and error.context:
-        best = [e for e in error.context if e.validator not in ("type", "pattern", "const")]
-        chosen = best or [min(error.context, key=lambda e: len(e.absolute_path))]
-        return [leaf for e in chosen for leaf in _leaf_errors(e)]
+        if all(e.validator == "required" for e in error.context):
+            return [error]  # "give one of ..." reads better than one line per missing key
+        # The branch whose error lies deepest in the value is the one the value was meant to follow.
+        deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+        return _leaf_errors(deepest)
     return [error]
 
 
@@ -79,6 +81,19 @@ def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
                         f"unknown key '{extra}'{_where(path)}{did_you_mean(extra, known)}",
                     )
                 )
+            continue
+        if kind in ("anyOf", "oneOf"):
+            required: list[Any] = [e.validator_value for e in leaf.context]
+            choices = sorted({str(name) for names in required for name in names})
+            diags.append(
+                Diagnostic(
+                    _locate(data, path),
+                    "error",
+                    "schema-required",
+                    f"{_subject(path)}give {'exactly ' if kind == 'oneOf' else ''}one of "
+                    f"{', '.join(choices)}",
+                )
+            )
             continue
         if kind == "required":
             diags.append(
