@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.diagnostics import Diagnostic, Pos, RecipeError, did_you_mean
+from engine.diagnostics import Diagnostic, Pos, RecipeError, RecipeSchemaError, did_you_mean
 from engine.schema import validate_document
 from engine.yamlload import YList, YMap, load_file
 
@@ -31,7 +31,6 @@ class LoadedRecipe:
     path: Path
     shown_as: str
     data: YMap
-    files: list[str] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -44,16 +43,15 @@ class LoadedRecipe:
 def load_recipe(path: Path, shown_as: str | None = None) -> LoadedRecipe:
     """Load ``path`` and everything it extends; raise RecipeError listing every problem found."""
     shown = shown_as if shown_as is not None else str(path)
-    files: list[str] = []
-    data = _load_chain(Path(path), shown, files, [])
+    data = _load_chain(Path(path), shown, [])
     problems: list[Diagnostic] = []
     _fill_params(data, problems)
     if any(d.severity == "error" for d in problems):
         raise RecipeError(problems)
-    return LoadedRecipe(Path(path), shown, data, files, problems)
+    return LoadedRecipe(Path(path), shown, data, problems)
 
 
-def _load_chain(path: Path, shown: str, files: list[str], chain: list[Path]) -> YMap:
+def _load_chain(path: Path, shown: str, chain: list[Path]) -> YMap:
     data = load_file(path, shown)
     if not isinstance(data, YMap):
         raise RecipeError(
@@ -68,8 +66,7 @@ def _load_chain(path: Path, shown: str, files: list[str], chain: list[Path]) -> 
         )
     problems = validate_document(data)
     if any(d.severity == "error" for d in problems):
-        raise RecipeError(problems)
-    files.append(shown)
+        raise RecipeSchemaError(problems)
     parent_ref = data.get("extends")
     if parent_ref is None:
         return data
@@ -95,7 +92,7 @@ def _load_chain(path: Path, shown: str, files: list[str], chain: list[Path]) -> 
             ]
         )
     parent_shown = str(Path(shown).parent / parent_ref)
-    parent = _load_chain(parent_path, parent_shown, files, [*chain, resolved])
+    parent = _load_chain(parent_path, parent_shown, [*chain, resolved])
     return _merge_recipe(parent, data)
 
 

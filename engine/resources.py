@@ -18,7 +18,3 @@ def _data_dir(name: str) -> Path:
 
 def schema_path(name: str) -> Path:
     return _data_dir("schemas") / name
-
-
-def workflows_dir() -> Path:
-    return _data_dir("workflows")
