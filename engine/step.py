@@ -11,7 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from engine.context import StepContext
+    from engine.outcome import Outcome
 
 RefKind = Literal["image", "lifecycle"]
 
@@ -55,8 +59,13 @@ class Effects:
 class StepType:
     """Base of every step type.
 
-    Subclasses set ``name``, ``summary`` and ``Params`` and override ``effects`` when running
-    them changes what the route rules track.
+    Subclasses set ``name``, ``summary`` and ``Params``, implement ``run`` and override ``effects``
+    when running them changes what the route rules track. The runner makes one instance per stage.
+
+    ``run`` returns None (PASS, unless a measurement fails its limits) or an Outcome; it raises
+    ``engine.outcome.StepFailed`` when the unit is bad (FAIL) and ``StationError`` (or anything
+    else) when the station is (ERROR). It must not time or log its own start and end: the
+    runner does that for every step.
     """
 
     name: ClassVar[str]
@@ -68,6 +77,9 @@ class StepType:
     @classmethod
     def effects(cls, params: Any) -> Effects:
         return Effects()
+
+    def run(self, ctx: StepContext) -> Outcome | None:
+        raise NotImplementedError(f"step type '{self.name}' cannot run")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,109 @@
+"""What a step is handed when it runs: its parameters, the unit, the device, the operator.
+
+A step records measurements through ``ctx.measure`` and the engine judges them against the stage's
+limits; a step never times, logs its own start and end, or decides pass/fail of a measurement.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.flow import Image, Stage
+from engine.outcome import Verdict
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An operator's answer to one manual check."""
+
+    passed: bool
+    comment: str | None = None
+
+
+class Operator(Protocol):
+    """Whoever answers manual checks: a person at a terminal, a script, or the simulated operator."""
+
+    name: str
+
+    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+        """Ask one pass/fail question; raise StationError when nobody can answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    serial: str
+    lot: str | None = None
+    lifecycle: str | None = None
+    """The unit's lifecycle state when the attempt started."""
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    name: str
+    value: Any
+    verdict: Verdict
+    units: str | None = None
+    low: float | None = None
+    high: float | None = None
+    tags: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Device(Protocol):
+    """A handle on the unit's hardware, opened by the station's Line for one unit in one slot."""
+
+    def close(self) -> None: ...
+
+
+class Line(Protocol):
+    """The hardware of a station: opens a device per unit and offers station-wide resources.
+
+    Implementations are found through the ``floorflow.lines`` entry-point group: ``sim`` (shipped
+    simulated hardware) and ``hardware`` (the real adapters).
+    """
+
+    def open_unit(self, serial: str, slot: int) -> Device: ...
+
+    def resources(self) -> Mapping[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+Judge = Callable[[str, Any, "str | None", Mapping[str, Any]], MeasurementRecord]
+
+
+@dataclass
+class StepContext:
+    """Everything one attempt of one stage may use. Built by the runner, one per attempt."""
+
+    params: Any
+    stage: Stage
+    unit: UnitInfo
+    slot: int
+    station: str | None
+    attempt: int
+    device: Any
+    operator: Operator
+    resources: Mapping[str, Any]
+    """Station-wide helpers offered by the Line (identity allocator, label printer, instruments)."""
+    images: Mapping[str, Image]
+    log: logging.Logger
+    judge: Judge
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    """Set when the attempt timed out or was aborted: a long step should stop soon after."""
+    measurements: list[MeasurementRecord] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def measure(self, name: str, value: Any, units: str | None = None, **tags: Any) -> Verdict:
+        """Record one measured value; the engine judges it against the stage's limits."""
+        record = self.judge(name, value, units, tags)
+        self.measurements.append(record)
+        return record.verdict
+
+    def on_cleanup(self, action: Callable[[], None]) -> None:
+        """Run ``action`` when the attempt ends, however it ends (last registered, first run)."""
+        self.cleanups.append(action)

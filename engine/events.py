@@ -1,0 +1,64 @@
+"""Events the runner sends to its subscribers: the console, the record, exporters.
+
+The runner instruments every step; steps never time or log themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.context import MeasurementRecord
+from engine.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class UnitStarted:
+    serial: str
+    slot: int
+    lot: str | None = None
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    serial: str
+    slot: int
+    stage: str
+    step: str
+    attempt: int
+    params: Any
+    started: float
+    """Wall-clock time (time.time()) the attempt started."""
+
+
+@dataclass(frozen=True)
+class StepEnded:
+    serial: str
+    slot: int
+    stage: str
+    step: str
+    attempt: int
+    outcome: Outcome
+    started: float
+    duration_s: float
+    measurements: Sequence[MeasurementRecord] = ()
+    error: str | None = None
+    """Why the attempt failed, errored, was aborted, refused or skipped."""
+
+
+@dataclass(frozen=True)
+class UnitEnded:
+    serial: str
+    slot: int
+    status: str
+    """shipped, scrapped, in-route (stopped before the end), refused, aborted or error."""
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Event = UnitStarted | StepStarted | StepEnded | UnitEnded
+
+
+class Subscriber(Protocol):
+    def __call__(self, event: Event) -> None: ...

@@ -1,0 +1,36 @@
+"""What an attempt of a stage ended in, and what a measurement was judged."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    """The unit is bad: retried, then on_fail."""
+    ERROR = "ERROR"
+    """The station, its hardware or the engine is bad: never scraps a unit, never takes on_fail."""
+    ABORTED = "ABORTED"
+    """Stopped by the operator (Ctrl-C)."""
+    SKIPPED = "SKIPPED"
+    """Not run for this unit (not sampled, or the step decided so)."""
+
+
+class Verdict(StrEnum):
+    PASS = "PASS"
+    MARGINAL = "MARGINAL"
+    """Inside the limits but outside the marginal band: passes, and is worth a look."""
+    FAIL = "FAIL"
+
+
+class StepFailed(Exception):
+    """Raised by a step when the unit is bad: the attempt is a FAIL, with this reason."""
+
+
+class StationError(Exception):
+    """Raised when the station cannot do its work (device missing, instrument down): an ERROR.
+
+    Any other exception from a step is an ERROR too; this one says so on purpose, with a message
+    meant for the operator.
+    """
