@@ -13,9 +13,7 @@ from engine.registry import Registry
 from engine.rules import check_flow
 
 
-def check_recipe(
-    path: Path, registry: Registry, shown_as: str | None = None
-) -> tuple[Flow | None, list[Diagnostic]]:
+def check_recipe(path: Path, registry: Registry, shown_as: str | None = None) -> tuple[Flow | None, list[Diagnostic]]:
     """The compiled Flow (None when the recipe cannot be compiled) and every problem found."""
     try:
         recipe = load_recipe(path, shown_as)

@@ -1,6 +1,7 @@
-"""The ``floorflow`` command: validate · graph · steps.
+"""The ``floorflow`` command: validate · graph · run · steps.
 
-Exit codes: 0 ok, 1 a recipe has errors, 2 usage error (bad arguments, a file that cannot be read).
+Exit codes: 0 ok; 1 a recipe has errors (validate) or a unit failed, was scrapped or refused (run);
+2 usage or recipe error (bad arguments, a file that cannot be read); 3 aborted; 4 station error.
 A user mistake gets a message, never a traceback.
 """
 
@@ -19,7 +20,10 @@ from engine import __version__
 class ExitCode(IntEnum):
     OK = 0
     RECIPE_FAILED = 1
+    """validate: a recipe has errors; run: a unit failed, was scrapped or refused."""
     USAGE = 2
+    ABORTED = 3
+    STATION_ERROR = 4
 
 
 class UsageError(Exception):
@@ -46,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("recipe", metavar="RECIPE", type=Path)
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     graph.set_defaults(run=_graph)
+
+    run = verbs.add_parser("run", help="run units through a recipe's stages on a station")
+    _station_arguments(run)
+    run.set_defaults(run=_run)
 
     steps = verbs.add_parser("steps", help="list the registered step types and their parameters")
     steps.set_defaults(run=_steps)
@@ -98,6 +106,21 @@ def _graph(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _station_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.station import add_arguments
+
+    add_arguments(parser)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.station import RunUsageError, run_station
+
+    try:
+        return run_station(args)
+    except RunUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _steps(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -120,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     except BrokenPipeError:
         return ExitCode.OK
+    except KeyboardInterrupt:
+        print("floorflow: aborted", file=sys.stderr)
+        return ExitCode.ABORTED
     except OSError as exc:
         print(f"floorflow: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

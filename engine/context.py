@@ -10,7 +10,8 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 from engine.flow import Image, Stage
 from engine.outcome import Verdict
@@ -42,15 +43,16 @@ class UnitInfo:
     """The unit's lifecycle state when the attempt started."""
 
 
-@dataclass(frozen=True)
-class MeasurementRecord:
+class MeasurementRecord(NamedTuple):
+    """One measured value as the engine judged it (a tuple: made for every value, so kept cheap)."""
+
     name: str
     value: Any
     verdict: Verdict
     units: str | None = None
     low: float | None = None
     high: float | None = None
-    tags: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, Any] = MappingProxyType({})
 
 
 class Device(Protocol):
@@ -76,7 +78,7 @@ class Line(Protocol):
 Judge = Callable[[str, Any, "str | None", Mapping[str, Any]], MeasurementRecord]
 
 
-@dataclass
+@dataclass(slots=True)
 class StepContext:
     """Everything one attempt of one stage may use. Built by the runner, one per attempt."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -146,9 +147,14 @@ class Flow:
     def lifecycle_index(self, state: str) -> int:
         return self.lifecycle.index(state)
 
+    @cached_property
+    def _blocks(self) -> dict[str, int]:
+        blocks: dict[str, int] = {}
+        for i, entry in enumerate(self.route):
+            for member in entry.members if isinstance(entry, Group) else (entry,):
+                blocks[member] = i
+        return blocks
+
     def block_of(self, stage_id: str) -> int:
         """Index in ``route`` of the entry holding the stage."""
-        for i, entry in enumerate(self.route):
-            if entry == stage_id or (isinstance(entry, Group) and stage_id in entry.members):
-                return i
-        raise KeyError(stage_id)
+        return self._blocks[stage_id]

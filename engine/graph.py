@@ -20,7 +20,8 @@ class Edge:
     source: str
     target: str
     kind: str
-    """pass, fail, retry, resume, or any (into a member of an any_order group)."""
+    """pass, fail, retry, resume, exhausted (rework past max_visits), and for any_order groups:
+    any (fork into a member) and again (join back to the fork while members remain)."""
     label: str
 
 
@@ -38,6 +39,7 @@ def edges(flow: Flow) -> list[Edge]:
             out.extend(Edge(h, entry.id, "pass", "pass") for h in heads)
             out.extend(Edge(entry.id, m, "any", "any order") for m in entry.members)
             out.extend(Edge(m, join_of(entry), "pass", "pass") for m in entry.members)
+            out.append(Edge(join_of(entry), entry.id, "again", "next member"))
             heads = [join_of(entry)]
         else:
             out.extend(Edge(h, entry, "pass", "pass") for h in heads)
@@ -53,7 +55,7 @@ def edges(flow: Flow) -> list[Edge]:
                 bound = f" (≤{stage.max_visits} times)" if stage.max_visits else ""
                 out.append(Edge(stage.id, stage.then, "resume", f"pass{bound}"))
             if stage.max_visits:
-                out.append(Edge(stage.id, SCRAPPED, "fail", f"visits > {stage.max_visits}"))
+                out.append(Edge(stage.id, SCRAPPED, "exhausted", f"visits > {stage.max_visits}"))
     return out
 
 
@@ -110,11 +112,7 @@ def _dot_id(name: str) -> str:
 
 def _dot_node(stage: Stage, indent: str) -> str:
     label = f"{stage.id}\\n{_describe(stage)}"
-    style = (
-        ', style="filled,bold", fillcolor="#fde0dc", color="#c62828", penwidth=2'
-        if stage.irreversible
-        else ""
-    )
+    style = ', style="filled,bold", fillcolor="#fde0dc", color="#c62828", penwidth=2' if stage.irreversible else ""
     if stage.rework:
         style = ', style=filled, fillcolor="#fff3cd"'
     return f"{indent}{_dot_id(stage.id)} [shape=box, label={_dot_id(label)}{style}];"
@@ -146,6 +144,8 @@ def to_dot(flow: Flow) -> str:
         "retry": "#ef6c00",
         "resume": "#1565c0",
         "any": "gray40",
+        "again": "gray40",
+        "exhausted": "#c62828",
     }
     for edge in edges(flow):
         lines.append(

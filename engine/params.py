@@ -29,9 +29,7 @@ def fields_of(step_type: type[StepType]) -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(step_type.Params)
 
 
-def build_params(
-    step_type: type[StepType], given: Mapping[str, Any] | None
-) -> tuple[Any, list[ParamProblem]]:
+def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> tuple[Any, list[ParamProblem]]:
     """The dataclass instance (None when it cannot be built) and every problem found."""
     given = given or {}
     problems: list[ParamProblem] = []
@@ -87,8 +85,7 @@ def coerce(value: Any, hint: Any) -> Any:
         if value in args:
             return value
         raise TypeError(
-            f"expected one of {', '.join(map(str, args))}, got {value!r}"
-            f"{did_you_mean(str(value), map(str, args))}"
+            f"expected one of {', '.join(map(str, args))}, got {value!r}{did_you_mean(str(value), map(str, args))}"
         )
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, list | tuple):

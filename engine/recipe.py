@@ -74,9 +74,7 @@ def _load_chain(path: Path, shown: str, chain: list[Path]) -> YMap:
     if resolved in chain or len(chain) >= MAX_EXTENDS_DEPTH:
         names = " -> ".join(p.name for p in [*chain, resolved])
         what = (
-            f"extends itself ({names})"
-            if resolved in chain
-            else f"extends more than {MAX_EXTENDS_DEPTH} levels deep"
+            f"extends itself ({names})" if resolved in chain else f"extends more than {MAX_EXTENDS_DEPTH} levels deep"
         )
         raise RecipeError([Diagnostic(data.where("extends"), "error", "extends-cycle", f"recipe {what}")])
     parent_path = path.parent / parent_ref
@@ -258,9 +256,7 @@ def _override(old: YMap, new: YMap, problems: list[Diagnostic]) -> YMap:
         )
         return old
     members = new_body.get("stages")
-    merged = _merge_map(
-        old_body, _strip(new) if new_body is new else _strip(new)["any_order"], _MERGED_DEEPER
-    )
+    merged = _merge_map(old_body, _strip(new) if new_body is new else _strip(new)["any_order"], _MERGED_DEEPER)
     if new_body is not new and isinstance(members, YList) and isinstance(old_body.get("stages"), YList):
         merged.put(
             "stages",

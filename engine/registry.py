@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from engine.diagnostics import did_you_mean
 from engine.step import StepType
 
 ENTRY_POINT_GROUP = "floorflow.steps"
+LINES_GROUP = "floorflow.lines"
 
 
 class RegistrationError(Exception):
@@ -46,9 +48,7 @@ class Registry:
         if not (dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):  # type: ignore[union-attr]
             raise RegistrationError(f"step type '{name}': Params must be a frozen dataclass")
         if name in self._pending or (name in self._types and self._types[name] is not step_type):
-            raise RegistrationError(
-                f"step type '{name}' is registered twice: by {self._origin[name]} and by {origin}"
-            )
+            raise RegistrationError(f"step type '{name}' is registered twice: by {self._origin[name]} and by {origin}")
         self._types[name] = step_type
         self._origin[name] = origin or step_type.__module__
 
@@ -66,8 +66,7 @@ class Registry:
         step_type: type[StepType] = ep.load()
         if getattr(step_type, "name", None) != ep.name:
             raise RegistrationError(
-                f"entry point '{ep.name}' ({ep.value}) loads a step type named "
-                f"'{getattr(step_type, 'name', None)}'"
+                f"entry point '{ep.name}' ({ep.value}) loads a step type named '{getattr(step_type, 'name', None)}'"
             )
         self.register(step_type, origin=self._origin.pop(name))
         return step_type
@@ -102,3 +101,11 @@ class Registry:
             seen.add((ep.name, ep.value))
             registry._declare(ep)
         return registry
+
+
+def line_factory(name: str) -> Any:
+    """The Line class registered as ``name`` in the ``floorflow.lines`` group (``sim``, ``hardware``)."""
+    found = {ep.name: ep for ep in entry_points(group=LINES_GROUP)}
+    if name not in found:
+        raise RegistrationError(f"no station hardware named '{name}' is installed{did_you_mean(name, found)}")
+    return found[name].load()

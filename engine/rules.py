@@ -79,8 +79,7 @@ def _check_references(flow: Flow, problems: _Problems) -> None:
             problems.add(
                 stage.pos,
                 "rework-no-end",
-                f"rework stage '{stage.id}' has no then: its route never ends; "
-                "name the stage the unit resumes at",
+                f"rework stage '{stage.id}' has no then: its route never ends; name the stage the unit resumes at",
             )
         if stage.then is not None and stage.then not in route:
             problems.add(
@@ -118,8 +117,7 @@ def _check_requires(flow: Flow, problems: _Problems) -> None:
                 problems.add(
                     stage.at("requires"),
                     "requires-later",
-                    f"{in_group}'{stage.id}' requires '{req}', which comes after it on the route: "
-                    "it could never run",
+                    f"{in_group}'{stage.id}' requires '{req}', which comes after it on the route: it could never run",
                 )
     for entry in flow.route:
         if isinstance(entry, Group):
@@ -128,8 +126,7 @@ def _check_requires(flow: Flow, problems: _Problems) -> None:
                 problems.add(
                     entry.pos,
                     "group-deadlock",
-                    f"any_order group '{entry.id}' can never finish: "
-                    f"{', '.join(sorted(stuck))} require each other",
+                    f"any_order group '{entry.id}' can never finish: {', '.join(sorted(stuck))} require each other",
                 )
 
 
@@ -168,9 +165,7 @@ def _check_loops(flow: Flow, problems: _Problems) -> None:
     # A loop is bounded when it passes through a rework stage with max_visits: take those out of
     # the graph, and any cycle left is a loop with no bound.
     bounded = {n for n in nodes if n in flow.stages and flow.stages[n].max_visits}
-    open_edges = {
-        a: {b for b in targets if b not in bounded} for a, targets in edges.items() if a not in bounded
-    }
+    open_edges = {a: {b for b in targets if b not in bounded} for a, targets in edges.items() if a not in bounded}
     for component in _cycles([n for n in nodes if n not in bounded], open_edges):
         back = sorted(pos for (a, b), pos in closing.items() if a in component and b in component)
         names = sorted(n for n in component if n in flow.stages)
@@ -183,37 +178,48 @@ def _check_loops(flow: Flow, problems: _Problems) -> None:
 
 
 def _cycles(nodes: list[str], edges: dict[str, set[str]]) -> list[set[str]]:
-    """Strongly connected components that contain a cycle (Tarjan)."""
+    """Strongly connected components that contain a cycle (Tarjan's, iterative: routes are long)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
     out: list[set[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in edges.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = set()
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.add(w)
-                if w == v:
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        while work:
+            v, successors = work[-1]
+            advanced = False
+            for w in successors:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(edges.get(w, ())))))
+                    advanced = True
                     break
-            if len(component) > 1 or v in edges.get(v, ()):
-                out.append(component)
-
-    for node in nodes:
-        if node not in index:
-            visit(node)
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                component = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.add(w)
+                    if w == v:
+                        break
+                if len(component) > 1 or v in edges.get(v, ()):
+                    out.append(component)
     return out
 
 
@@ -257,8 +263,7 @@ class _RouteWalk:
                 self.problems.add(
                     stage.at("retry"),
                     "irreversible-retry",
-                    f"irreversible stage '{stage.id}' has retry max {stage.retry_max}: "
-                    "a retry would enter it twice",
+                    f"irreversible stage '{stage.id}' has retry max {stage.retry_max}: a retry would enter it twice",
                 )
         if not flow.route:
             return
@@ -290,9 +295,7 @@ class _RouteWalk:
         if not isinstance(entry, Group):
             return [self.flow.stages[entry]]
         members = [self.flow.stages[m] for m in entry.members if m not in unit.group_done]
-        ready = [
-            m for m in members if all(r in unit.group_done or r not in entry.members for r in m.requires)
-        ]
+        ready = [m for m in members if all(r in unit.group_done or r not in entry.members for r in m.requires)]
         # A member that changes nothing the rules track commutes with every other member:
         # running it first stands for every order, which keeps wide groups cheap to walk.
         neutral = [m for m in ready if _neutral(m)]
@@ -326,10 +329,7 @@ class _RouteWalk:
         lifecycle = unit.lifecycle
         if fx.ready_check:
             self._no_temporary(stage, unit.storage | unit.ram, "ready-to-ship stage")
-        if (
-            fx.expects_state in self.flow.lifecycle
-            and self.flow.lifecycle_index(fx.expects_state) != lifecycle
-        ):
+        if fx.expects_state in self.flow.lifecycle and self.flow.lifecycle_index(fx.expects_state) != lifecycle:
             how = f" (through rework '{unit.via}')" if unit.via else ""
             self.problems.add(
                 stage.pos,
@@ -378,9 +378,7 @@ class _RouteWalk:
             if image is None or not image.temporary:
                 continue
             loaders = [
-                s.id
-                for s in self.flow.stages.values()
-                if name in s.effects.loads or name in s.effects.loads_volatile
+                s.id for s in self.flow.stages.values() if name in s.effects.loads or name in s.effects.loads_volatile
             ]
             self.problems.add(
                 stage.pos,

@@ -90,8 +90,7 @@ def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
                     _locate(data, path),
                     "error",
                     "schema-required",
-                    f"{_subject(path)}give {'exactly ' if kind == 'oneOf' else ''}one of "
-                    f"{', '.join(choices)}",
+                    f"{_subject(path)}give {'exactly ' if kind == 'oneOf' else ''}one of {', '.join(choices)}",
                 )
             )
             continue
@@ -105,9 +104,7 @@ def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
                 )
             )
             continue
-        diags.append(
-            Diagnostic(_locate(data, path), "error", f"schema-{kind}", f"{_subject(path)}{_short(leaf)}")
-        )
+        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}", f"{_subject(path)}{_short(leaf)}"))
     return diags
 
 

@@ -1,0 +1,429 @@
+"""The station runner: units through the stages a station owns, one unit per slot, at once.
+
+For each stage the runner checks the guards, builds the step's context, times and instruments
+the attempt (subscribers get a start and an end event for every step), judges the measurements,
+retries, follows ``on_fail``, and records the attempt in the unit's history. Cleanup always runs;
+a stuck step is stopped by its timeout; an abort (Ctrl-C) ends the current attempts as ABORTED and
+keeps what was recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.context import Line, Operator, StepContext, UnitInfo
+from engine.events import Event, StepEnded, StepStarted, Subscriber, UnitEnded, UnitStarted
+from engine.flow import SCRAPPED, SHIPPED, Flow, Group, Stage
+from engine.guards import refusal
+from engine.history import History
+from engine.machine import FlowMachine, SlotModel
+from engine.measure import Judge
+from engine.outcome import Outcome, StationError, StepFailed, Verdict
+from engine.record import Attempt, RecipeRef
+from engine.registry import Registry
+from engine.sampling import is_sampled
+from engine.step import StepType
+from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
+
+log = logging.getLogger("floorflow.runner")
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    serial: str
+    lot: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    serial: str
+    status: str
+    """shipped, scrapped, in-route (done at this station), refused, error or aborted."""
+    reason: str | None = None
+
+
+class _Timeout(Exception):
+    pass
+
+
+class StationRunner:
+    def __init__(
+        self,
+        flow: Flow,
+        registry: Registry,
+        line: Line,
+        operator: Operator,
+        history: History,
+        subscribers: Sequence[Subscriber] = (),
+        station: str | None = None,
+        operator_name: str | None = None,
+    ) -> None:
+        self.flow = flow
+        self.index = RouteIndex(flow)
+        self.machine = FlowMachine(flow)
+        self.line = line
+        self.resources = line.resources()
+        self.operator = operator
+        self.operator_name = operator_name or getattr(operator, "name", None)
+        self.history = history
+        self.subscribers = list(subscribers)
+        self.station = station
+        self.recipe = RecipeRef(flow.recipe, flow.version, flow.content_hash)
+        self.abort = threading.Event()
+        self._cancels: set[threading.Event] = set()
+        self._slot_models: list[SlotModel] = []
+        self._info: dict[str, UnitInfo] = {}
+        self._lock = threading.Lock()
+        self._steps = {s.id: registry.get(s.step)() for s in flow.stages.values()}
+        self._judges = {s.id: Judge(s) for s in flow.stages.values()}
+        self._logs = {s.id: logging.getLogger(f"floorflow.step.{s.step}") for s in flow.stages.values()}
+        self._own = {s.id for s in flow.stages.values() if station is None or s.station == station}
+
+    # -- the station ---------------------------------------------------------------------------
+
+    def run(self, units: Iterable[UnitSpec], slots: int = 1) -> list[UnitResult]:
+        """Run every unit, ``slots`` at a time; Ctrl-C aborts cleanly and returns what was done."""
+        pending: queue.SimpleQueue[UnitSpec] = queue.SimpleQueue()
+        count = 0
+        for unit in units:
+            pending.put(unit)
+            count += 1
+        results: list[UnitResult] = []
+        models = self._models(max(1, min(slots, count)))
+
+        def work(model: SlotModel) -> None:
+            while not self.abort.is_set():
+                try:
+                    unit = pending.get_nowait()
+                except queue.Empty:
+                    return
+                result = self.run_unit(unit, model)
+                with self._lock:
+                    results.append(result)
+
+        threads = [threading.Thread(target=work, args=(m,), name=f"slot-{m.slot}", daemon=True) for m in models]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.1)
+        except KeyboardInterrupt:
+            self.stop()
+            for thread in threads:
+                thread.join(10)
+        return results
+
+    def _models(self, slots: int) -> list[SlotModel]:
+        """The slots' models, added to the machine once for the runner's life (adding is O(states))."""
+        while len(self._slot_models) < slots:
+            self._slot_models.append(self.machine.attach(len(self._slot_models) + 1))
+        return self._slot_models[:slots]
+
+    def stop(self) -> None:
+        """Abort: running attempts end as ABORTED (after their cleanup); no new unit starts."""
+        self.abort.set()
+        with self._lock:
+            for cancel in self._cancels:
+                cancel.set()
+
+    def _emit(self, event: Event) -> None:
+        for subscriber in self.subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("subscriber %r failed on %r", subscriber, event)
+
+    # -- one unit --------------------------------------------------------------------------------
+
+    def run_unit(self, unit: UnitSpec, model: SlotModel) -> UnitResult:
+        record = self.history.unit(unit.serial)
+        state = UnitState.replay(self.index, record.attempts)
+        lot = unit.lot if unit.lot is not None else record.lot
+        self._emit(UnitStarted(unit.serial, model.slot, lot))
+        cancel = threading.Event()
+        with self._lock:
+            self._cancels.add(cancel)
+        try:
+            result = self._route(UnitSpec(unit.serial, lot), state, model, cancel)
+        finally:
+            with self._lock:
+                self._cancels.discard(cancel)
+        self._info.pop(unit.serial, None)
+        self.history.finish(unit.serial, result.status, result.reason)
+        self._emit(UnitEnded(unit.serial, model.slot, result.status, result.reason))
+        return result
+
+    def _route(self, unit: UnitSpec, state: UnitState, model: SlotModel, cancel: threading.Event) -> UnitResult:
+        self.machine.place(model, self._position(state))
+        try:
+            device = self.line.open_unit(unit.serial, model.slot)
+        except StationError as exc:
+            return UnitResult(unit.serial, "error", str(exc))
+        except Exception as exc:
+            log.exception("opening the device of %s failed", unit.serial)
+            return UnitResult(unit.serial, "error", f"cannot open the unit's device: {type(exc).__name__}: {exc}")
+        operator = self.operator
+        bind = getattr(operator, "for_unit", None)
+        if callable(bind):
+            operator = bind(unit.serial)
+        try:
+            while True:
+                if self.abort.is_set():
+                    return UnitResult(unit.serial, "aborted", "aborted by the operator")
+                stage = state.next_stage()
+                if stage is None:
+                    status = state.status if state.status != IN_ROUTE else "shipped"
+                    return UnitResult(unit.serial, status, state.reason)
+                if stage.id not in self._own:
+                    return self._leave(unit, state, stage)
+                lot_hold = self.history.lot_hold(unit.lot) if unit.lot else None
+                refused = refusal(state, stage, lot_hold)
+                if refused is not None:
+                    return UnitResult(unit.serial, "refused", str(refused))
+                outcome, error = self._stage(unit, state, stage, model, device, operator, cancel)
+                if outcome is Outcome.ABORTED:
+                    return UnitResult(unit.serial, "aborted", error)
+                if outcome is Outcome.ERROR:
+                    return UnitResult(unit.serial, "error", f"'{stage.id}': {error}")
+        finally:
+            close = getattr(device, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing the device of %s failed", unit.serial)
+
+    def _leave(self, unit: UnitSpec, state: UnitState, stage: Stage) -> UnitResult:
+        """The next stage is another station's: done here, or refused (route interlock)."""
+        ahead = [s for s, b in self.index.block.items() if s in self._own and b > self.index.block.get(stage.id, -1)]
+        if any(s not in state.passed for s in ahead):
+            where = f" (station {stage.station})" if stage.station else ""
+            return UnitResult(
+                unit.serial,
+                "refused",
+                f"route interlock: the unit has not passed '{stage.id}'{where}, which comes before this station",
+            )
+        return UnitResult(unit.serial, "in-route", f"next: '{stage.id}' at station {stage.station}")
+
+    def _position(self, state: UnitState) -> str:
+        """The machine state matching the unit's recorded position."""
+        if state.status == "scrapped":
+            return SCRAPPED
+        stage = state.next_stage()
+        if stage is None:
+            return SHIPPED if state.status == IN_ROUTE else SCRAPPED
+        if stage.group is not None and not stage.rework:
+            return stage.group
+        return stage.id
+
+    # -- one stage, with its retries -------------------------------------------------------------
+
+    def _stage(
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        model: SlotModel,
+        device: Any,
+        operator: Operator,
+        cancel: threading.Event,
+    ) -> tuple[Outcome, str | None]:
+        if model.state != stage.id:
+            self.machine.move(model, f"run_{stage.id}")
+        if stage.sampling is not None and not is_sampled(stage.sampling, unit.lot, unit.serial, stage.id):
+            outcome = Outcome.SKIPPED
+            error: str | None = "not sampled"
+            self._record(unit, state, stage, model.slot, 1, outcome, time.time(), 0.0, (), error, None)
+        else:
+            while True:
+                tries = state.tries.get(stage.id, 0) + 1
+                outcome, error = self._attempt(unit, state, stage, model.slot, tries, device, operator, cancel)
+                if outcome is not Outcome.FAIL or tries > stage.retry_max:
+                    break
+                self.machine.move(model, "retry")
+        if outcome is Outcome.FAIL and stage.sampling is not None and unit.lot is not None:
+            self._count_sample_failure(unit.lot, stage)
+        self._follow(state, stage, model, outcome)
+        return outcome, error
+
+    def _follow(self, state: UnitState, stage: Stage, model: SlotModel, outcome: Outcome) -> None:
+        """Move the slot's model the way the outcome takes the unit."""
+        if outcome in (Outcome.PASS, Outcome.SKIPPED):
+            dest = self.machine.move(model, "passed")
+            group = self.flow.route[self.index.block[stage.id]] if not stage.rework else None
+            if isinstance(group, Group) and dest != group.id:
+                done = all(m in state.passed for m in group.members)
+                self.machine.move(model, "passed" if done else "next_member")
+        elif outcome is Outcome.FAIL:
+            dest = self.machine.move(model, "failed")
+            if dest != SCRAPPED and state.status == "scrapped":
+                self.machine.move(model, "exhausted")
+
+    def _count_sample_failure(self, lot: str, stage: Stage) -> None:
+        assert stage.sampling is not None
+        failures = self.history.lot_failed(lot, stage.id)
+        threshold = stage.sampling.recall_threshold
+        if threshold is not None and failures >= threshold:
+            self.history.hold_lot(lot, f"{failures} units failed '{stage.id}' (recall threshold {threshold})")
+
+    def _attempt(
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        slot: int,
+        tries: int,
+        device: Any,
+        operator: Operator,
+        cancel: threading.Event,
+    ) -> tuple[Outcome, str | None]:
+        info = self._info.get(unit.serial)
+        if info is None or info.lifecycle != state.lifecycle_state:
+            info = self._info[unit.serial] = UnitInfo(unit.serial, unit.lot, state.lifecycle_state)
+        ctx = StepContext(
+            params=stage.params,
+            stage=stage,
+            unit=info,
+            slot=slot,
+            station=stage.station,
+            attempt=tries,
+            device=device,
+            operator=operator,
+            resources=self.resources,
+            images=self.flow.images,
+            log=self._logs[stage.id],
+            judge=self._judges[stage.id],
+            cancelled=cancel,
+        )
+        started = time.time()
+        if self.subscribers:
+            self._emit(StepStarted(unit.serial, slot, stage.id, stage.step, tries, stage.params, started))
+        clock = time.perf_counter()
+        outcome, error = self._call(self._steps[stage.id], ctx, stage)
+        error = self._cleanup(ctx, error) if ctx.cleanups else error
+        if self.abort.is_set() and outcome is not Outcome.PASS:
+            outcome = Outcome.ABORTED
+        duration = time.perf_counter() - clock
+        self._record(unit, state, stage, slot, tries, outcome, started, duration, ctx.measurements, error, device)
+        return outcome, error
+
+    def _call(self, step: StepType, ctx: StepContext, stage: Stage) -> tuple[Outcome, str | None]:
+        try:
+            returned = step.run(ctx) if stage.timeout_s is None else _with_timeout(step.run, ctx, stage.timeout_s)
+        except StepFailed as exc:
+            return Outcome.FAIL, str(exc) or "the step reported a failure"
+        except StationError as exc:
+            return Outcome.ERROR, str(exc)
+        except _Timeout:
+            ctx.cancelled.set()
+            close = getattr(ctx.device, "close", None)
+            if callable(close):
+                close()
+            return Outcome.ERROR, f"timed out after {stage.timeout_s} s; the unit's device was closed"
+        except Exception as exc:
+            log.exception("step '%s' raised", stage.step)
+            return Outcome.ERROR, f"{type(exc).__name__}: {exc}"
+        outcome = returned if isinstance(returned, Outcome) else Outcome.PASS
+        if outcome is not Outcome.PASS:
+            return outcome, None
+        return self._judged(ctx, stage)
+
+    def _judged(self, ctx: StepContext, stage: Stage) -> tuple[Outcome, str | None]:
+        for m in ctx.measurements:
+            if m.verdict is Verdict.FAIL:
+                where = "".join(f" {k}={v}" for k, v in m.tags.items())
+                units = f" {m.units}" if m.units else ""
+                return (
+                    Outcome.FAIL,
+                    f"measurement '{m.name}'{where} = {m.value!r}{units} is outside its limits",
+                )
+        missing = self._judges[stage.id].missing(ctx.measurements)
+        if missing:
+            return Outcome.ERROR, f"the step recorded no '{missing[0]}', which the stage measures"
+        return Outcome.PASS, None
+
+    @staticmethod
+    def _cleanup(ctx: StepContext, error: str | None) -> str | None:
+        for action in reversed(ctx.cleanups):
+            try:
+                action()
+            except Exception as exc:
+                log.exception("cleanup of '%s' failed", ctx.stage.id)
+                error = error or f"cleanup failed: {type(exc).__name__}: {exc}"
+        return error
+
+    def _record(
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        slot: int,
+        tries: int,
+        outcome: Outcome,
+        started: float,
+        duration: float,
+        measurements: Sequence[Any],
+        error: str | None,
+        device: Any,
+    ) -> None:
+        attempt = Attempt(
+            serial=unit.serial,
+            stage=stage.id,
+            step=stage.step,
+            attempt=tries,
+            outcome=outcome,
+            started=started,
+            ended=started + duration,
+            recipe=self.recipe,
+            lot=unit.lot,
+            station=stage.station,
+            slot=slot,
+            operator=self.operator_name,
+            measurements=tuple(measurements),
+            error=error,
+            device_id=getattr(device, "device_id", None),
+        )
+        self.history.add(attempt)
+        state.record(stage, outcome, started, self.recipe)
+        if self.subscribers:
+            self._emit(
+                StepEnded(
+                    unit.serial,
+                    slot,
+                    stage.id,
+                    stage.step,
+                    tries,
+                    outcome,
+                    started,
+                    duration,
+                    attempt.measurements,
+                    error,
+                )
+            )
+
+
+def _with_timeout(run: Callable[[StepContext], Any], ctx: StepContext, timeout_s: float) -> Any:
+    """Run a step in a worker thread and give up on it after ``timeout_s``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = run(ctx)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"step-{ctx.stage.id}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise _Timeout
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

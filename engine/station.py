@@ -1,0 +1,143 @@
+"""``floorflow run``: put a station together from the command line and run units through it."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.check import check_recipe
+from engine.console import progress_for
+from engine.diagnostics import RecipeError, did_you_mean
+from engine.flow import Flow
+from engine.history import History, JsonDirHistory, MemoryHistory
+from engine.operator import load_answers, operator_for, stdin_is_terminal
+from engine.registry import Registry, line_factory
+from engine.runner import StationRunner, UnitResult, UnitSpec
+from engine.yamlload import load_file
+
+
+class RunUsageError(Exception):
+    """The command line asks for something that cannot be run (exit 2)."""
+
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_STATION = 0, 1, 2, 3, 4
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", metavar="RECIPE", type=Path)
+    parser.add_argument("--unit", action="append", default=[], metavar="SERIAL", help="a unit to run (repeatable)")
+    parser.add_argument("--units-from", type=Path, metavar="FILE", help="units, one 'SERIAL[,LOT]' per line")
+    parser.add_argument("--lot", help="lot of the units given with --unit")
+    parser.add_argument("--station", help="run only the stages of this station (default: every stage)")
+    parser.add_argument("--slots", type=int, help="units at once (default: the station's slots, else 1)")
+    parser.add_argument("--sim", action="store_true", help="dry run on the shipped simulated hardware and operator")
+    parser.add_argument("--sim-config", type=Path, metavar="FILE", help="faults and values for the simulation")
+    parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
+    parser.add_argument("--operator", help="who runs the station (default: the login name)")
+    parser.add_argument("--json-out", type=Path, metavar="DIR", help="write each unit's record as DIR/SERIAL.json")
+
+
+def read_units(args: argparse.Namespace) -> list[UnitSpec]:
+    units = [UnitSpec(serial, args.lot) for serial in args.unit]
+    if args.units_from is not None:
+        if not args.units_from.is_file():
+            raise RunUsageError(f"{args.units_from}: no such file")
+        for number, line in enumerate(args.units_from.read_text().splitlines(), 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            serial, _, lot = (part.strip() for part in text.partition(","))
+            if not serial:
+                raise RunUsageError(f"{args.units_from}:{number}: no serial number")
+            units.append(UnitSpec(serial, lot or args.lot))
+    if not units:
+        raise RunUsageError("no units to run: give --unit SERIAL or --units-from FILE")
+    seen: set[str] = set()
+    for unit in units:
+        if unit.serial in seen:
+            raise RunUsageError(f"unit {unit.serial} is given twice")
+        seen.add(unit.serial)
+    return units
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _line(flow: Flow, args: argparse.Namespace) -> Any:
+    config: dict[str, Any] = {}
+    if args.sim_config is not None:
+        if not args.sim:
+            raise RunUsageError("--sim-config goes with --sim")
+        if not args.sim_config.is_file():
+            raise RunUsageError(f"{args.sim_config}: no such file")
+        config = _plain(load_file(args.sim_config)) or {}
+    factory = line_factory("sim" if args.sim else "hardware")
+    try:
+        return factory(flow, config)
+    except ValueError as exc:
+        raise RunUsageError(f"{args.sim_config}: {exc}") from None
+
+
+def exit_code(results: Sequence[UnitResult]) -> int:
+    statuses = {r.status for r in results}
+    if "aborted" in statuses:
+        return EXIT_ABORTED
+    if "error" in statuses:
+        return EXIT_STATION
+    if statuses & {"scrapped", "refused"}:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_station(args: argparse.Namespace) -> int:
+    if not args.recipe.is_file():
+        raise RunUsageError(f"{args.recipe}: no such file")
+    registry = Registry.discover()
+    flow, problems = check_recipe(args.recipe, registry)
+    for diag in problems:
+        print(diag, file=sys.stderr)
+    if flow is None:
+        return EXIT_USAGE
+    if flow.abstract:
+        raise RunUsageError(f"{args.recipe}: recipe '{flow.recipe}' is abstract: run a recipe that extends it")
+    if args.station is not None and args.station not in flow.stations:
+        raise RunUsageError(
+            f"recipe '{flow.recipe}' has no station '{args.station}'{did_you_mean(args.station, flow.stations)}"
+        )
+    units = read_units(args)
+    slots = args.slots if args.slots is not None else flow.stations.get(args.station or "", 1)
+    if slots < 1:
+        raise RunUsageError("--slots must be at least 1")
+    answers = None
+    if args.answers is not None:
+        if not args.answers.is_file():
+            raise RunUsageError(f"{args.answers}: no such file")
+        try:
+            answers = load_answers(args.answers, flow)
+        except RecipeError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_USAGE
+    history: History = JsonDirHistory(args.json_out) if args.json_out is not None else MemoryHistory()
+    line = _line(flow, args)
+    progress = progress_for(sys.stdout.isatty(), slots=min(slots, len(units)))
+    name = args.operator or getpass.getuser()
+    operator = operator_for(args.sim, answers, stdin_is_terminal(), name, pause=progress.paused)
+    runner = StationRunner(flow, registry, line, operator, history, [progress], args.station, name)
+    try:
+        with progress:
+            results = runner.run(units, slots)
+    finally:
+        line.close()
+    if len(results) < len(units):
+        done = {r.serial for r in results}
+        results += [UnitResult(u.serial, "aborted", "not started") for u in units if u.serial not in done]
+    return exit_code(results)

@@ -1,0 +1,140 @@
+"""Where a unit is on its route, derived from its recorded attempts.
+
+The same ``UnitState.record`` that the runner calls after every attempt replays a unit's history
+when a station picks it up, so a unit's state always comes from its record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine.flow import SCRAP, Flow, Group, Stage
+from engine.outcome import Outcome
+from engine.record import Attempt, RecipeRef
+
+IN_ROUTE = "in-route"
+SHIPPED = "shipped"
+SCRAPPED = "scrapped"
+
+
+class RouteIndex:
+    """Lookups a runner needs per step, computed once per Flow."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.block: dict[str, int] = {}
+        for index, entry in enumerate(flow.route):
+            for member in entry.members if isinstance(entry, Group) else (entry,):
+                self.block[member] = index
+        self.final_state = len(flow.lifecycle) - 1 if flow.lifecycle else None
+        self.state_index = {state: i for i, state in enumerate(flow.lifecycle)}
+
+
+@dataclass
+class UnitState:
+    index: RouteIndex
+    passed: set[str] = field(default_factory=set)
+    irreversible_entered: dict[str, float] = field(default_factory=dict)
+    """Irreversible stage id -> when it was first entered."""
+    lifecycle: int = 0
+    visits: dict[str, int] = field(default_factory=dict)
+    status: str = IN_ROUTE
+    reason: str | None = None
+    rework: str | None = None
+    """The rework stage the unit was sent to and has not passed yet."""
+    rework_from: int = 0
+    block: int = 0
+    """Index of the first route entry not fully passed."""
+    recipe: RecipeRef | None = None
+    tries: dict[str, int] = field(default_factory=dict)
+    """Attempts of each stage since it was last entered afresh."""
+
+    @classmethod
+    def replay(cls, index: RouteIndex, attempts: Iterable[Attempt]) -> UnitState:
+        state = cls(index)
+        for attempt in attempts:
+            if attempt.stage in index.flow.stages:
+                state.record(index.flow.stages[attempt.stage], attempt.outcome, attempt.started, attempt.recipe)
+        return state
+
+    @property
+    def lifecycle_state(self) -> str | None:
+        states = self.index.flow.lifecycle
+        return states[self.lifecycle] if states else None
+
+    def next_stage(self) -> Stage | None:
+        """The stage the unit runs next, or None when its route has ended."""
+        if self.status != IN_ROUTE:
+            return None
+        flow = self.index.flow
+        if self.rework is not None:
+            return flow.stages[self.rework]
+        while self.block < len(flow.route):
+            entry = flow.route[self.block]
+            if isinstance(entry, Group):
+                for member in entry.members:
+                    stage = flow.stages[member]
+                    if member not in self.passed and all(
+                        r in self.passed or r not in entry.members for r in stage.requires
+                    ):
+                        return stage
+                if all(m in self.passed for m in entry.members):
+                    self.block += 1
+                    continue
+                return None  # members wait on each other: the checker refuses such a flow
+            if entry not in self.passed:
+                return flow.stages[entry]
+            self.block += 1
+        return None
+
+    def record(self, stage: Stage, outcome: Outcome, started: float, recipe: RecipeRef | None) -> None:
+        """Apply one attempt's outcome to the unit's state."""
+        if self.recipe is None:
+            self.recipe = recipe
+        if stage.irreversible:
+            self.irreversible_entered.setdefault(stage.id, started)
+        tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1
+        if outcome in (Outcome.PASS, Outcome.SKIPPED):
+            self._passed(stage, outcome)
+        elif outcome is Outcome.FAIL and tries > stage.retry_max:
+            self._failed(stage)
+
+    def _passed(self, stage: Stage, outcome: Outcome) -> None:
+        self.tries.pop(stage.id, None)
+        advance = stage.effects.advances_to if outcome is Outcome.PASS else None
+        if advance is not None and advance in self.index.state_index:
+            self.lifecycle = max(self.lifecycle, self.index.state_index[advance])
+        if not stage.rework:
+            self.passed.add(stage.id)
+            return
+        self.rework = None
+        then = stage.then
+        if then is None:
+            return
+        target = self.index.block[then]
+        entry = self.index.flow.route[target]
+        again = {then}
+        if isinstance(entry, Group) and target != self.rework_from:
+            again = set(entry.members)
+        for later in self.index.flow.route[target + 1 :]:
+            again.update(later.members if isinstance(later, Group) else (later,))
+        self.passed -= again
+        for stage_id in again:
+            self.tries.pop(stage_id, None)
+        self.block = min(self.block, target)
+
+    def _failed(self, stage: Stage) -> None:
+        self.tries.pop(stage.id, None)
+        if stage.on_fail == SCRAP:
+            self.status, self.reason = SCRAPPED, f"'{stage.id}' failed"
+            return
+        rework = self.index.flow.stages[stage.on_fail]
+        visits = self.visits[rework.id] = self.visits.get(rework.id, 0) + 1
+        if rework.max_visits is not None and visits > rework.max_visits:
+            self.status = SCRAPPED
+            self.reason = f"'{stage.id}' failed and rework '{rework.id}' was already entered {rework.max_visits} times"
+            return
+        if not stage.rework:
+            self.rework_from = self.index.block[stage.id]
+        self.rework = rework.id
