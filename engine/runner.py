@@ -171,8 +171,8 @@ class StationRunner:
             return UnitResult(unit.serial, "error", f"cannot open the unit's device: {type(exc).__name__}: {exc}")
         operator = self.operator
         bind = getattr(operator, "for_unit", None)
-        if callable(bind):
-            operator = bind(unit.serial)
+        if callable(bind):  # an operator that says which unit and slot is asking
+            operator = bind(unit.serial, model.slot)
         try:
             while True:
                 if self.abort.is_set():

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from engine.check import check_recipe
 from engine.console import progress_for
 from engine.diagnostics import RecipeError, did_you_mean
@@ -128,9 +130,10 @@ def run_station(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     history: History = JsonDirHistory(args.json_out) if args.json_out is not None else MemoryHistory()
     line = _line(flow, args)
-    progress = progress_for(sys.stdout.isatty(), slots=min(slots, len(units)))
+    console = Console()
+    progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
     name = args.operator or getpass.getuser()
-    operator = operator_for(args.sim, answers, stdin_is_terminal(), name, pause=progress.paused)
+    operator = operator_for(args.sim, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
     runner = StationRunner(flow, registry, line, operator, history, [progress], args.station, name)
     try:
         with progress:
