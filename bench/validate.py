@@ -84,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     command = floorflow_command()
     print(f"command: {' '.join(command)} validate RECIPE   ({args.runs} runs each)\n")
 
-    rows: list[tuple[str, list[float]]] = [
-        ("python -c pass", time_runs([sys.executable, "-c", "pass"], args.runs))
-    ]
+    rows: list[tuple[str, list[float]]] = [("python -c pass", time_runs([sys.executable, "-c", "pass"], args.runs))]
     names = recipe_names(paths)
     for name, path in zip(names, paths, strict=True):
         rows.append((name, time_runs([*command, "validate", str(path)], args.runs)))

@@ -75,6 +75,9 @@ class Line(Protocol):
     def close(self) -> None: ...
 
 
+_VALUE_TYPES = (str, int, float, bool)
+"""What a record can hold as a measured value, exactly and readably."""
+
 Judge = Callable[[str, Any, "str | None", Mapping[str, Any]], MeasurementRecord]
 
 
@@ -102,6 +105,9 @@ class StepContext:
 
     def measure(self, name: str, value: Any, units: str | None = None, **tags: Any) -> Verdict:
         """Record one measured value; the engine judges it against the stage's limits."""
+        if not isinstance(value, _VALUE_TYPES) and value is not None:
+            kind = type(value).__name__
+            raise TypeError(f"measurement '{name}': a value is text, a number or true/false, not {kind}")
         record = self.judge(name, value, units, tags)
         self.measurements.append(record)
         return record.verdict

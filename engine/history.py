@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from engine.record import Attempt, UnitRecord
 
@@ -92,9 +92,6 @@ class MemoryHistory:
         """Keep the lots' holds and failure counts (nothing to do in memory)."""
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
 class JsonDirHistory(MemoryHistory):
     """One ``SERIAL.json`` per unit and ``lots.json`` for holds, in one directory."""
 
@@ -109,13 +106,21 @@ class JsonDirHistory(MemoryHistory):
             self._failures.update(saved.get("failures", {}))
 
     def path_of(self, serial: str) -> Path:
-        return self.directory / f"{_SAFE.sub('_', serial)}.json"
+        # Percent-encoding keeps distinct serials in distinct files ("SN/1" and "SN_1").
+        return self.directory / f"{quote(serial, safe='-_')}.json"
 
     def _load(self, serial: str) -> UnitRecord:
         path = self.path_of(serial)
         if not path.exists():
             return UnitRecord(serial)
         return UnitRecord.from_json(json.loads(path.read_text()))
+
+    def add(self, attempt: Attempt) -> None:
+        """Record the attempt and rewrite the unit's file, so a crash loses no finished attempt."""
+        super().add(attempt)
+        record = self.unit(attempt.serial)
+        with self._lock:
+            _write_atomically(self.path_of(attempt.serial), record.as_json(), sync=False)
 
     def finish(self, serial: str, status: str, reason: str | None) -> None:
         super().finish(serial, status, reason)
@@ -133,13 +138,14 @@ class JsonDirHistory(MemoryHistory):
         _write_atomically(self.directory / "lots.json", {"holds": self._holds, "failures": self._failures})
 
 
-def _write_atomically(path: Path, data: Any) -> None:
+def _write_atomically(path: Path, data: Any, sync: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

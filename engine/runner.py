@@ -83,7 +83,7 @@ class StationRunner:
         self._steps = {s.id: registry.get(s.step)() for s in flow.stages.values()}
         self._judges = {s.id: Judge(s) for s in flow.stages.values()}
         self._logs = {s.id: logging.getLogger(f"floorflow.step.{s.step}") for s in flow.stages.values()}
-        self._own = {s.id for s in flow.stages.values() if station is None or s.station == station}
+        self._own = frozenset(s.id for s in flow.stages.values() if station is None or s.station == station)
 
     # -- the station ---------------------------------------------------------------------------
 
@@ -103,7 +103,11 @@ class StationRunner:
                     unit = pending.get_nowait()
                 except queue.Empty:
                     return
-                result = self.run_unit(unit, model)
+                try:
+                    result = self.run_unit(unit, model)
+                except Exception as exc:  # a slot must outlive any one unit
+                    log.exception("unit %s could not be run", unit.serial)
+                    result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
                 with self._lock:
                     results.append(result)
 
@@ -156,7 +160,11 @@ class StationRunner:
             with self._lock:
                 self._cancels.discard(cancel)
         self._info.pop(unit.serial, None)
-        self.history.finish(unit.serial, result.status, result.reason)
+        try:
+            self.history.finish(unit.serial, result.status, result.reason)
+        except Exception as exc:
+            log.exception("the record of %s could not be written", unit.serial)
+            result = UnitResult(unit.serial, "error", f"the unit's record could not be written: {exc}")
         self._emit(UnitEnded(unit.serial, model.slot, result.status, result.reason))
         return result
 
@@ -173,21 +181,23 @@ class StationRunner:
         bind = getattr(operator, "for_unit", None)
         if callable(bind):  # an operator that says which unit and slot is asking
             operator = bind(unit.serial, model.slot)
+        ran_here = False
         try:
             while True:
                 if self.abort.is_set():
                     return UnitResult(unit.serial, "aborted", "aborted by the operator")
-                stage = state.next_stage()
+                stage = state.next_stage(self._own)
                 if stage is None:
                     status = state.status if state.status != IN_ROUTE else "shipped"
                     return UnitResult(unit.serial, status, state.reason)
                 if stage.id not in self._own:
-                    return self._leave(unit, state, stage)
+                    return self._leave(unit, state, stage, ran_here)
                 lot_hold = self.history.lot_hold(unit.lot) if unit.lot else None
                 refused = refusal(state, stage, lot_hold)
                 if refused is not None:
                     return UnitResult(unit.serial, "refused", str(refused))
                 outcome, error = self._stage(unit, state, stage, model, device, operator, cancel)
+                ran_here = True
                 if outcome is Outcome.ABORTED:
                     return UnitResult(unit.serial, "aborted", error)
                 if outcome is Outcome.ERROR:
@@ -200,17 +210,18 @@ class StationRunner:
                 except Exception:
                     log.exception("closing the device of %s failed", unit.serial)
 
-    def _leave(self, unit: UnitSpec, state: UnitState, stage: Stage) -> UnitResult:
-        """The next stage is another station's: done here, or refused (route interlock)."""
-        ahead = [s for s, b in self.index.block.items() if s in self._own and b > self.index.block.get(stage.id, -1)]
-        if any(s not in state.passed for s in ahead):
-            where = f" (station {stage.station})" if stage.station else ""
+    def _leave(self, unit: UnitSpec, state: UnitState, stage: Stage, ran_here: bool) -> UnitResult:
+        """The next stage is another station's: the unit moves on, or it came here too early."""
+        where = f" at station {stage.station}" if stage.station else ""
+        if ran_here:
+            return UnitResult(unit.serial, "in-route", f"next: '{stage.id}'{where}")
+        if any(s not in state.passed for s in self._own if not self.flow.stages[s].rework):
             return UnitResult(
                 unit.serial,
                 "refused",
-                f"route interlock: the unit has not passed '{stage.id}'{where}, which comes before this station",
+                f"route interlock: the unit has not passed '{stage.id}'{where}, which comes first",
             )
-        return UnitResult(unit.serial, "in-route", f"next: '{stage.id}' at station {stage.station}")
+        return UnitResult(unit.serial, "in-route", f"nothing to do at this station; next: '{stage.id}'{where}")
 
     def _position(self, state: UnitState) -> str:
         """The machine state matching the unit's recorded position."""

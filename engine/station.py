@@ -82,6 +82,10 @@ def _line(flow: Flow, args: argparse.Namespace) -> Any:
         if not args.sim_config.is_file():
             raise RunUsageError(f"{args.sim_config}: no such file")
         config = _plain(load_file(args.sim_config)) or {}
+    if args.sim and args.json_out is not None:
+        # The simulated units live as long as their records: a later station (another process)
+        # finds the same simulated hardware state the earlier one left.
+        config.setdefault("state_dir", str(args.json_out / "sim-state"))
     factory = line_factory("sim" if args.sim else "hardware")
     try:
         return factory(flow, config)

@@ -63,8 +63,12 @@ class UnitState:
         states = self.index.flow.lifecycle
         return states[self.lifecycle] if states else None
 
-    def next_stage(self) -> Stage | None:
-        """The stage the unit runs next, or None when its route has ended."""
+    def next_stage(self, prefer: frozenset[str] = frozenset()) -> Stage | None:
+        """The stage the unit runs next, or None when its route has ended.
+
+        In an any_order group, a runnable member in ``prefer`` (the station's own stages) comes
+        first: a station runs the members it can before the unit moves on.
+        """
         if self.status != IN_ROUTE:
             return None
         flow = self.index.flow
@@ -73,12 +77,14 @@ class UnitState:
         while self.block < len(flow.route):
             entry = flow.route[self.block]
             if isinstance(entry, Group):
-                for member in entry.members:
-                    stage = flow.stages[member]
-                    if member not in self.passed and all(
-                        r in self.passed or r not in entry.members for r in stage.requires
-                    ):
-                        return stage
+                runnable = [
+                    flow.stages[m]
+                    for m in entry.members
+                    if m not in self.passed
+                    and all(r in self.passed or r not in entry.members for r in flow.stages[m].requires)
+                ]
+                if runnable:
+                    return next((s for s in runnable if s.id in prefer), runnable[0])
                 if all(m in self.passed for m in entry.members):
                     self.block += 1
                     continue

@@ -7,11 +7,15 @@ Mobile MMOS test image) is gone afterwards.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
@@ -32,5 +36,15 @@ class BootWait(StepType):
     example: ClassVar[Mapping[str, Any]] = {}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(clears_volatile=params.reboot)
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        device = open_device(ctx)
+        if p.reboot:
+            device.reboot()
+        console = device.wait_boot(p.usb, p.timeout_s, ctx.cancelled)
+        if p.banner is not None and re.search(p.banner, console) is None:
+            last = console.strip().splitlines()[-1:] or [""]
+            raise StepFailed(f"the unit's console never printed /{p.banner}/; its last line was {last[0]!r}")

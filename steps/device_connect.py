@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from engine.context import StepContext
 from engine.step import StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
@@ -28,3 +30,7 @@ class DeviceConnect(StepType):
     summary = "Connect to the unit on the fixture over USB, UART or FTDI."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        open_device(ctx).connect(p.interface, p.timeout_s, ctx.cancelled)

@@ -10,15 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
 class Params:
     market: str = param("Market whose customizations are applied to the unit.")
-    operator: str | None = param(
-        "Mobile operator whose customizations are applied; None applies none.", default=None
-    )
+    operator: str | None = param("Mobile operator whose customizations are applied; None applies none.", default=None)
 
 
 class DeviceCustomize(StepType):
@@ -26,3 +27,11 @@ class DeviceCustomize(StepType):
     summary = "Apply the market and operator customizations to the unit."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"market": "EU"}
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        expected = p.market if p.operator is None else f"{p.market}/{p.operator}"
+        variant = open_device(ctx).customize(p.market, p.operator)
+        ctx.measure("customization", variant)
+        if variant != expected:
+            raise StepFailed(f"the unit reports customization {variant!r} after {expected!r} was applied")

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
@@ -23,3 +26,10 @@ class DeviceRecordId(StepType):
     summary = "Read the unit's identifier and record it for traceability."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
+
+    def run(self, ctx: StepContext) -> None:
+        kind = ctx.params.id_kind
+        value = open_device(ctx).read_id(kind)
+        if not value.strip():
+            raise StepFailed(f"the unit reported an empty {kind}")
+        ctx.measure(kind.replace("-", "_"), value)

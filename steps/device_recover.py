@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import image_of, open_device
 
 
 @dataclass(frozen=True)
@@ -26,5 +29,14 @@ class DeviceRecover(StepType):
     example: ClassVar[Mapping[str, Any]] = {"image": "os"}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(replaces_storage=True, loads=(params.image,))
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        device = open_device(ctx)
+        device.recover(image_of(ctx, p.image), p.timeout_s, ctx.cancelled)
+        version = device.status().os_version
+        if version is None:
+            raise StepFailed(f"after recovery with '{p.image}' the unit reports no OS version")
+        ctx.measure("os_version", version)

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import image_of, open_device
 
 
 @dataclass(frozen=True)
@@ -25,5 +28,12 @@ class FlashBootRam(StepType):
     example: ClassVar[Mapping[str, Any]] = {"image": "test_image"}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(loads_volatile=(params.image,))
+
+    def run(self, ctx: StepContext) -> None:
+        name = ctx.params.image
+        device = open_device(ctx)
+        device.boot_ram(image_of(ctx, name))
+        if name not in device.status().images:
+            raise StepFailed(f"the unit does not report '{name}' running after booting it from RAM")

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StationError, StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import image_of, open_device, resource
 
 
 @dataclass(frozen=True)
@@ -30,5 +33,21 @@ class FlashGang(StepType):
     example: ClassVar[Mapping[str, Any]] = {"image": "os"}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(replaces_storage=True, loads=(params.image,))
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        if p.fixture_slots is not None and ctx.slot > p.fixture_slots:
+            raise StationError(f"slot {ctx.slot} is not on the {p.fixture_slots}-unit gang fixture")
+        image = image_of(ctx, p.image)
+        expected = resource(ctx, "image_store").digest(image) if p.verify else None
+        device = open_device(ctx)
+        device.write_storage(image)
+        if expected is not None:
+            got = device.storage_digest()
+            ctx.measure("storage_sha256", got)
+            if got != expected:
+                raise StepFailed(
+                    f"storage read back after writing '{p.image}' hashes to {got[:16]}…, the image to {expected[:16]}…"
+                )

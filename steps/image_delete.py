@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
@@ -25,5 +28,13 @@ class ImageDelete(StepType):
     example: ClassVar[Mapping[str, Any]] = {"image": "test_image"}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(removes=(params.image,))
+
+    def run(self, ctx: StepContext) -> None:
+        name = ctx.params.image
+        device = open_device(ctx)
+        if not device.delete_image(name):
+            ctx.log.info("image '%s' was not on unit %s: nothing to delete", name, ctx.unit.serial)
+        if name in device.status().images:
+            raise StepFailed(f"'{name}' is still installed after deleting it")

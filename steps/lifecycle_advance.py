@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
@@ -26,5 +29,14 @@ class LifecycleAdvance(StepType):
     example: ClassVar[Mapping[str, Any]] = {"to": "DeviceComplete"}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(advances_to=params.to)
+
+    def run(self, ctx: StepContext) -> None:
+        to = ctx.params.to
+        device = open_device(ctx)
+        device.advance_lifecycle(to)
+        state = device.status().lifecycle
+        ctx.measure("lifecycle_state", state)
+        if state != to:
+            raise StepFailed(f"the unit reports lifecycle state {state} after moving it to {to}")

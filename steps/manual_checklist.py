@@ -1,7 +1,10 @@
 """``manual.checklist``: an operator confirms a list of checks by hand.
 
 Used for visual inspection and for rework (for instance ``antenna_reseated`` after an RF failure);
-the stage passes when the operator confirms every check.
+the stage passes when the operator confirms every check. Each check is recorded as a measurement
+named after it ("pass" or "fail"). A measurement the stage declares that is not a check (such as
+``standby_current_ma``) is read from the fixture's meter (``resources["meter"]``) once the operator
+has done the checks, since an operator's answer carries no number.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import ask_checks, open_device, resource
 
 
 @dataclass(frozen=True)
 class Params:
     checks: tuple[str, ...] = param("Names of the checks the operator must confirm, in order.")
-    instructions: str | None = param(
-        "Text shown to the operator before the checks; None shows none.", default=None
-    )
+    instructions: str | None = param("Text shown to the operator before the checks; None shows none.", default=None)
 
 
 class ManualChecklist(StepType):
@@ -26,3 +30,15 @@ class ManualChecklist(StepType):
     summary = "Have the operator confirm a list of manual checks."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"checks": ("antenna_reseated",)}
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        device = open_device(ctx)
+        failed = ask_checks(ctx, p.checks, p.instructions or "")
+        readings = [m for m in ctx.stage.measurements if m.name not in p.checks]
+        if readings:
+            meter = resource(ctx, "meter")
+            for m in readings:
+                ctx.measure(m.name, meter.read(device, m.name), m.units)
+        if failed:
+            raise StepFailed(f"{len(failed)} of {len(p.checks)} checks failed: {', '.join(failed)}")

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from stdnum import imei
+
+from engine.context import StepContext
+from engine.outcome import StationError, StepFailed
 from engine.step import StepType, param
+from steps.common import open_device, resource, valid_mac
 
 
 @dataclass(frozen=True)
@@ -26,3 +31,30 @@ class ProvisionIdentity(StepType):
     summary = "Allocate and write the unit's permanent identities (IMEI, MAC addresses, serial)."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"identities": ("serial",)}
+
+    def run(self, ctx: StepContext) -> None:
+        device = open_device(ctx)
+        allocator = resource(ctx, "identities")
+        for kind in ctx.params.identities:
+            existing = device.read_identity(kind)
+            if existing is not None:
+                # Written before (an earlier attempt, or another line): identities are kept for good.
+                if not well_formed(kind, existing):
+                    raise StepFailed(f"the unit already carries a malformed {kind} {existing!r}")
+                value = existing
+            else:
+                value = allocator.allocate(kind, ctx.unit.serial)
+                if not well_formed(kind, value):
+                    raise StationError(f"the allocator issued a malformed {kind} {value!r}; it was not written")
+                device.write_identity(kind, value)
+                if device.read_identity(kind) != value:
+                    raise StepFailed(f"the unit's {kind} does not read back as {value} after writing it")
+            ctx.measure(kind, value)
+
+
+def well_formed(kind: str, value: str) -> bool:
+    if kind == "imei":
+        return len(value) == 15 and bool(imei.is_valid(value))
+    if kind in ("bt_mac", "wifi_mac"):
+        return valid_mac(value)
+    return bool(value) and value.isprintable() and not any(c.isspace() for c in value)

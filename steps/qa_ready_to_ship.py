@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import Effects, StepType, param
+from steps.common import open_device
 
 
 @dataclass(frozen=True)
@@ -37,5 +40,31 @@ class QaReadyToShip(StepType):
     example: ClassVar[Mapping[str, Any]] = {"os_versions": ("24.10",), "images": ("app",)}
 
     @classmethod
-    def effects(cls, params: Params) -> Effects:
+    def effects(cls, params: Any) -> Effects:
         return Effects(ready_check=True, expects_state=params.state)
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        status = open_device(ctx).status()
+        ctx.measure("os_version", status.os_version)
+        ctx.measure("images", ",".join(status.images))
+        ctx.measure("lifecycle_state", status.lifecycle)
+        ctx.measure("wifi_networks", len(status.wifi_networks))
+        ctx.measure("capabilities", len(status.capabilities))
+        problems: list[str] = []
+        if status.os_version not in p.os_versions:
+            problems.append(f"OS {status.os_version} is not one of {', '.join(p.os_versions)}")
+        if sorted(status.images) != sorted(p.images):
+            problems.append(
+                f"installed images are [{', '.join(status.images)}], expected exactly [{', '.join(p.images)}]"
+            )
+        if status.temporary:
+            problems.append(f"temporary images left: {', '.join(status.temporary)}")
+        if p.state is not None and status.lifecycle != p.state:
+            problems.append(f"lifecycle state is {status.lifecycle}, expected {p.state}")
+        if p.no_wifi and status.wifi_networks:
+            problems.append(f"Wi-Fi networks configured: {', '.join(status.wifi_networks)}")
+        if p.no_capabilities and status.capabilities:
+            problems.append(f"capability certificates present: {', '.join(status.capabilities)}")
+        if problems:
+            raise StepFailed("not ready to ship: " + "; ".join(problems))

@@ -2,6 +2,11 @@
 
 On the Azure Sphere line the MT3620 radio is driven through the RF tools (in RF test mode, before
 Module1Complete) while the tester measures each channel; results feed the stage's measurements.
+
+Per channel, tagged with band and channel: ``tx_power_dbm``, ``tx_evm_percent``,
+``freq_error_ppm`` and ``rx_rssi_dbm`` (the RSSI the unit reports for the tester's reference
+level). A cellular band is tested through a call: ``call_connected``, then ``max_tx_power_dbm``
+(the unit transmits at full power), ``tx_evm_percent``, ``freq_error_ppm`` and ``rx_bler_percent``.
 """
 
 from __future__ import annotations
@@ -10,7 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import open_device, resource, stop_if_cancelled
+from steps.common.radio import band
 
 
 @dataclass(frozen=True)
@@ -24,3 +33,32 @@ class RfMeasure(StepType):
     summary = "Measure the radio's RF performance on the given channels of a band."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"band": "wifi-2g4", "channels": (1, 6, 11)}
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        spec = band(p.band)
+        for channel in p.channels:
+            band(p.band, channel)
+        device = open_device(ctx)
+        tester = resource(ctx, "rf_tester")
+        for channel in p.channels:
+            stop_if_cancelled(ctx)
+            tags = {"band": p.band, "channel": channel}
+            device.rf_start(p.band, channel)
+            try:
+                if spec.cellular:
+                    call = tester.call(device, p.band, channel)
+                    ctx.measure("call_connected", call.connected, **tags)
+                    if not call.connected:
+                        raise StepFailed(f"no call could be set up with the unit on {p.band} channel {channel}")
+                tx = tester.measure_tx(device, p.band, channel)
+                ctx.measure(spec.tx_power_name, tx.power_dbm, "dBm", **tags)
+                ctx.measure("tx_evm_percent", tx.evm_percent, "%", **tags)
+                ctx.measure("freq_error_ppm", tx.freq_error_ppm, "ppm", **tags)
+                if spec.cellular:
+                    ctx.measure("rx_bler_percent", call.bler_percent, "%", **tags)
+                else:
+                    level, rssi = tester.measure_rssi(device, p.band, channel)
+                    ctx.measure("rx_rssi_dbm", rssi, "dBm", level_dbm=level, **tags)
+            finally:
+                device.rf_stop()

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import open_device, valid_mac
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,30 @@ class Params:
     check_mac: bool = param("Also require a MAC address to be programmed.", default=True)
 
 
+TARGET_TOLERANCE_DB = 0.01
+"""Target power is programmed, not measured: it must be the expected value."""
+
+
 class RfVerifyConfig(StepType):
     name = "rf.verify_config"
     summary = "Verify the unit's programmed RF settings: region, target power and MAC address."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"region": "EU", "target_power_dbm": 16.0}
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        settings = open_device(ctx).rf_settings()
+        ctx.measure("rf_region", settings.region)
+        ctx.measure("rf_target_power_dbm", settings.target_power_dbm, "dBm")
+        problems: list[str] = []
+        if settings.region != p.region:
+            problems.append(f"region is {settings.region}, expected {p.region}")
+        target = settings.target_power_dbm
+        if target is None or abs(target - p.target_power_dbm) > TARGET_TOLERANCE_DB:
+            problems.append(f"target power is {target} dBm, expected {p.target_power_dbm} dBm")
+        if p.check_mac:
+            ctx.measure("rf_mac", settings.mac)
+            if not valid_mac(settings.mac):
+                problems.append(f"no valid MAC address programmed (found {settings.mac!r})")
+        if problems:
+            raise StepFailed("RF settings: " + "; ".join(problems))

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import ask_checks, open_device
 
 
 @dataclass(frozen=True)
@@ -23,3 +26,10 @@ class SampleInspect(StepType):
     summary = "Inspect a randomly sampled unit; use with the stage's sampling."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"tests": ("visual",)}
+
+    def run(self, ctx: StepContext) -> None:
+        open_device(ctx)
+        tests = ctx.params.tests
+        failed = ask_checks(ctx, tests, "sample test of a packed unit")
+        if failed:
+            raise StepFailed(f"{len(failed)} of {len(tests)} sample tests failed: {', '.join(failed)}")

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.context import StepContext
+from engine.outcome import StepFailed
 from engine.step import StepType, param
+from steps.common import open_device, stop_if_cancelled
 
 
 @dataclass(frozen=True)
@@ -24,3 +27,16 @@ class UartFunctional(StepType):
     summary = "Run self-tests on the unit over its UART and collect their results."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"tests": ("gpio",)}
+
+    def run(self, ctx: StepContext) -> None:
+        p = ctx.params
+        device = open_device(ctx)
+        failed: list[str] = []
+        for test in p.tests:
+            stop_if_cancelled(ctx)
+            passed, printed = device.self_test(test, p.baudrate)
+            ctx.measure(test, "pass" if passed else "fail")
+            if not passed:
+                failed.append(printed)
+        if failed:
+            raise StepFailed(f"{len(failed)} of {len(p.tests)} self-tests failed: {'; '.join(failed)}")

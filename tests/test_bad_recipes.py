@@ -19,8 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BAD_DIR = ROOT / "tests" / "recipes" / "bad"
 BAD = sorted(p.relative_to(ROOT).as_posix() for p in BAD_DIR.glob("*.yaml"))
 EXAMPLES = sorted(
-    p.relative_to(ROOT).as_posix()
-    for p in [*ROOT.glob("workflows/*.yaml"), *ROOT.glob("workflows/base/*.yaml")]
+    p.relative_to(ROOT).as_posix() for p in [*ROOT.glob("workflows/*.yaml"), *ROOT.glob("workflows/base/*.yaml")]
 )
 EXPECT = re.compile(r"#\s*expect:\s*([a-z0-9-]+)\s*$")
 

@@ -338,9 +338,7 @@ def floorflow(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], capture_output=True, text=True, check=False, timeout=60)
 
 
-@pytest.mark.parametrize(
-    "fmt, first_line", [("dot", 'digraph "sphere-thermostat" {'), ("mermaid", "stateDiagram-v2")]
-)
+@pytest.mark.parametrize("fmt, first_line", [("dot", 'digraph "sphere-thermostat" {'), ("mermaid", "stateDiagram-v2")])
 def test_cli_graph_prints_the_diagram(fmt: str, first_line: str) -> None:
     """`floorflow graph RECIPE --format FMT` exits 0 and prints that diagram on stdout."""
     proc = floorflow("graph", str(WORKFLOWS / "sphere-thermostat.yaml"), "--format", fmt)

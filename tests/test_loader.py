@@ -59,9 +59,7 @@ def test_positions_of_list_items_are_one_based() -> None:
 
 def test_duplicate_key_is_refused_naming_the_first_line() -> None:
     """A key written twice is refused at the second one, and the message names the first line."""
-    pos, code, message = _refusal(
-        "stages:\n  - id: a\n    station: rf\n    step: x.y\n    station: fixture\n"
-    )
+    pos, code, message = _refusal("stages:\n  - id: a\n    station: rf\n    step: x.y\n    station: fixture\n")
     assert (pos.line, pos.col, code) == (5, 5, "yaml-duplicate-key")
     assert "duplicate key 'station' (first defined at line 3)" in message
 

@@ -29,9 +29,7 @@ def test_wheel_carries_schemas_and_workflows(wheel: Path) -> None:
     """Every schema and every example recipe (base recipes included) is inside the wheel."""
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"engine/schemas/{p.name}" for p in (ROOT / "schemas").iterdir() if p.is_file()}
-    expected |= {
-        f"engine/workflows/{p.relative_to(ROOT / 'workflows')}" for p in (ROOT / "workflows").rglob("*.yaml")
-    }
+    expected |= {f"engine/workflows/{p.relative_to(ROOT / 'workflows')}" for p in (ROOT / "workflows").rglob("*.yaml")}
     assert expected - names == set()
 
 
@@ -54,9 +52,7 @@ def test_unpacked_wheel_validates_its_own_workflows(wheel: Path, tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
     recipes = sorted(str(p) for p in (site / "engine" / "workflows").glob("*.yaml"))
     probe = "import engine.resources as r; print(r.schema_path('recipe.schema.json'))"
-    where = subprocess.run(
-        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
-    )
+    where = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "validate", *recipes],

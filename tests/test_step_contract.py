@@ -68,12 +68,7 @@ def _is_string_literal(tp: Any) -> bool:
 
 def _is_literal_sequence(tp: Any) -> bool:
     args = typing.get_args(tp)
-    return (
-        typing.get_origin(tp) is tuple
-        and len(args) == 2
-        and args[1] is Ellipsis
-        and _is_string_literal(args[0])
-    )
+    return typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis and _is_string_literal(args[0])
 
 
 def _is_allowed_base(tp: Any) -> bool:

@@ -1,0 +1,214 @@
+"""The simulated line's configuration (``--sim-config FILE``), checked against the recipe.
+
+Every unknown key, stage, image, lifecycle state or identity kind is a ValueError saying where it
+is and what was probably meant. The keys are described in ``steps/sim/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.diagnostics import did_you_mean
+from engine.flow import Flow
+
+IDENTITY_KINDS = ("imei", "bt_mac", "wifi_mac", "serial")
+RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
+_TOP = ("units", "unsigned", "os_versions", "offline", "boot_s", "allocator", "rf", "state_dir")
+_UNIT = (
+    "missing",
+    "fail",
+    "hang",
+    "measurements",
+    "corrupt",
+    "lifecycle",
+    "identities",
+    "wifi",
+    "capabilities",
+)
+_ALLOCATOR = ("tac", "imei_first", "imei_last", "oui", "serial_format")
+_RF = ("region", "target_power_dbm")
+
+
+@dataclass(frozen=True)
+class UnitFaults:
+    missing: bool = False
+    fail: Mapping[str, int] = field(default_factory=dict)
+    """Stage id -> how many of its first attempts fail."""
+    hang: Mapping[str, float] = field(default_factory=dict)
+    """Stage id -> seconds the unit stays silent at the start of each attempt."""
+    measurements: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    """(stage id, measurement name) -> the value the sim reports instead of its own."""
+    corrupt: frozenset[str] = frozenset()
+    """Stages whose storage writes read back a wrong hash."""
+    lifecycle: str | None = None
+    identities: Mapping[str, str] = field(default_factory=dict)
+    wifi: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AllocatorConfig:
+    tac: str = "35693803"
+    imei_first: int = 0
+    imei_last: int = 999_999
+    oui: str = "02:46:46"
+    """Locally administered by default, so simulated MACs never collide with real hardware."""
+    serial_format: str = "SIM{n:08d}"
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    units: Mapping[str, UnitFaults] = field(default_factory=dict)
+    unsigned: frozenset[str] = frozenset()
+    os_versions: Mapping[str, str] = field(default_factory=dict)
+    offline: frozenset[str] = frozenset()
+    boot_s: float = 0.0
+    allocator: AllocatorConfig = field(default_factory=AllocatorConfig)
+    rf_region: str | None = None
+    rf_target_power_dbm: float | None = None
+    state_dir: str | None = None
+
+    def unit(self, serial: str) -> UnitFaults:
+        return self.units.get(serial, _NO_FAULTS)
+
+
+_NO_FAULTS = UnitFaults()
+
+
+class _Checker:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"sim config: {where} must be a mapping, not {type(value).__name__}")
+        return value
+
+    def keys(self, value: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                raise ValueError(
+                    f"sim config: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
+                    f"known keys: {', '.join(allowed)}"
+                )
+
+    def name(self, value: Any, known: Iterable[str], what: str, where: str) -> str:
+        known = tuple(known)
+        if value not in known:
+            raise ValueError(
+                f"sim config: {where}: no {what} '{value}' in recipe '{self.flow.recipe}'"
+                f"{did_you_mean(str(value), known)}"
+            )
+        return str(value)
+
+    def names(self, value: Any, known: Iterable[str], what: str, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise ValueError(f"sim config: {where} must be a list of {what} names")
+        return tuple(self.name(v, known, what, where) for v in value)
+
+    def number(self, value: Any, where: str, *, integer: bool = False, minimum: float = 0) -> Any:
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+            what = "an integer" if integer else "a number"
+            raise ValueError(f"sim config: {where} must be {what} >= {minimum}, not {value!r}")
+        return value
+
+    def strings(self, value: Any, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"sim config: {where} must be a list of strings")
+        return tuple(value)
+
+    def unit(self, serial: str, raw: Any) -> UnitFaults:
+        where = f"units.{serial}"
+        spec = self.mapping(raw, where)
+        self.keys(spec, _UNIT, where)
+        stages = self.flow.stages
+        fail = {
+            self.name(k, stages, "stage", f"{where}.fail"): self.number(v, f"{where}.fail.{k}", integer=True)
+            for k, v in self.mapping(spec.get("fail"), f"{where}.fail").items()
+        }
+        hang = {
+            self.name(k, stages, "stage", f"{where}.hang"): float(self.number(v, f"{where}.hang.{k}"))
+            for k, v in self.mapping(spec.get("hang"), f"{where}.hang").items()
+        }
+        measurements: dict[tuple[str, str], Any] = {}
+        for key, value in self.mapping(spec.get("measurements"), f"{where}.measurements").items():
+            stage, dot, name = str(key).partition(".")
+            if not dot or not name:
+                raise ValueError(f"sim config: {where}.measurements: '{key}' must be STAGE.MEASUREMENT")
+            measurements[self.name(stage, stages, "stage", f"{where}.measurements"), name] = value
+        identities = self.mapping(spec.get("identities"), f"{where}.identities")
+        for kind, value in identities.items():
+            self.name(kind, IDENTITY_KINDS, "identity kind", f"{where}.identities")
+            if not isinstance(value, str):
+                raise ValueError(f"sim config: {where}.identities.{kind} must be a string")
+        lifecycle = spec.get("lifecycle")
+        return UnitFaults(
+            missing=bool(spec.get("missing", False)),
+            fail=fail,
+            hang=hang,
+            measurements=measurements,
+            corrupt=frozenset(self.names(spec.get("corrupt"), stages, "stage", f"{where}.corrupt")),
+            lifecycle=None
+            if lifecycle is None
+            else self.name(lifecycle, self.flow.lifecycle, "lifecycle state", f"{where}.lifecycle"),
+            identities=dict(identities),
+            wifi=self.strings(spec.get("wifi"), f"{where}.wifi"),
+            capabilities=self.strings(spec.get("capabilities"), f"{where}.capabilities"),
+        )
+
+    def allocator(self, raw: Any) -> AllocatorConfig:
+        spec = self.mapping(raw, "allocator")
+        self.keys(spec, _ALLOCATOR, "allocator")
+        made = AllocatorConfig(**{k: v for k, v in spec.items()})
+        if not (isinstance(made.tac, str) and made.tac.isdigit() and len(made.tac) == 8):
+            raise ValueError(f"sim config: allocator.tac must be 8 digits, not {made.tac!r}")
+        first = self.number(made.imei_first, "allocator.imei_first", integer=True)
+        last = self.number(made.imei_last, "allocator.imei_last", integer=True)
+        if not first <= last <= 999_999:
+            raise ValueError("sim config: allocator.imei_first..imei_last must be a range within 0..999999")
+        octets = str(made.oui).split(":")
+        if len(octets) != 3 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
+            raise ValueError(f"sim config: allocator.oui must be three hex octets like 02:46:46, not {made.oui!r}")
+        try:
+            made.serial_format.format(n=0)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"sim config: allocator.serial_format {made.serial_format!r}: {exc}") from None
+        return made
+
+
+def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
+    """The checked configuration; ValueError for anything unknown or malformed."""
+    check = _Checker(flow)
+    top = check.mapping(raw, "the top level")
+    check.keys(top, _TOP, "the top level")
+    units = {str(s): check.unit(str(s), spec) for s, spec in check.mapping(top.get("units"), "units").items()}
+    os_versions = check.mapping(top.get("os_versions"), "os_versions")
+    for image, version in os_versions.items():
+        check.name(image, flow.images, "image", "os_versions")
+        if not isinstance(version, str):
+            raise ValueError(f'sim config: os_versions.{image} must be a string (quote it: "{version}")')
+    rf = check.mapping(top.get("rf"), "rf")
+    check.keys(rf, _RF, "rf")
+    target = rf.get("target_power_dbm")
+    state_dir = top.get("state_dir")
+    return SimConfig(
+        units=units,
+        unsigned=frozenset(check.names(top.get("unsigned"), flow.images, "image", "unsigned")),
+        os_versions=dict(os_versions),
+        offline=frozenset(check.names(top.get("offline"), RESOURCES, "resource", "offline")),
+        boot_s=float(check.number(top.get("boot_s", 0.0), "boot_s")),
+        allocator=check.allocator(top.get("allocator")),
+        rf_region=None if rf.get("region") is None else str(rf["region"]),
+        rf_target_power_dbm=None if target is None else float(check.number(target, "rf.target_power_dbm", minimum=-50)),
+        state_dir=None if state_dir is None else str(state_dir),
+    )

@@ -1,0 +1,198 @@
+"""`floorflow run` as a user runs it: usage errors exit 2 with a message, and the example recipes run end to end
+on the simulated line (exit codes: 0 ok, 1 a unit failed, was scrapped or refused, 2 usage, 3 aborted, 4 station).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+THERMOSTAT = str(ROOT / "workflows/sphere-thermostat.yaml")
+EXAMPLES = sorted(
+    p for p in (ROOT / "workflows").glob("*.yaml") if "abstract: true" not in p.read_text()
+)  # the recipes a station can run
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["run", *args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+# -- usage errors ---------------------------------------------------------------------------------------
+
+
+def test_no_units_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A run without --unit or --units-from exits 2 and says how to give units."""
+    code, _, err = _run(capsys, THERMOSTAT, "--sim")
+    assert code == 2
+    assert "no units to run" in err and "--unit" in err
+
+
+def test_missing_recipe_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A recipe path that does not exist exits 2 naming the path."""
+    missing = tmp_path / "no-such-recipe.yaml"
+    code, _, err = _run(capsys, str(missing), "--sim", "--unit", "SN1")
+    assert code == 2
+    assert str(missing) in err
+
+
+def test_unknown_station_is_a_usage_error_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt --station exits 2 and suggests the station meant."""
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--station", "fixtur", "--unit", "SN1")
+    assert code == 2
+    assert "no station 'fixtur'" in err and "did you mean 'fixture'" in err
+
+
+def test_abstract_recipe_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An abstract base recipe cannot be run: exit 2 saying it is abstract."""
+    code, _, err = _run(capsys, str(ROOT / "workflows/base/phone.yaml"), "--sim", "--unit", "SN1")
+    assert code == 2
+    assert "abstract" in err
+
+
+def test_duplicate_serial_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """The same serial given twice exits 2 naming it."""
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--unit", "SN1", "--unit", "SN1")
+    assert code == 2
+    assert "SN1 is given twice" in err
+
+
+def test_duplicate_serial_across_unit_and_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A serial given with --unit and again in --units-from exits 2."""
+    units = tmp_path / "units.txt"
+    units.write_text("# serial, lot\nSN2, LOT-1\nSN1\n")
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--unit", "SN1", "--units-from", str(units))
+    assert code == 2
+    assert "SN1 is given twice" in err
+
+
+def test_missing_units_file_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--units-from naming a file that does not exist exits 2 naming it."""
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--units-from", str(tmp_path / "units.txt"))
+    assert code == 2
+    assert "units.txt" in err
+
+
+def test_sim_config_without_sim_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--sim-config without --sim exits 2 saying they go together."""
+    config = tmp_path / "sim.yaml"
+    config.write_text("units: {}\n")
+    code, _, err = _run(capsys, THERMOSTAT, "--sim-config", str(config), "--unit", "SN1")
+    assert code == 2
+    assert "--sim-config goes with --sim" in err
+
+
+def test_zero_slots_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--slots 0 exits 2."""
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--slots", "0", "--unit", "SN1")
+    assert code == 2
+    assert "--slots" in err
+
+
+def test_recipe_with_errors_exits_2_with_its_diagnostics(capsys: pytest.CaptureFixture[str]) -> None:
+    """A recipe that does not validate is not run: exit 2 with file:line:col diagnostics."""
+    bad = "tests/recipes/bad/unknown_step_type.yaml"
+    code, _, err = _run(capsys, str(ROOT / bad), "--sim", "--unit", "SN1")
+    assert code == 2
+    assert "unknown_step_type.yaml:" in err and "unknown step type 'flash.gnag'" in err
+
+
+def test_without_sim_and_without_hardware_the_unit_is_a_station_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """With no hardware adapter a run ends the unit in error (exit 4) with a message pointing at --sim."""
+    code, out, _ = _run(capsys, THERMOSTAT, "--unit", "SN1")
+    assert code == 4
+    assert "--sim" in out
+
+
+# -- end to end on the simulated line ---------------------------------------------------------------------
+
+
+def _sim_line_present() -> bool:
+    init = ROOT / "steps/sim/__init__.py"
+    return init.is_file() and "SimLine" in init.read_text()
+
+
+needs_sim = pytest.mark.skipif(not _sim_line_present(), reason="steps/sim (SimLine) is not there yet")
+
+
+def _statuses(directory: Path, serials: list[str]) -> dict[str, str]:
+    return {s: json.loads((directory / f"{s}.json").read_text())["status"] for s in serials}
+
+
+@needs_sim
+@pytest.mark.parametrize("recipe", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_recipe_ships_every_simulated_unit(
+    recipe: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every example recipe run on the simulated line ships healthy units (exit 0), with a record per unit."""
+    serials = ["SIM0001", "SIM0002", "SIM0003"]
+    args = [str(recipe), "--sim", "--slots", "2", "--json-out", str(tmp_path)]
+    code, _, err = _run(capsys, *args, *(a for s in serials for a in ("--unit", s)))
+    assert code == 0, err
+    assert _statuses(tmp_path, serials) == dict.fromkeys(serials, "shipped")
+
+
+@needs_sim
+def test_a_unit_failing_past_its_retries_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A simulated unit failing rf_cal_2g4 more often than its retries is scrapped and the run exits 1."""
+    config = tmp_path / "sim.yaml"
+    config.write_text("units:\n  SIM0002:\n    fail: {rf_cal_2g4: 3}\n")
+    records = tmp_path / "records"
+    args = [THERMOSTAT, "--sim", "--sim-config", str(config), "--json-out", str(records)]
+    code, _, _ = _run(capsys, *args, "--unit", "SIM0001", "--unit", "SIM0002")
+    assert code == 1
+    assert _statuses(records, ["SIM0001", "SIM0002"]) == {"SIM0001": "shipped", "SIM0002": "scrapped"}
+
+
+@needs_sim
+def test_a_unit_failing_then_passing_within_its_retries_ships(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A simulated unit failing rf_cal_2g4 twice (retry.max 2) passes on the third attempt and ships (exit 0)."""
+    config = tmp_path / "sim.yaml"
+    config.write_text("units:\n  SIM0001:\n    fail: {rf_cal_2g4: 2}\n")
+    records = tmp_path / "records"
+    code, _, _ = _run(
+        capsys, THERMOSTAT, "--sim", "--sim-config", str(config), "--json-out", str(records), "--unit", "SIM0001"
+    )
+    assert code == 0
+    attempts = json.loads((records / "SIM0001.json").read_text())["attempts"]
+    assert [a["outcome"] for a in attempts if a["stage"] == "rf_cal_2g4"] == ["FAIL", "FAIL", "PASS"]
+
+
+@needs_sim
+def test_a_missing_simulated_device_exits_4(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A unit whose device does not answer is a station error (exit 4), not a failed unit."""
+    config = tmp_path / "sim.yaml"
+    config.write_text("units:\n  SIM0001:\n    missing: true\n")
+    code, _, _ = _run(capsys, THERMOSTAT, "--sim", "--sim-config", str(config), "--unit", "SIM0001")
+    assert code == 4
+
+
+@needs_sim
+def test_bad_sim_config_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A sim config naming a stage the recipe does not have exits 2 naming the config file."""
+    config = tmp_path / "sim.yaml"
+    config.write_text("units:\n  SIM0001:\n    fail: {rf_cal_2g5: 1}\n")
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--sim-config", str(config), "--unit", "SIM0001")
+    assert code == 2
+    assert "sim.yaml" in err
+
+
+@needs_sim
+def test_thermostat_fixture_station_hands_units_on_to_rf(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """At the fixture station a thermostat runs its fixture stages and leaves in-route for rf, exit 0."""
+    code, _, _ = _run(
+        capsys, THERMOSTAT, "--sim", "--station", "fixture", "--json-out", str(tmp_path), "--unit", "SIM0001"
+    )
+    assert _statuses(tmp_path, ["SIM0001"]) == {"SIM0001": "in-route"}
+    assert code == 0

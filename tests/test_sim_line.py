@@ -1,0 +1,387 @@
+"""The simulated line: units that keep their state, faults from the config, identities, instruments.
+
+Also runs every example recipe's route, stage by stage, on a healthy simulated unit: that is what
+``floorflow run --sim`` relies on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stdnum import imei, luhn
+
+from engine.check import load_flow
+from engine.context import Answer, MeasurementRecord, StepContext, UnitInfo
+from engine.flow import Flow, Image, Stage
+from engine.outcome import StationError, StepFailed, Verdict
+from engine.registry import LINES_GROUP, Registry
+from steps.common import CommandRefused
+from steps.hardware import HardwareLine
+from steps.sim import SimIdentityAllocator, SimLine
+from steps.sim.config import AllocatorConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTRY = Registry.discover()
+RECIPES = sorted((ROOT / "workflows").glob("*.yaml"))
+LIFECYCLE = ("Blank", "Module1Complete", "DeviceComplete")
+IMAGES = {
+    "os": Image("os", file="images/os", kind="recovery"),
+    "factory_test": Image("factory_test", file="images/ftest", type="test", temporary=True),
+    "app": Image("app", file="images/app"),
+}
+
+
+def _flow() -> Flow:
+    stages = {sid: Stage(sid, "manual.checklist") for sid in ("connect", "rf_cal", "functional", "ready")}
+    return Flow("mini", 1, stages, tuple(stages), lifecycle=LIFECYCLE, images=IMAGES)
+
+
+FLOW = _flow()
+
+
+# -- the line and its units ------------------------------------------------------------------------
+
+
+def test_entry_points_name_the_shipped_lines() -> None:
+    """The floorflow.lines group loads SimLine as 'sim' and HardwareLine as 'hardware'."""
+    lines = {ep.name: ep.load() for ep in entry_points(group=LINES_GROUP)}
+    assert lines["sim"] is SimLine and lines["hardware"] is HardwareLine
+
+
+def test_hardware_line_refuses_to_open_a_unit() -> None:
+    """Without adapters the hardware line opens nothing and tells the operator to use --sim."""
+    with pytest.raises(StationError, match=r"no hardware adapter is configured.*--sim"):
+        HardwareLine(FLOW, {}).open_unit("SN1", 1)
+
+
+def test_same_serial_same_device_with_its_state() -> None:
+    """A serial opened twice (after a close) is the same unit, still holding what was written to it."""
+    line = SimLine(FLOW)
+    device = line.open_unit("SN1", 1)
+    device.recover(IMAGES["os"], 5, threading.Event())
+    device.close()
+    again = line.open_unit("SN1", 2)
+    assert again is device and again.os_image == "os" and again.is_open
+    assert line.open_unit("SN2", 1) is not device
+
+
+def test_a_unit_cannot_be_open_in_two_slots() -> None:
+    """One unit cannot sit in two fixture slots at once."""
+    line = SimLine(FLOW)
+    line.open_unit("SN1", 1)
+    with pytest.raises(StationError, match="already open in slot 1"):
+        line.open_unit("SN1", 2)
+
+
+def test_missing_unit_is_a_station_error() -> None:
+    """A unit configured missing cannot be opened: StationError naming the serial."""
+    line = SimLine(FLOW, {"units": {"SN1": {"missing": True}}})
+    with pytest.raises(StationError, match="no device for SN1"):
+        line.open_unit("SN1", 3)
+
+
+def test_a_closed_link_refuses_commands() -> None:
+    """After close (e.g. the runner's timeout) the device refuses every command with StationError."""
+    device = SimLine(FLOW).open_unit("SN1", 1)
+    device.close()
+    with pytest.raises(StationError, match="closed"):
+        device.status()
+
+
+def test_device_id_is_stable_and_distinct() -> None:
+    """The device id derives from the serial: the same in every line, different per serial."""
+    a, b = SimLine(FLOW).open_unit("SN1", 1), SimLine(FLOW).open_unit("SN1", 1)
+    assert a.device_id == b.device_id != SimLine(FLOW).open_unit("SN2", 1).device_id
+
+
+# -- the config ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"unit": {}}, "unknown key 'unit' in the top level (did you mean 'units'?)"),
+        ({"units": {"SN1": {"fails": {}}}}, "unknown key 'fails' in units.SN1 (did you mean 'fail'?)"),
+        (
+            {"units": {"SN1": {"fail": {"rf_call": 1}}}},
+            "no stage 'rf_call' in recipe 'mini' (did you mean 'rf_cal'?)",
+        ),
+        ({"units": {"SN1": {"hang": {"functional": -1}}}}, "units.SN1.hang.functional must be a number >= 0"),
+        ({"units": {"SN1": {"measurements": {"tx_power": 1}}}}, "must be STAGE.MEASUREMENT"),
+        ({"units": {"SN1": {"lifecycle": "Module1complete"}}}, "did you mean 'Module1Complete'?"),
+        ({"units": {"SN1": {"identities": {"mei": "1"}}}}, "no identity kind 'mei'"),
+        (
+            {"unsigned": ["factory_tst"]},
+            "no image 'factory_tst' in recipe 'mini' (did you mean 'factory_test'?)",
+        ),
+        ({"offline": ["rf_teser"]}, "did you mean 'rf_tester'?"),
+        ({"allocator": {"tac": "3569"}}, "allocator.tac must be 8 digits"),
+        ({"allocator": {"oui": "02:46"}}, "allocator.oui must be three hex octets"),
+        ({"os_versions": {"os": 22.11}}, "must be a string"),
+    ],
+)
+def test_bad_config_is_a_value_error(config: dict[str, Any], message: str) -> None:
+    """Every mistake in the sim config is a ValueError saying where, and what was probably meant."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SimLine(FLOW, config)
+
+
+def test_fail_fault_counts_attempts_per_stage() -> None:
+    """fail: {rf_cal: 2} fails the stage's first two attempts and no other stage's."""
+    device = SimLine(FLOW, {"units": {"SN1": {"fail": {"rf_cal": 2}}}}).open_unit("SN1", 1)
+    never = threading.Event()
+    device.begin("connect", never)
+    for attempt in (1, 2):
+        with pytest.raises(StepFailed, match=f"attempt {attempt} of 'rf_cal'"):
+            device.begin("rf_cal", never)
+    device.begin("rf_cal", never)
+
+
+def test_hang_honours_cancel() -> None:
+    """A hang of a minute ends within a second once the attempt is cancelled, as a StationError."""
+    device = SimLine(FLOW, {"units": {"SN1": {"hang": {"functional": 60.0}}}}).open_unit("SN1", 1)
+    cancelled = threading.Event()
+    threading.Timer(0.05, cancelled.set).start()
+    started = time.monotonic()
+    with pytest.raises(StationError, match="cancelled"):
+        device.begin("functional", cancelled)
+    assert time.monotonic() - started < 1.0
+
+
+def test_short_hang_only_delays() -> None:
+    """A hang that ends before any cancel just makes the unit slow."""
+    device = SimLine(FLOW, {"units": {"SN1": {"hang": {"functional": 0.1}}}}).open_unit("SN1", 1)
+    started = time.monotonic()
+    device.begin("functional", threading.Event())
+    assert time.monotonic() - started >= 0.1
+
+
+def test_measurement_override_applies_to_its_stage_only() -> None:
+    """An overridden value shows in its stage; other stages see the unit's own value."""
+    line = SimLine(FLOW, {"units": {"SN1": {"measurements": {"rf_cal.tx_power_dbm": 30.0}}}})
+    device = line.open_unit("SN1", 1)
+    device.begin("rf_cal", threading.Event())
+    device.rf_start("wifi-2g4", 6)
+    assert line.rf_tester.measure_tx(device, "wifi-2g4", 6).power_dbm == 30.0
+    device.begin("functional", threading.Event())
+    assert line.rf_tester.measure_tx(device, "wifi-2g4", 6).power_dbm < 18.0
+
+
+# -- lifecycle and write-once ----------------------------------------------------------------------
+
+
+def test_identities_are_write_once() -> None:
+    """Rewriting an identity with its value is a no-op; with another value it is refused."""
+    device = SimLine(FLOW).open_unit("SN1", 1)
+    device.write_identity("imei", "356938035643809")
+    device.write_identity("imei", "356938035643809")
+    with pytest.raises(StationError, match="write-once"):
+        device.write_identity("imei", "356938035643817")
+    assert device.identities["imei"] == "356938035643809" and device.counts["write_identity:imei"] == 1
+
+
+def test_rf_refused_from_module1complete_on() -> None:
+    """RF test mode and trims work while Blank and are refused once the unit is Module1Complete."""
+    device = SimLine(FLOW).open_unit("SN1", 1)
+    device.rf_start("wifi-2g4", 1)
+    device.rf_stop()
+    device.advance_lifecycle("Module1Complete")
+    with pytest.raises(CommandRefused, match="Module1Complete: it refuses RF test mode"):
+        device.rf_start("wifi-2g4", 1)
+    with pytest.raises(CommandRefused):
+        device.write_trim("wifi-2g4", 1, 0.5, 0.0, persist=True)
+    device.recover(IMAGES["os"], 5, threading.Event())  # software may still change: only RF is locked
+    device.sideload(IMAGES["app"])
+
+
+def test_device_complete_freezes_software_and_identities() -> None:
+    """From DeviceComplete on, software, identities and settings cannot change; reads still work."""
+    device = SimLine(FLOW).open_unit("SN1", 1)
+    device.recover(IMAGES["os"], 5, threading.Event())
+    device.advance_lifecycle("DeviceComplete")
+    for command in (
+        lambda: device.sideload(IMAGES["app"]),
+        lambda: device.delete_image("app"),
+        lambda: device.recover(IMAGES["os"], 5, threading.Event()),
+        lambda: device.write_identity("serial", "SIM1"),
+        lambda: device.customize("EU", None),
+    ):
+        with pytest.raises(CommandRefused, match="DeviceComplete"):
+            command()
+    assert device.status().lifecycle == "DeviceComplete"
+
+
+def test_lifecycle_never_goes_back_and_counts_each_advance() -> None:
+    """Advancing counts once per real move; repeating is a no-op; going back is refused."""
+    device = SimLine(FLOW).open_unit("SN1", 1)
+    device.advance_lifecycle("Module1Complete")
+    device.advance_lifecycle("Module1Complete")
+    with pytest.raises(CommandRefused, match="cannot go back to Blank"):
+        device.advance_lifecycle("Blank")
+    assert device.counts["advance_lifecycle"] == 1
+
+
+# -- identity allocation ---------------------------------------------------------------------------
+
+
+def test_imeis_are_luhn_valid_and_from_the_range() -> None:
+    """IMEIs are TAC + 6-digit serial from the range + a Luhn check digit that stdnum accepts."""
+    allocator = SimIdentityAllocator(AllocatorConfig(tac="35693803", imei_first=1000))
+    values = [allocator.allocate("imei", f"SN{i}") for i in range(50)]
+    for n, value in enumerate(values, 1000):
+        assert imei.is_valid(value) and luhn.is_valid(value)
+        assert value[:8] == "35693803" and int(value[8:14]) == n
+
+
+def test_allocator_never_reissues_and_returns_a_units_own_value() -> None:
+    """Across threads no value is issued twice, and a unit asking again gets its own value back."""
+    allocator = SimIdentityAllocator()
+    results: dict[tuple[str, str], str] = {}
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        for i in range(50):
+            serial = f"W{worker}-{i}"
+            for kind in ("imei", "bt_mac", "wifi_mac", "serial"):
+                value = allocator.allocate(kind, serial)
+                with lock:
+                    results[kind, serial] = value
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results.values())) == len(results) == 8 * 50 * 4
+    assert allocator.allocate("imei", "W3-7") == results["imei", "W3-7"]
+
+
+def test_macs_come_from_the_oui_block_and_serials_from_the_format() -> None:
+    """MACs are consecutive addresses of the OUI block; serials follow serial_format."""
+    allocator = SimIdentityAllocator(AllocatorConfig(oui="00:1b:63", serial_format="X1-{n:05d}"))
+    assert allocator.allocate("bt_mac", "A") == "00:1B:63:00:00:00"
+    assert allocator.allocate("wifi_mac", "A") == "00:1B:63:00:00:01"
+    assert allocator.allocate("serial", "A") == "X1-00001"
+
+
+def test_an_exhausted_range_is_a_station_error() -> None:
+    """When the IMEI range is used up the station says so instead of wrapping around."""
+    allocator = SimIdentityAllocator(AllocatorConfig(imei_first=5, imei_last=6))
+    allocator.allocate("imei", "A")
+    allocator.allocate("imei", "B")
+    with pytest.raises(StationError, match="exhausted"):
+        allocator.allocate("imei", "C")
+
+
+def test_journal_survives_a_restart(tmp_path: Path) -> None:
+    """With a journal, a restarted allocator neither reissues a value nor forgets a unit's own."""
+    journal = tmp_path / "ids.tsv"
+    first = SimIdentityAllocator(journal=journal)
+    given = first.allocate("imei", "SN1")
+    second = SimIdentityAllocator(journal=journal)
+    assert second.allocate("imei", "SN1") == given
+    assert second.allocate("imei", "SN2") != given
+
+
+def test_state_dir_keeps_units_between_lines(tmp_path: Path) -> None:
+    """With state_dir, a unit written by one run is found as it was by the next (another station)."""
+    config = {"state_dir": str(tmp_path)}
+    device = SimLine(FLOW, config).open_unit("SN1", 1)
+    device.recover(IMAGES["os"], 5, threading.Event())
+    device.write_identity("imei", "356938035643809")
+    device.advance_lifecycle("Module1Complete")
+    again = SimLine(FLOW, config).open_unit("SN1", 1)
+    assert (again.os_image, again.lifecycle, again.identities) == (
+        "os",
+        "Module1Complete",
+        {"imei": "356938035643809"},
+    )
+    assert again.counts["advance_lifecycle"] == 1
+
+
+# -- instruments -----------------------------------------------------------------------------------
+
+
+def test_rf_tester_is_seeded_per_serial_and_stage() -> None:
+    """Two lines measure a serial identically; another serial measures differently."""
+
+    def measure(serial: str) -> Any:
+        line = SimLine(FLOW)
+        device = line.open_unit(serial, 1)
+        device.begin("rf_cal", threading.Event())
+        device.rf_start("wifi-5g", 36)
+        return line.rf_tester.measure_tx(device, "wifi-5g", 36)
+
+    assert measure("SN1") == measure("SN1") != measure("SN2")
+
+
+def test_rf_tester_sees_no_signal_from_a_silent_unit() -> None:
+    """Measuring a unit that is not transmitting is a station problem, not a reading."""
+    line = SimLine(FLOW)
+    with pytest.raises(StationError, match="no signal"):
+        line.rf_tester.measure_tx(line.open_unit("SN1", 1), "wifi-2g4", 1)
+
+
+def test_label_printer_keeps_labels_per_serial_and_rejects_non_zpl() -> None:
+    """The printer keeps every ZPL label by serial and refuses text that is not a label."""
+    printer = SimLine(FLOW).label_printer
+    printer.print_label("SN1", "^XA^FDhello^FS^XZ")
+    assert printer.labels("SN1") == ["^XA^FDhello^FS^XZ"] and printer.labels("SN2") == []
+    with pytest.raises(StationError, match="not a ZPL label"):
+        printer.print_label("SN1", "hello")
+
+
+# -- every example recipe on a healthy unit --------------------------------------------------------
+
+
+class _Operator:
+    name = "sim"
+
+    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+        return Answer(True)
+
+
+def _judge(stage: Stage) -> Any:
+    specs = {m.name: m for m in stage.measurements}
+
+    def judge(name: str, value: Any, units: str | None, tags: Mapping[str, Any]) -> MeasurementRecord:
+        spec = specs.get(name)
+        ok = spec is None or (
+            (spec.equals is None or value == spec.equals)
+            and (spec.limits is None or spec.limits.contains(value))
+            and (spec.marginal is None or spec.marginal.contains(value))
+        )
+        return MeasurementRecord(name, value, Verdict.PASS if ok else Verdict.FAIL, units, tags=tags)
+
+    return judge
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipe_route_passes_on_a_healthy_unit(path: Path) -> None:
+    """Each route stage runs in order on one simulated unit, recording every declared measurement
+    inside its marginal band (so inside its limits)."""
+    flow = load_flow(path, REGISTRY)
+    line = SimLine(flow, {})
+    for serial in ("U0001", "U0002", "U0003"):
+        device = line.open_unit(serial, 1)
+        for stage_id in flow.route_ids:
+            stage = flow.stages[stage_id]
+            ctx = StepContext(
+                params=stage.params, stage=stage, unit=UnitInfo(serial), slot=1, station=stage.station,
+                attempt=1, device=device, operator=_Operator(), resources=line.resources(),
+                images=flow.images, log=logging.getLogger("test"), judge=_judge(stage),
+            )  # fmt: skip
+            REGISTRY.get(stage.step)().run(ctx)
+            bad = [(m.name, m.value, dict(m.tags)) for m in ctx.measurements if m.verdict is not Verdict.PASS]
+            assert not bad, f"{serial} {stage_id}: {bad}"
+            missing = {m.name for m in stage.measurements} - {m.name for m in ctx.measurements}
+            assert not missing, f"{serial} {stage_id} recorded no {missing}"
+        device.close()
