@@ -97,31 +97,39 @@ class StationRunner:
         results: list[UnitResult] = []
         models = self._models(max(1, min(slots, count)))
 
-        def work(model: SlotModel) -> None:
-            while not self.abort.is_set():
-                try:
-                    unit = pending.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    result = self.run_unit(unit, model)
-                except Exception as exc:  # a slot must outlive any one unit
-                    log.exception("unit %s could not be run", unit.serial)
-                    result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
-                with self._lock:
-                    results.append(result)
+        all_done = threading.Event()
+        running = [len(models)]
 
-        threads = [threading.Thread(target=work, args=(m,), name=f"slot-{m.slot}", daemon=True) for m in models]
-        for thread in threads:
-            thread.start()
+        def work(model: SlotModel) -> None:
+            try:
+                while not self.abort.is_set():
+                    try:
+                        unit = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        result = self.run_unit(unit, model)
+                    except Exception as exc:  # a slot must outlive any one unit
+                        log.exception("unit %s could not be run", unit.serial)
+                        result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
+                    with self._lock:
+                        results.append(result)
+            finally:
+                with self._lock:
+                    running[0] -= 1
+                    if running[0] == 0:
+                        all_done.set()
+
+        for model in models:
+            threading.Thread(target=work, args=(model,), name=f"slot-{model.slot}", daemon=True).start()
+        # Waiting on an Event, not Thread.join: a Ctrl-C that interrupts join() can leave the
+        # thread looking finished while it still runs, and its unit's record unwritten.
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.1)
+            while not all_done.wait(0.1):
+                pass
         except KeyboardInterrupt:
             self.stop()
-            for thread in threads:
-                thread.join(10)
+            all_done.wait(10)
         return results
 
     def _models(self, slots: int) -> list[SlotModel]:
