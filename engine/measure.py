@@ -4,8 +4,8 @@ equality, regular expression."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
+from functools import cache, partial
 from typing import Any
 
 from engine.context import MeasurementRecord
@@ -38,29 +38,44 @@ def verdict(spec: Measurement | None, value: Any) -> Verdict:
     return Verdict.PASS
 
 
+def _limits_check(spec: Measurement) -> Callable[[Any], Verdict]:
+    """``verdict`` for a spec of limits only (the common case), with the bounds bound once."""
+    assert spec.limits is not None
+    low, high = spec.limits.low, spec.limits.high
+    m_low, m_high = (spec.marginal.low, spec.marginal.high) if spec.marginal is not None else (None, None)
+
+    def check(value: Any) -> Verdict:
+        if value.__class__ is bool or not isinstance(value, int | float):
+            return Verdict.FAIL
+        if (low is not None and value < low) or (high is not None and value > high):
+            return Verdict.FAIL
+        if (m_low is not None and value < m_low) or (m_high is not None and value > m_high):
+            return Verdict.MARGINAL
+        return Verdict.PASS
+
+    return check
+
+
 class Judge:
     """Judges the measurements of one stage against its ``measurements:`` specs."""
 
     def __init__(self, stage: Stage) -> None:
         self.specs = {m.name: m for m in stage.measurements}
-        self._expected = frozenset(self.specs)
+        self.expected = frozenset(self.specs)
+        """Names the stage measures: the step must record each of them."""
+        self._checks: dict[str, tuple[Callable[[Any], Verdict], str | None, float | None, float | None]] = {}
+        for name, spec in self.specs.items():
+            simple = spec.limits is not None and spec.equals is None and spec.matches is None
+            check = _limits_check(spec) if simple else partial(verdict, spec)
+            low = spec.limits.low if spec.limits is not None else None
+            high = spec.limits.high if spec.limits is not None else None
+            self._checks[name] = (check, spec.units, low, high)
 
     def __call__(self, name: str, value: Any, units: str | None, tags: Mapping[str, Any]) -> MeasurementRecord:
-        spec = self.specs.get(name)
-        limits = spec.limits if spec is not None else None
+        found = self._checks.get(name)
+        if found is None:
+            return MeasurementRecord(name, value, Verdict.PASS, units, None, None, tags or _NO_TAGS)
+        check, spec_units, low, high = found
         return MeasurementRecord(
-            name,
-            value,
-            verdict(spec, value),
-            units if units is not None else (spec.units if spec is not None else None),
-            limits.low if limits is not None else None,
-            limits.high if limits is not None else None,
-            tags or _NO_TAGS,
+            name, value, check(value), units if units is not None else spec_units, low, high, tags or _NO_TAGS
         )
-
-    def missing(self, records: list[MeasurementRecord]) -> list[str]:
-        """Measurements the stage expects that the step never recorded."""
-        if not self._expected:
-            return []
-        left = self._expected.difference(r.name for r in records)
-        return [name for name in self.specs if name in left]

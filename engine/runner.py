@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.context import Line, Operator, StepContext, UnitInfo
 from engine.events import Event, StepEnded, StepStarted, Subscriber, UnitEnded, UnitStarted
-from engine.flow import SCRAPPED, SHIPPED, Flow, Group, Stage
+from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
 from engine.guards import refusal
 from engine.history import History
 from engine.machine import FlowMachine, SlotModel
@@ -276,8 +276,8 @@ class StationRunner:
         """Move the slot's model the way the outcome takes the unit."""
         if outcome in (Outcome.PASS, Outcome.SKIPPED):
             dest = self.machine.move(model, "passed")
-            group = self.flow.route[self.index.block[stage.id]] if not stage.rework else None
-            if isinstance(group, Group) and dest != group.id:
+            group = self.index.group.get(stage.id)
+            if group is not None and dest != group.id:
                 done = all(m in state.passed for m in group.members)
                 self.machine.move(model, "passed" if done else "next_member")
         elif outcome is Outcome.FAIL:
@@ -355,6 +355,7 @@ class StationRunner:
         return self._judged(ctx, stage)
 
     def _judged(self, ctx: StepContext, stage: Stage) -> tuple[Outcome, str | None]:
+        seen = set()
         for m in ctx.measurements:
             if m.verdict is Verdict.FAIL:
                 where = "".join(f" {k}={v}" for k, v in m.tags.items())
@@ -363,8 +364,10 @@ class StationRunner:
                     Outcome.FAIL,
                     f"measurement '{m.name}'{where} = {m.value!r}{units} is outside its limits",
                 )
-        missing = self._judges[stage.id].missing(ctx.measurements)
-        if missing:
+            seen.add(m.name)
+        expected = self._judges[stage.id].expected
+        if not expected.issubset(seen):
+            missing = sorted(expected - seen)
             return Outcome.ERROR, f"the step recorded no '{missing[0]}', which the stage measures"
         return Outcome.PASS, None
 

@@ -24,9 +24,13 @@ class RouteIndex:
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
         self.block: dict[str, int] = {}
+        self.group: dict[str, Group] = {}
+        """The any_order group of each route stage that has one."""
         for index, entry in enumerate(flow.route):
             for member in entry.members if isinstance(entry, Group) else (entry,):
                 self.block[member] = index
+                if isinstance(entry, Group):
+                    self.group[member] = entry
         self.final_state = len(flow.lifecycle) - 1 if flow.lifecycle else None
         self.state_index = {state: i for i, state in enumerate(flow.lifecycle)}
 
