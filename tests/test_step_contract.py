@@ -132,7 +132,7 @@ class DocParam:
 def _doc_table() -> dict[str, list[DocParam]]:
     """The step types of docs/steps.md with their parameters, parsed from its table."""
     table: dict[str, list[DocParam]] = {}
-    for line in STEPS_DOC.read_text(encoding="utf-8").splitlines():
+    for line in STEPS_DOC.read_text(encoding="utf-8").split("\n## ")[0].splitlines():
         row = re.match(r"^\|\s*`([a-z0-9_]+\.[a-z0-9_]+)`\s*\|(.*?)\|", line)
         if row is None:
             continue
