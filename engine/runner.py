@@ -395,22 +395,23 @@ class StationRunner:
         error: str | None,
         device: Any,
     ) -> None:
+        # Positional, in field order: one Attempt is made per step, and keywords cost a microsecond.
         attempt = Attempt(
-            serial=unit.serial,
-            stage=stage.id,
-            step=stage.step,
-            attempt=tries,
-            outcome=outcome,
-            started=started,
-            ended=started + duration,
-            recipe=self.recipe,
-            lot=unit.lot,
-            station=stage.station,
-            slot=slot,
-            operator=self.operator_name,
-            measurements=tuple(measurements),
-            error=error,
-            device_id=getattr(device, "device_id", None),
+            unit.serial,  # serial
+            stage.id,  # stage
+            stage.step,  # step
+            tries,  # attempt
+            outcome,  # outcome
+            started,  # started
+            started + duration,  # ended
+            self.recipe,  # recipe
+            unit.lot,  # lot
+            stage.station,  # station
+            slot,  # slot
+            self.operator_name,  # operator
+            tuple(measurements),  # measurements
+            error,  # error
+            getattr(device, "device_id", None),  # device_id
         )
         self.history.add(attempt)
         state.record(stage, outcome, started, self.recipe)
