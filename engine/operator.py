@@ -107,6 +107,14 @@ class _Reader:
                     f"stage '{stage}'{where} must map each check to its answer",
                 )
                 continue
+            asked = self.flow.stages[stage].effects.asks if self.flow is not None else ()
+            for check in checks:
+                if asked and check not in asked:
+                    self.problem(
+                        checks.where(check, of_key=True),
+                        "answers-unknown-check",
+                        f"stage '{stage}'{where} asks no check '{check}'{did_you_mean(check, asked)}",
+                    )
             answers = {check: self.answer(checks, check, stage) for check in checks}
             result[stage] = MappingProxyType({c: a for c, a in answers.items() if a is not None})
         return MappingProxyType(result)

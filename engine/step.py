@@ -54,6 +54,8 @@ class Effects:
     """A ready-to-ship gate: no temporary image may be left on the unit."""
     expects_state: str | None = None
     """Lifecycle state the unit must be in when the stage runs (the step checks it on the unit)."""
+    asks: tuple[str, ...] = ()
+    """Manual checks the operator is asked (an answers file is checked against them)."""
 
 
 class StepType:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Effects, StepType, param
 from steps.common import ask_checks, open_device
 
 
@@ -26,6 +26,10 @@ class SampleInspect(StepType):
     summary = "Inspect a randomly sampled unit; use with the stage's sampling."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"tests": ("visual",)}
+
+    @classmethod
+    def effects(cls, params: Any) -> Effects:
+        return Effects(asks=tuple(params.tests))
 
     def run(self, ctx: StepContext) -> None:
         open_device(ctx)

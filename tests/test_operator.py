@@ -301,3 +301,16 @@ def test_terminal_reads_a_real_pseudo_terminal() -> None:
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_unknown_check_of_a_stage_points_at_it_and_suggests_the_right_one(tmp_path: Path) -> None:
+    """A check the stage never asks (a typo that would silently pass in --sim) is an error with did-you-mean."""
+    from engine.step import Effects
+
+    stage = Stage("display_test", "manual.checklist", effects=Effects(asks=("display_pixels", "touch_panel")))
+    flow = Flow("mini", 1, {"display_test": stage}, ("display_test",))
+    text = "display_test:\n  touch_panel: pass\n  display_pixel: fail\n"
+    ((pos, code, message),) = _problems(tmp_path, text, flow)
+    assert pos == Pos(str(tmp_path / "answers.yaml"), 3, 3)
+    assert code == "answers-unknown-check"
+    assert "did you mean 'display_pixels'?" in message

@@ -177,6 +177,8 @@ EXPECTED_EFFECTS: dict[str, Callable[[Any], Effects]] = {
     "image.delete": lambda p: Effects(removes=(p.image,)),
     "qa.ready_to_ship": lambda p: Effects(ready_check=True, expects_state=p.state),
     "lifecycle.advance": lambda p: Effects(advances_to=p.to),
+    "manual.checklist": lambda p: Effects(asks=p.checks),
+    "sample.inspect": lambda p: Effects(asks=p.tests),
 }
 
 
