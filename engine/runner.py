@@ -13,10 +13,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.attempt import call_step, run_cleanups
 from engine.context import Line, Operator, StepContext, UnitInfo
 from engine.events import Event, StepEnded, StepStarted, Subscriber, UnitEnded, UnitStarted
 from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
@@ -24,11 +25,10 @@ from engine.guards import refusal
 from engine.history import History
 from engine.machine import FlowMachine, SlotModel
 from engine.measure import Judge
-from engine.outcome import Outcome, StationError, StepFailed, Verdict
+from engine.outcome import Outcome, StationError
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
 from engine.sampling import is_sampled
-from engine.step import StepType
 from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
 
 log = logging.getLogger("floorflow.runner")
@@ -46,10 +46,6 @@ class UnitResult:
     status: str
     """shipped, scrapped, in-route (done at this station), refused, error or aborted."""
     reason: str | None = None
-
-
-class _Timeout(Exception):
-    pass
 
 
 class StationRunner:
@@ -325,61 +321,17 @@ class StationRunner:
         if self.subscribers:
             self._emit(StepStarted(unit.serial, slot, stage.id, stage.step, tries, stage.params, started))
         clock = time.perf_counter()
-        outcome, error = self._call(self._steps[stage.id], ctx, stage)
-        error = self._cleanup(ctx, error) if ctx.cleanups else error
+        outcome, error = call_step(self._steps[stage.id], ctx, self._judges[stage.id].expected)
+        if ctx.cleanups:
+            cleaned = run_cleanups(ctx, error)
+            if outcome is Outcome.PASS and cleaned is not None:
+                outcome = Outcome.ERROR  # the station may be left in a bad state: not a pass
+            error = cleaned
         if self.abort.is_set() and outcome is not Outcome.PASS:
             outcome = Outcome.ABORTED
         duration = time.perf_counter() - clock
         self._record(unit, state, stage, slot, tries, outcome, started, duration, ctx.measurements, error, device)
         return outcome, error
-
-    def _call(self, step: StepType, ctx: StepContext, stage: Stage) -> tuple[Outcome, str | None]:
-        try:
-            returned = step.run(ctx) if stage.timeout_s is None else _with_timeout(step.run, ctx, stage.timeout_s)
-        except StepFailed as exc:
-            return Outcome.FAIL, str(exc) or "the step reported a failure"
-        except StationError as exc:
-            return Outcome.ERROR, str(exc)
-        except _Timeout:
-            ctx.cancelled.set()
-            close = getattr(ctx.device, "close", None)
-            if callable(close):
-                close()
-            return Outcome.ERROR, f"timed out after {stage.timeout_s} s; the unit's device was closed"
-        except Exception as exc:
-            log.exception("step '%s' raised", stage.step)
-            return Outcome.ERROR, f"{type(exc).__name__}: {exc}"
-        outcome = returned if isinstance(returned, Outcome) else Outcome.PASS
-        if outcome is not Outcome.PASS:
-            return outcome, None
-        return self._judged(ctx, stage)
-
-    def _judged(self, ctx: StepContext, stage: Stage) -> tuple[Outcome, str | None]:
-        seen = set()
-        for m in ctx.measurements:
-            if m.verdict is Verdict.FAIL:
-                where = "".join(f" {k}={v}" for k, v in m.tags.items())
-                units = f" {m.units}" if m.units else ""
-                return (
-                    Outcome.FAIL,
-                    f"measurement '{m.name}'{where} = {m.value!r}{units} is outside its limits",
-                )
-            seen.add(m.name)
-        expected = self._judges[stage.id].expected
-        if not expected.issubset(seen):
-            missing = sorted(expected - seen)
-            return Outcome.ERROR, f"the step recorded no '{missing[0]}', which the stage measures"
-        return Outcome.PASS, None
-
-    @staticmethod
-    def _cleanup(ctx: StepContext, error: str | None) -> str | None:
-        for action in reversed(ctx.cleanups):
-            try:
-                action()
-            except Exception as exc:
-                log.exception("cleanup of '%s' failed", ctx.stage.id)
-                error = error or f"cleanup failed: {type(exc).__name__}: {exc}"
-        return error
 
     def _record(
         self,
@@ -430,23 +382,3 @@ class StationRunner:
                     error,
                 )
             )
-
-
-def _with_timeout(run: Callable[[StepContext], Any], ctx: StepContext, timeout_s: float) -> Any:
-    """Run a step in a worker thread and give up on it after ``timeout_s``."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = run(ctx)
-        except BaseException as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name=f"step-{ctx.stage.id}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise _Timeout
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")

@@ -51,6 +51,8 @@ class Bench:
     values: dict[str, Any] = field(default_factory=dict)
     """serial -> the value ``lab.measure`` records (a unit without one records nothing)."""
     instrument_down: bool = True
+    broken_cleanup: bool = False
+    """lab.cleanup's cleanup raises after it has been counted."""
     runs: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(serial, stage) -> times a step of the stage started on the unit."""
     order: list[tuple[str, str]] = field(default_factory=list)
@@ -189,6 +191,8 @@ class Cleanup(StepType):
         def cleanup() -> None:
             with bench.lock:
                 bench.cleaned.append(key)
+            if bench.broken_cleanup:
+                raise OSError("the fixture clamp did not open")
 
         ctx.on_cleanup(cleanup)
         ending = ctx.params.ending

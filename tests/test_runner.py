@@ -337,6 +337,17 @@ def test_cleanup_always_runs(ending: str, outcome: Outcome, timeout: float | Non
     assert bench.cleaned == [("SN1", "test", 1)]
 
 
+def test_a_failing_cleanup_turns_a_pass_into_a_station_error() -> None:
+    """A step that passed but whose cleanup raised is an ERROR naming the cleanup: the station may be off."""
+    flow = direct_flow([stage("test", Cleanup, Cleanup.Params(ending="pass"))])
+    bench, history = Bench(broken_cleanup=True), MemoryHistory()
+    [result] = runner(flow, bench, history).run(_units("SN1"))
+    attempt = history.unit("SN1").attempts[0]
+    assert attempt.outcome is Outcome.ERROR
+    assert attempt.error is not None and "cleanup failed" in attempt.error and "clamp" in attempt.error
+    assert result.status == "error"
+
+
 def test_cleanups_run_last_registered_first() -> None:
     """Two cleanups of one attempt run in reverse order of registration."""
     done: list[str] = []
