@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 from engine.context import StepContext
 from engine.outcome import StepFailed
 from engine.step import StepType, param
-from steps.common import open_device, resource, stop_if_cancelled
-from steps.common.radio import FREQ_TRIM_RANGE_PPM, FREQ_TRIM_STEP_PPM, TRIM_RANGE_DB, TRIM_STEP_DB, band
+from steps.common.radio import FREQ_TRIM_RANGE_PPM, FREQ_TRIM_STEP_PPM, TRIM_RANGE_DB, TRIM_STEP_DB
+from steps.common.rfsession import on_channel, open_radio, record_tx
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,9 @@ class RfCalibrate(StepType):
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params
-        spec = band(p.band)
+        spec, device, tester = open_radio(ctx, p.band, p.channels)
         for channel in p.channels:
-            band(p.band, channel)
-        device = open_device(ctx)
-        tester = resource(ctx, "rf_tester")
-        for channel in p.channels:
-            stop_if_cancelled(ctx)
-            tags = {"band": p.band, "channel": channel}
-            device.rf_start(p.band, channel)
-            try:
+            with on_channel(ctx, device, p.band, channel) as tags:
                 device.write_trim(p.band, channel, 0.0, 0.0, persist=False)  # measure the bare radio
                 bare = tester.measure_tx(device, p.band, channel)
                 power_trim = _step(spec.target_dbm - bare.power_dbm, TRIM_STEP_DB)
@@ -66,13 +59,9 @@ class RfCalibrate(StepType):
                     )
                 device.write_trim(p.band, channel, power_trim, freq_trim, persist=p.write_trim)
                 tx = tester.measure_tx(device, p.band, channel)
-            finally:
-                device.rf_stop()
             ctx.measure("trim_db", power_trim, "dB", **tags)
             ctx.measure("trim_ppm", freq_trim, "ppm", **tags)
-            ctx.measure(spec.tx_power_name, tx.power_dbm, "dBm", **tags)
-            ctx.measure("tx_evm_percent", tx.evm_percent, "%", **tags)
-            ctx.measure("freq_error_ppm", tx.freq_error_ppm, "ppm", **tags)
+            record_tx(ctx, spec, tx, tags)
 
 
 def _step(value: float, step: float) -> float:

@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 from engine.context import StepContext
 from engine.outcome import StepFailed
 from engine.step import StepType, param
-from steps.common import open_device, resource, stop_if_cancelled
-from steps.common.radio import band
+from steps.common.rfsession import on_channel, open_radio, record_tx
 
 
 @dataclass(frozen=True)
@@ -36,29 +35,17 @@ class RfMeasure(StepType):
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params
-        spec = band(p.band)
+        spec, device, tester = open_radio(ctx, p.band, p.channels)
         for channel in p.channels:
-            band(p.band, channel)
-        device = open_device(ctx)
-        tester = resource(ctx, "rf_tester")
-        for channel in p.channels:
-            stop_if_cancelled(ctx)
-            tags = {"band": p.band, "channel": channel}
-            device.rf_start(p.band, channel)
-            try:
+            with on_channel(ctx, device, p.band, channel) as tags:
                 if spec.cellular:
                     call = tester.call(device, p.band, channel)
                     ctx.measure("call_connected", call.connected, **tags)
                     if not call.connected:
                         raise StepFailed(f"no call could be set up with the unit on {p.band} channel {channel}")
-                tx = tester.measure_tx(device, p.band, channel)
-                ctx.measure(spec.tx_power_name, tx.power_dbm, "dBm", **tags)
-                ctx.measure("tx_evm_percent", tx.evm_percent, "%", **tags)
-                ctx.measure("freq_error_ppm", tx.freq_error_ppm, "ppm", **tags)
+                record_tx(ctx, spec, tester.measure_tx(device, p.band, channel), tags)
                 if spec.cellular:
                     ctx.measure("rx_bler_percent", call.bler_percent, "%", **tags)
                 else:
                     level, rssi = tester.measure_rssi(device, p.band, channel)
                     ctx.measure("rx_rssi_dbm", rssi, "dBm", level_dbm=level, **tags)
-            finally:
-                device.rf_stop()
