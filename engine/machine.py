@@ -72,9 +72,6 @@ class FlowMachine:
         self.machine.add_model(model)
         return model
 
-    def detach(self, model: SlotModel) -> None:
-        self.machine.remove_model(model)
-
     def place(self, model: SlotModel, state: str) -> None:
         """Put a slot's model where its new unit is (from the unit's record)."""
         self.machine.set_state(state, model=model)
@@ -87,6 +84,3 @@ class FlowMachine:
             raise IllegalMove(f"flow '{self.flow.recipe}' has no move '{trigger}' from '{model.state}'") from None
         model.state = dest
         return dest
-
-    def can(self, state: str, trigger: str) -> bool:
-        return (state, trigger) in self._dest
