@@ -107,9 +107,18 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _station_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.station import add_arguments
-
-    add_arguments(parser)
+    # Defined here, not in engine.station: building the parser must not import the runner.
+    parser.add_argument("recipe", metavar="RECIPE", type=Path)
+    parser.add_argument("--unit", action="append", default=[], metavar="SERIAL", help="a unit to run (repeatable)")
+    parser.add_argument("--units-from", type=Path, metavar="FILE", help="units, one 'SERIAL[,LOT]' per line")
+    parser.add_argument("--lot", help="lot of the units given with --unit")
+    parser.add_argument("--station", help="run only the stages of this station (default: every stage)")
+    parser.add_argument("--slots", type=int, help="units at once (default: the station's slots, else 1)")
+    parser.add_argument("--sim", action="store_true", help="dry run on the shipped simulated hardware and operator")
+    parser.add_argument("--sim-config", type=Path, metavar="FILE", help="faults and values for the simulation")
+    parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
+    parser.add_argument("--operator", help="who runs the station (default: the login name)")
+    parser.add_argument("--json-out", type=Path, metavar="DIR", help="write each unit's record as DIR/SERIAL.json")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -22,9 +22,13 @@ class Report(Protocol):
     def add(self, pos: Pos, code: str, message: str, severity: str = "error") -> None: ...
 
 
+_NO_EFFECTS = Effects()
+
+
 def _neutral(stage: Stage) -> bool:
+    """Nothing the walk tracks changes when the stage runs (the checks it asks do not count)."""
     return (
-        stage.effects == Effects()
+        replace(stage.effects, asks=()) == _NO_EFFECTS
         and not stage.irreversible
         and stage.on_fail == SCRAP
         and stage.allowed_until is None

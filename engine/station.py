@@ -6,7 +6,6 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -27,20 +26,6 @@ class RunUsageError(Exception):
 
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_STATION = 0, 1, 2, 3, 4
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", metavar="RECIPE", type=Path)
-    parser.add_argument("--unit", action="append", default=[], metavar="SERIAL", help="a unit to run (repeatable)")
-    parser.add_argument("--units-from", type=Path, metavar="FILE", help="units, one 'SERIAL[,LOT]' per line")
-    parser.add_argument("--lot", help="lot of the units given with --unit")
-    parser.add_argument("--station", help="run only the stages of this station (default: every stage)")
-    parser.add_argument("--slots", type=int, help="units at once (default: the station's slots, else 1)")
-    parser.add_argument("--sim", action="store_true", help="dry run on the shipped simulated hardware and operator")
-    parser.add_argument("--sim-config", type=Path, metavar="FILE", help="faults and values for the simulation")
-    parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
-    parser.add_argument("--operator", help="who runs the station (default: the login name)")
-    parser.add_argument("--json-out", type=Path, metavar="DIR", help="write each unit's record as DIR/SERIAL.json")
 
 
 def read_units(args: argparse.Namespace) -> list[UnitSpec]:

@@ -124,3 +124,21 @@ def test_version_exits_0() -> None:
     result = _floorflow("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("floorflow ")
+
+
+def test_validate_does_not_import_the_station_runner() -> None:
+    """A cold validate (pre-commit, CI) loads neither the runner, rich, transitions nor stdnum: start-up stays small."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parent.parent / "workflows" / "phone-wim.yaml"
+    probe = (
+        "import sys, contextlib, io\n"
+        "from engine.cli import main\n"
+        f"with contextlib.redirect_stderr(io.StringIO()): code = main(['validate', {str(recipe)!r}])\n"
+        "heavy = [m for m in ('engine.runner', 'rich', 'transitions', 'stdnum') if m in sys.modules]\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0 []"
