@@ -57,13 +57,16 @@ class SimDevice(SimUnit):
             known = ("device-id", *IDENTITY_KINDS)
             raise StationError(f"the unit cannot report id kind '{kind}'{did_you_mean(kind, known)}")
 
-    def write_storage(self, image: Image) -> None:
+    def write_storage(self, image: Image, digest: str | None = None) -> None:
+        """Storage now holds ``image``; ``digest`` is the sha256 of the bytes received (the USB
+        firmware hashes them as they arrive), the image's nominal hash when not given."""
         with self._lock:
             self._writable(f"a storage write of '{image.name}'")
             self.storage = {image.name: image.temporary}
             self.os_image = image.name
             corrupt = self.stage in self.faults.corrupt
-            self.storage_hash = image_digest(image) if not corrupt else hashlib.sha256(b"bad block").hexdigest()
+            written = digest if digest is not None else image_digest(image)
+            self.storage_hash = written if not corrupt else hashlib.sha256(b"bad block" + written.encode()).hexdigest()
             self.ram.clear()
             self.wifi.clear()
             self.running = False  # the programmer leaves the unit powered down
@@ -80,6 +83,8 @@ class SimDevice(SimUnit):
         version = self.model.os_versions.get(image, "?")
         self.console = f"[sim] {self.serial} booting {image} {version}\nboot complete\n"
         self.running = True
+        if self.on_console is not None:
+            self.on_console(self.console)
 
     def boot_ram(self, image: Image) -> None:
         with self._lock:
@@ -233,6 +238,16 @@ class SimDevice(SimUnit):
                 raise StationError(f"the tester sees no signal: unit {self.serial} is not transmitting")
             band, channel = self.rf_mode
             return band, channel, self.radio.emission(band_of(band), channel)
+
+    def rssi(self) -> float:
+        """The RSSI the unit reports for the level the tester generates at its RF port now."""
+        with self._lock:
+            self._rf("RSSI reports")
+            if self.rf_mode is None or self.rx_input_dbm is None:
+                raise StepFailed(f"unit {self.serial} receives no signal to report an RSSI for")
+            spec = band_of(self.rf_mode[0])
+            reported = float(round(self.rx_input_dbm + self.radio.rssi_error_db(spec) + self.rng().gauss(0.0, 0.3)))
+            return float(self.reading("rx_rssi_dbm", reported))
 
     def rf_settings(self) -> RfSettings:
         with self._lock:

@@ -52,6 +52,10 @@ class SimUnit:
         self._attempts: Counter[str] = Counter()
         self._rngs: dict[str, random.Random] = {}
         self._lock = threading.RLock()
+        self.rx_input_dbm: float | None = None
+        """Level the RF tester generates at the unit's port (set by the simulated tester)."""
+        self.on_console: Callable[[str], None] | None = None
+        """Called with what the unit prints on its console when it boots (the UART firmware)."""
         self.on_change: Callable[[SimUnit], None] | None = None
         """Called after every lasting change (the line saves the unit's state with it)."""
 
