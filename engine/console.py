@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from engine.events import Event, StepEnded, StepStarted, UnitStarted
+from engine.events import Event, StepEnded, StepProgress, StepStarted, UnitStarted
 from engine.outcome import Outcome
 
 _OUTCOME_STYLE = {
@@ -58,8 +58,18 @@ class PlainProgress:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._lock = threading.Lock()
+        self._quarters: dict[int, int] = {}
+        """Per slot, the last quarter of a step's progress printed."""
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, StepProgress):
+            quarter = int(event.fraction * 4)
+            with self._lock:
+                if self._quarters.get(event.slot) == quarter or quarter == 0:
+                    return
+                self._quarters[event.slot] = quarter
+        elif isinstance(event, StepStarted):
+            self._quarters.pop(event.slot, None)
         line = self.line(event)
         with self._lock:
             self.stream.write(line + "\n")
@@ -73,6 +83,9 @@ class PlainProgress:
             return f"{who} started{lot}"
         if isinstance(event, StepStarted):
             return f"{who} {event.stage} attempt {event.attempt} started ({event.step})"
+        if isinstance(event, StepProgress):
+            note = f" {event.note}" if event.note else ""
+            return f"{who} {event.stage} {event.fraction:.0%}{note}"
         if isinstance(event, StepEnded):
             error = f": {event.error}" if event.error else ""
             took = _seconds(event.duration_s)
@@ -100,6 +113,7 @@ class _Slot:
     """Wall-clock start of the running attempt; None once it ended."""
     duration_s: float | None = None
     last: Text | None = None
+    progress: float | None = None
 
 
 @dataclass
@@ -154,10 +168,12 @@ class LiveProgress:
                 self._slots[event.slot] = _Slot(serial=event.serial)
             elif isinstance(event, StepStarted):
                 slot.serial, slot.stage, slot.attempt = event.serial, event.stage, event.attempt
-                slot.started, slot.duration_s = event.started, None
+                slot.started, slot.duration_s, slot.progress = event.started, None, None
+            elif isinstance(event, StepProgress):
+                slot.progress = event.fraction
             elif isinstance(event, StepEnded):
                 slot.serial, slot.stage, slot.attempt = event.serial, event.stage, event.attempt
-                slot.started, slot.duration_s = None, event.duration_s
+                slot.started, slot.duration_s, slot.progress = None, event.duration_s, None
                 slot.last = Text(str(event.outcome), style=_OUTCOME_STYLE.get(event.outcome, ""))
                 if event.outcome is Outcome.PASS:
                     unit.passed.add(event.stage)
@@ -187,7 +203,7 @@ class LiveProgress:
                 table.add_row(
                     str(number),
                     slot.serial or "idle",
-                    slot.stage or "",
+                    (slot.stage or "") + (f" {slot.progress:.0%}" if slot.progress is not None else ""),
                     str(slot.attempt) if slot.attempt is not None else "",
                     elapsed,
                     slot.last or "",

@@ -102,6 +102,9 @@ class StepContext:
     """Set when the attempt timed out or was aborted: a long step should stop soon after."""
     measurements: list[MeasurementRecord] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    report: Callable[[float, str | None], None] | None = None
+    """Where progress goes (the runner's subscribers); None when nobody listens."""
+    reported: float = -1.0
 
     def measure(self, name: str, value: Any, units: str | None = None, **tags: Any) -> Verdict:
         """Record one measured value; the engine judges it against the stage's limits."""
@@ -111,6 +114,13 @@ class StepContext:
         record = self.judge(name, value, units, tags)
         self.measurements.append(record)
         return record.verdict
+
+    def progress(self, fraction: float, note: str | None = None) -> None:
+        """Tell whoever watches how far the step is (0.0 to 1.0); sent at most once per percent."""
+        fraction = min(max(fraction, 0.0), 1.0)
+        if self.report is not None and (fraction - self.reported >= 0.01 or (fraction == 1.0 > self.reported)):
+            self.reported = fraction
+            self.report(fraction, note)
 
     def on_cleanup(self, action: Callable[[], None]) -> None:
         """Run ``action`` when the attempt ends, however it ends (last registered, first run)."""

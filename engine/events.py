@@ -33,6 +33,18 @@ class StepStarted:
 
 
 @dataclass(frozen=True)
+class StepProgress:
+    """How far a long step is (a flash, a download): sent as the step reports it."""
+
+    serial: str
+    slot: int
+    stage: str
+    fraction: float
+    """0.0 to 1.0."""
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class StepEnded:
     serial: str
     slot: int
@@ -57,7 +69,7 @@ class UnitEnded:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Event = UnitStarted | StepStarted | StepEnded | UnitEnded
+Event = UnitStarted | StepStarted | StepProgress | StepEnded | UnitEnded
 
 
 class Subscriber(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.attempt import call_step, run_cleanups
 from engine.context import Line, Operator, StepContext, UnitInfo
-from engine.events import Event, StepEnded, StepStarted, Subscriber, UnitEnded, UnitStarted
+from engine.events import Event, StepEnded, StepProgress, StepStarted, Subscriber, UnitEnded, UnitStarted
 from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
 from engine.guards import refusal
 from engine.history import History
@@ -319,6 +319,7 @@ class StationRunner:
         )
         started = time.time()
         if self.subscribers:
+            ctx.report = lambda fraction, note: self._emit(StepProgress(unit.serial, slot, stage.id, fraction, note))
             self._emit(StepStarted(unit.serial, slot, stage.id, stage.step, tries, stage.params, started))
         clock = time.perf_counter()
         outcome, error = call_step(self._steps[stage.id], ctx, self._judges[stage.id].expected)

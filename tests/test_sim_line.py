@@ -25,7 +25,7 @@ from engine.outcome import StationError, StepFailed, Verdict
 from engine.registry import LINES_GROUP, Registry
 from steps.common import CommandRefused
 from steps.hardware import HardwareLine
-from steps.sim import SimIdentityAllocator, SimLine
+from steps.sim import JournalIdentityAllocator, SimLine
 from steps.sim.config import AllocatorConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +234,7 @@ def test_lifecycle_never_goes_back_and_counts_each_advance() -> None:
 
 def test_imeis_are_luhn_valid_and_from_the_range() -> None:
     """IMEIs are TAC + 6-digit serial from the range + a Luhn check digit that stdnum accepts."""
-    allocator = SimIdentityAllocator(AllocatorConfig(tac="35693803", imei_first=1000))
+    allocator = JournalIdentityAllocator(AllocatorConfig(tac="35693803", imei_first=1000))
     values = [allocator.allocate("imei", f"SN{i}") for i in range(50)]
     for n, value in enumerate(values, 1000):
         assert imei.is_valid(value) and luhn.is_valid(value)
@@ -243,7 +243,7 @@ def test_imeis_are_luhn_valid_and_from_the_range() -> None:
 
 def test_allocator_never_reissues_and_returns_a_units_own_value() -> None:
     """Across threads no value is issued twice, and a unit asking again gets its own value back."""
-    allocator = SimIdentityAllocator()
+    allocator = JournalIdentityAllocator()
     results: dict[tuple[str, str], str] = {}
     lock = threading.Lock()
 
@@ -266,7 +266,7 @@ def test_allocator_never_reissues_and_returns_a_units_own_value() -> None:
 
 def test_macs_come_from_the_oui_block_and_serials_from_the_format() -> None:
     """MACs are consecutive addresses of the OUI block; serials follow serial_format."""
-    allocator = SimIdentityAllocator(AllocatorConfig(oui="00:1b:63", serial_format="X1-{n:05d}"))
+    allocator = JournalIdentityAllocator(AllocatorConfig(oui="00:1b:63", serial_format="X1-{n:05d}"))
     assert allocator.allocate("bt_mac", "A") == "00:1B:63:00:00:00"
     assert allocator.allocate("wifi_mac", "A") == "00:1B:63:00:00:01"
     assert allocator.allocate("serial", "A") == "X1-00001"
@@ -274,7 +274,7 @@ def test_macs_come_from_the_oui_block_and_serials_from_the_format() -> None:
 
 def test_an_exhausted_range_is_a_station_error() -> None:
     """When the IMEI range is used up the station says so instead of wrapping around."""
-    allocator = SimIdentityAllocator(AllocatorConfig(imei_first=5, imei_last=6))
+    allocator = JournalIdentityAllocator(AllocatorConfig(imei_first=5, imei_last=6))
     allocator.allocate("imei", "A")
     allocator.allocate("imei", "B")
     with pytest.raises(StationError, match="exhausted"):
@@ -284,9 +284,9 @@ def test_an_exhausted_range_is_a_station_error() -> None:
 def test_journal_survives_a_restart(tmp_path: Path) -> None:
     """With a journal, a restarted allocator neither reissues a value nor forgets a unit's own."""
     journal = tmp_path / "ids.tsv"
-    first = SimIdentityAllocator(journal=journal)
+    first = JournalIdentityAllocator(journal=journal)
     given = first.allocate("imei", "SN1")
-    second = SimIdentityAllocator(journal=journal)
+    second = JournalIdentityAllocator(journal=journal)
     assert second.allocate("imei", "SN1") == given
     assert second.allocate("imei", "SN2") != given
 

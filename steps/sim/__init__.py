@@ -45,14 +45,14 @@ kinds are a ValueError with a "did you mean"::
 
 from __future__ import annotations
 
+from steps.common.identities import JournalIdentityAllocator
 from steps.sim.device import SimDevice
-from steps.sim.identities import SimIdentityAllocator
 from steps.sim.line import SimLine
 from steps.sim.station import SimImageStore, SimLabelPrinter, SimMeter, SimRfTester
 
 __all__ = [
+    "JournalIdentityAllocator",
     "SimDevice",
-    "SimIdentityAllocator",
     "SimImageStore",
     "SimLabelPrinter",
     "SimLine",

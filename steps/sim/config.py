@@ -12,8 +12,8 @@ from typing import Any
 
 from engine.diagnostics import did_you_mean
 from engine.flow import Flow
+from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
 
-IDENTITY_KINDS = ("imei", "bt_mac", "wifi_mac", "serial")
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
 _TOP = ("units", "unsigned", "os_versions", "offline", "boot_s", "allocator", "rf", "state_dir")
 _UNIT = (
@@ -46,16 +46,6 @@ class UnitFaults:
     identities: Mapping[str, str] = field(default_factory=dict)
     wifi: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AllocatorConfig:
-    tac: str = "35693803"
-    imei_first: int = 0
-    imei_last: int = 999_999
-    oui: str = "02:46:46"
-    """Locally administered by default, so simulated MACs never collide with real hardware."""
-    serial_format: str = "SIM{n:08d}"
 
 
 @dataclass(frozen=True)

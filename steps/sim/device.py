@@ -19,8 +19,8 @@ from engine.diagnostics import did_you_mean
 from engine.flow import Image
 from engine.outcome import StationError, StepFailed
 from steps.common import CommandRefused, RfSettings, UnitStatus
+from steps.common.identities import IDENTITY_KINDS
 from steps.common.radio import band as band_of
-from steps.sim.config import IDENTITY_KINDS
 from steps.sim.model import LOCKDOWN_STATE, RF_LOCK_STATE, image_digest
 from steps.sim.unit import SimUnit
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from engine.flow import Flow
 from engine.outcome import StationError
+from steps.common.identities import JournalIdentityAllocator
 from steps.sim.config import SimConfig, parse_config
 from steps.sim.device import SimDevice
-from steps.sim.identities import SimIdentityAllocator
 from steps.sim.model import LineModel, line_model
 from steps.sim.persist import StateDir
 from steps.sim.station import SimImageStore, SimLabelPrinter, SimMeter, SimRfTester
@@ -27,7 +27,7 @@ class SimLine:
         self.model: LineModel = line_model(flow, self.config)
         self.state = StateDir(Path(self.config.state_dir)) if self.config.state_dir else None
         journal = self.state.root / "identities.tsv" if self.state is not None else None
-        self.identities = SimIdentityAllocator(self.config.allocator, journal)
+        self.identities = JournalIdentityAllocator(self.config.allocator, journal)
         self.label_printer = SimLabelPrinter()
         self.rf_tester = SimRfTester()
         self.meter = SimMeter()

@@ -1,4 +1,4 @@
-"""The station's identity allocator, simulated: IMEIs, MAC addresses and product serial numbers.
+"""The station's identity allocator: IMEIs, MAC addresses and product serial numbers from configured ranges.
 
 IMEIs are the 8-digit TAC, a 6-digit serial number from the configured range and the Luhn check
 digit; MAC addresses take the next free address of the OUI block (Bluetooth and Wi-Fi share the
@@ -12,19 +12,38 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from stdnum import imei, luhn
 
 from engine.diagnostics import did_you_mean
 from engine.outcome import StationError
-from steps.sim.config import IDENTITY_KINDS, AllocatorConfig
 
 _MAC_BLOCK = 1 << 24
 _SEPARATOR = "\t"
 
 
-class SimIdentityAllocator:
+IDENTITY_KINDS = ("imei", "bt_mac", "wifi_mac", "serial")
+
+
+@dataclass(frozen=True)
+class AllocatorConfig:
+    """The ranges identities are issued from."""
+
+    tac: str = "35693803"
+    """8-digit Type Allocation Code of the IMEIs."""
+    imei_first: int = 0
+    imei_last: int = 999_999
+    """Range of the IMEIs' 6-digit serial numbers."""
+    oui: str = "02:46:46"
+    """MAC block; locally administered by default, so test MACs never collide with real hardware."""
+    serial_format: str = "SIM{n:08d}"
+
+
+class JournalIdentityAllocator:
+    """Allocates from an ``AllocatorConfig``; with a journal file, allocations survive restarts."""
+
     def __init__(self, config: AllocatorConfig | None = None, journal: Path | None = None) -> None:
         self.config = config if config is not None else AllocatorConfig()
         self.journal = journal
