@@ -28,7 +28,7 @@ from engine.measure import Judge
 from engine.outcome import Outcome, StationError
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
-from engine.sampling import is_sampled
+from engine.sampling import is_sampled, recall_threshold
 from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
 
 log = logging.getLogger("floorflow.runner")
@@ -284,9 +284,9 @@ class StationRunner:
     def _count_sample_failure(self, lot: str, stage: Stage) -> None:
         assert stage.sampling is not None
         failures = self.history.lot_failed(lot, stage.id)
-        threshold = stage.sampling.recall_threshold
+        threshold = recall_threshold(stage.sampling)
         if threshold is not None and failures >= threshold:
-            self.history.hold_lot(lot, f"{failures} units failed '{stage.id}' (recall threshold {threshold})")
+            self.history.hold_lot(lot, f"{failures} sampled units failed '{stage.id}' (rejection number {threshold})")
 
     def _attempt(
         self,

@@ -1,7 +1,9 @@
 """Which units a random-sample stage takes: by rate, or by an ANSI/ASQ Z1.4 single sampling plan.
 
 Z1.4 (normal inspection) maps the lot size and the general inspection level to a code letter, and
-the code letter to a sample size; a lot of N units is sampled at n/N. The decision for one unit is
+the code letter and the AQL to a single sampling plan (Table II-A): sample size n, acceptance
+number Ac and rejection number Re. A lot of N units is sampled at n/N, and the lot is rejected (put
+on hold) once Re sampled units failed, unless the stage names its own recall threshold. The decision for one unit is
 a deterministic hash of lot, unit and stage, so a unit is sampled (or not) the same way on every
 station and every rerun.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
+from typing import NamedTuple
 
 from engine.flow import Sampling
 
@@ -22,6 +25,53 @@ _SAMPLE_SIZE = {
 }  # fmt: skip
 
 
+_LETTER_ORDER = "ABCDEFGHJKLMNPQR"
+AQLS = (
+    0.010, 0.015, 0.025, 0.040, 0.065, 0.10, 0.15, 0.25, 0.40, 0.65, 1.0, 1.5, 2.5, 4.0, 6.5,
+    10.0, 15.0, 25.0, 40.0, 65.0, 100.0, 150.0, 250.0, 400.0, 650.0, 1000.0,
+)  # fmt: skip
+"""The AQL columns of Table II-A (percent nonconforming, or nonconformities per hundred units)."""
+_AC_RE = ((0, 1), (0, 0), (0, 0), (1, 2), (2, 3), (3, 4), (5, 6), (7, 8), (10, 11), (14, 15),
+          (21, 22), (30, 31), (44, 45))  # fmt: skip
+"""Table II-A along a diagonal: one code letter down equals one AQL column right. Position 0 is
+where the plans start (0/1); 1 is an up arrow, 2 a down arrow (use the plan above / below)."""
+_FIRST = 14
+"""Letter index + AQL index of the first 0/1 plan (A at 6.5, E at 1.0, Q at 0.010)."""
+
+
+class Plan(NamedTuple):
+    letter: str
+    sample_size: int
+    accept: int
+    """Ac: the lot is accepted with this many failed sampled units or fewer."""
+    reject: int
+    """Re: the lot is rejected once this many sampled units failed."""
+
+
+def single_plan(lot_size: int, aql: float, level: str = "II") -> Plan:
+    """Z1.4 Table II-A, single sampling, normal inspection, following the arrows.
+
+    An arrow sends the plan to another code letter, whose sample size then applies. Where an arrow
+    points past the table's first or last row, the nearest plan of the AQL's column is used.
+    """
+    if aql not in AQLS:
+        raise ValueError(f"AQL {aql} is not a Z1.4 value; the values are {', '.join(f'{a:g}' for a in AQLS)}")
+    row, column = _LETTER_ORDER.index(code_letter(lot_size, level)), AQLS.index(aql)
+    last = len(_LETTER_ORDER) - 1
+    while True:
+        step = row + column - _FIRST
+        if step < 0 or (step == 2 and row < last) or (step == 1 and row == 0):
+            row += 1  # a down arrow (or the first row's up arrow: there is nothing above)
+        elif step == 1 or step >= len(_AC_RE):
+            row -= 1  # an up arrow
+        else:
+            # The last row's down arrow has nothing below: the column's next plan, 1/2, applies.
+            accept, reject = _AC_RE[3 if step == 2 else step]
+            break
+    letter = _LETTER_ORDER[row]
+    return Plan(letter, min(lot_size, _SAMPLE_SIZE[letter]), accept, reject)
+
+
 def code_letter(lot_size: int, level: str = "II") -> str:
     return _LETTERS[level][bisect_left(_LOT_RANGES, lot_size)]
 
@@ -31,11 +81,30 @@ def sample_size(lot_size: int, level: str = "II") -> int:
     return min(lot_size, _SAMPLE_SIZE[code_letter(lot_size, level)])
 
 
+DEFAULT_LOT_SIZE = 500
+
+
+def plan_of(sampling: Sampling) -> Plan | None:
+    """The stage's Z1.4 plan; None when it samples by rate."""
+    if sampling.rate is not None or sampling.aql is None:
+        return None
+    return single_plan(sampling.lot_size or DEFAULT_LOT_SIZE, sampling.aql, sampling.level)
+
+
 def rate_of(sampling: Sampling) -> float:
     if sampling.rate is not None:
         return sampling.rate
-    lot_size = sampling.lot_size or 500
-    return sample_size(lot_size, sampling.level) / lot_size
+    lot_size = sampling.lot_size or DEFAULT_LOT_SIZE
+    plan = plan_of(sampling)
+    return (plan.sample_size if plan is not None else sample_size(lot_size, sampling.level)) / lot_size
+
+
+def recall_threshold(sampling: Sampling) -> int | None:
+    """Failed sampled units that put the lot on hold: the stage's own number, else the plan's Re."""
+    if sampling.recall_threshold is not None:
+        return sampling.recall_threshold
+    plan = plan_of(sampling)
+    return None if plan is None else plan.reject
 
 
 def is_sampled(sampling: Sampling, lot: str | None, serial: str, stage: str) -> bool:
