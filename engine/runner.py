@@ -286,7 +286,7 @@ class StationRunner:
         failures = self.history.lot_failed(lot, stage.id)
         threshold = recall_threshold(stage.sampling)
         if threshold is not None and failures >= threshold:
-            self.history.hold_lot(lot, f"{failures} sampled units failed '{stage.id}' (rejection number {threshold})")
+            self.history.hold_lot(lot, f"{failures} sampled units failed '{stage.id}' (recall threshold {threshold})")
 
     def _attempt(
         self,
