@@ -116,6 +116,9 @@ def _station_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slots", type=int, help="units at once (default: the station's slots, else 1)")
     parser.add_argument("--sim", action="store_true", help="dry run on the shipped simulated hardware and operator")
     parser.add_argument("--sim-config", type=Path, metavar="FILE", help="faults and values for the simulation")
+    parser.add_argument(
+        "--hardware", type=Path, metavar="FILE", help="the station's wiring: USB, serial ports, instruments, printer"
+    )
     parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
     parser.add_argument("--operator", help="who runs the station (default: the login name)")
     parser.add_argument("--json-out", type=Path, metavar="DIR", help="write each unit's record as DIR/SERIAL.json")

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -59,21 +60,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RunUsageError(f"{path}: no such file")
+    try:
+        return _plain(load_file(path)) or {}
+    except RecipeError as exc:
+        raise RunUsageError(str(exc)) from None
+
+
 def _line(flow: Flow, args: argparse.Namespace) -> Any:
-    config: dict[str, Any] = {}
-    if args.sim_config is not None:
-        if not args.sim:
+    if not args.sim:
+        if args.sim_config is not None:
             raise RunUsageError("--sim-config goes with --sim")
-        if not args.sim_config.is_file():
-            raise RunUsageError(f"{args.sim_config}: no such file")
-        config = _plain(load_file(args.sim_config)) or {}
-    if args.sim and args.json_out is not None:
+        if args.hardware is None:
+            raise RunUsageError(
+                "the station's wiring is needed to reach real units: give --hardware FILE "
+                "(see docs/hardware.md), or --sim for a dry run on simulated hardware"
+            )
+        try:
+            return line_factory("hardware")(flow, _config(args.hardware), base=args.hardware.parent)
+        except ValueError as exc:
+            raise RunUsageError(f"{args.hardware}: {exc}") from None
+    if args.hardware is not None:
+        raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
+    config = _config(args.sim_config) if args.sim_config is not None else {}
+    if args.json_out is not None:
         # The simulated units live as long as their records: a later station (another process)
         # finds the same simulated hardware state the earlier one left.
         config.setdefault("state_dir", str(args.json_out / "sim-state"))
-    factory = line_factory("sim" if args.sim else "hardware")
     try:
-        return factory(flow, config)
+        return line_factory("sim")(flow, config)
     except ValueError as exc:
         raise RunUsageError(f"{args.sim_config}: {exc}") from None
 

@@ -1,7 +1,10 @@
 """``flash.gang``: write a full storage image to every unit on a gang-flashing fixture.
 
 On the Windows 10 Mobile line this flashes an FFU onto all the phones on the fixture at once; the
-whole storage is rewritten, so the named image replaces everything installed before.
+whole storage is rewritten, so the named image replaces everything installed before. Each slot of
+the station runs its unit's flash at the same time as the others (the runner's slots are threads,
+the USB transfers release the interpreter), with its own progress; the image file is hashed once
+for all of them. A unit that fails its write or its read-back fails alone.
 """
 
 from __future__ import annotations
@@ -43,7 +46,11 @@ class FlashGang(StepType):
         image = image_of(ctx, p.image)
         expected = resource(ctx, "image_store").digest(image) if p.verify else None
         device = open_device(ctx)
-        device.write_storage(image)
+
+        def progress(done: int, total: int) -> None:
+            ctx.progress(done / total if total else 1.0, f"{done >> 10}/{total >> 10} KiB")
+
+        device.write_storage(image, progress, ctx.cancelled)
         if expected is not None:
             got = device.storage_digest()
             ctx.measure("storage_sha256", got)

@@ -39,7 +39,10 @@ class LabelPrint(StepType):
         if missing:
             raise StepFailed(f"the unit has no {', '.join(missing)} to print; provision.identity writes them")
         printed = [(kind, value) for kind, value in values.items() if value is not None]
-        resource(ctx, "label_printer").print_label(ctx.unit.serial, render_zpl(p.template, printed))
+        zpl = render_zpl(p.template, ctx.unit.serial, printed)
+        preview = resource(ctx, "label_printer").print_label(ctx.unit.serial, zpl, printed)
+        if preview is not None:
+            ctx.measure("label_preview", str(preview))
 
 
 _TITLES = {"serial": "S/N", "imei": "IMEI", "bt_mac": "BT MAC", "wifi_mac": "Wi-Fi MAC"}
@@ -50,10 +53,14 @@ def _field_data(text: str) -> str:
     return "".join(f"_{ord(c):02X}" if c in "^~_\\" else c for c in text)
 
 
-def render_zpl(template: str, fields: Sequence[tuple[str, str]]) -> str:
+def _comment(text: str) -> str:
+    return "".join(c for c in text if c not in "^~")
+
+
+def render_zpl(template: str, serial: str, fields: Sequence[tuple[str, str]]) -> str:
     """A ZPL II label: each identity as a caption and a Code 128 barcode with its text below."""
-    comment = "".join(c for c in template if c not in "^~")
-    lines = ["^XA", "^CI28", f"^FX floorflow label template {comment}", "^PW812"]
+    lines = ["^XA", "^CI28", f"^FX floorflow label template {_comment(template)}^FS", f"^FX unit {_comment(serial)}^FS"]
+    lines.append("^PW812")
     y = 30
     for kind, value in fields:
         lines.append(f"^FO40,{y}^A0N,26,26^FD{_TITLES.get(kind, kind)}^FS")

@@ -1,7 +1,10 @@
 """``sample.inspect``: a random sample test run on the units the stage's ``sampling:`` picks.
 
-Sampled units go through the named checks (for instance a drop or full RF re-test); failures count
-against the lot and may put it on hold.
+The stage's ``sampling:`` decides which units run it: a rate, or an ANSI/ASQ Z1.4 single sampling
+plan (normal inspection) from the lot size, inspection level and AQL. Sampled units go through the
+named checks (for instance an out-of-box inspection or a drop test); each failure counts against
+the lot, and at the plan's rejection number (or the stage's recall threshold) the lot is held. The
+plan in force is recorded with every inspection.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
+from engine.sampling import plan_of
 from engine.step import Effects, StepType, param
 from steps.common import ask_checks, open_device
 
@@ -33,6 +37,9 @@ class SampleInspect(StepType):
 
     def run(self, ctx: StepContext) -> None:
         open_device(ctx)
+        plan = plan_of(ctx.stage.sampling) if ctx.stage.sampling is not None else None
+        if plan is not None:
+            ctx.measure("sample_plan", f"Z1.4 {plan.letter}: n={plan.sample_size} Ac={plan.accept} Re={plan.reject}")
         tests = ctx.params.tests
         failed = ask_checks(ctx, tests, "sample test of a packed unit")
         if failed:

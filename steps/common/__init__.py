@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from engine.context import StepContext
@@ -64,7 +65,15 @@ class UnitDevice(Protocol):
 
     def connect(self, interface: str, timeout_s: float, cancelled: threading.Event) -> None: ...
     def read_id(self, kind: str) -> str: ...
-    def write_storage(self, image: Image) -> None: ...
+    def write_storage(
+        self,
+        image: Image,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        """Rewrite the whole storage with the image; ``progress(bytes done, bytes in all)``."""
+        ...
+
     def storage_digest(self) -> str: ...
     def boot_ram(self, image: Image) -> None: ...
     def reboot(self) -> None: ...
@@ -89,6 +98,10 @@ class UnitDevice(Protocol):
 
     def rf_stop(self) -> None: ...
     def write_trim(self, band: str, channel: int, power_db: float, freq_ppm: float, persist: bool) -> None: ...
+    def rssi(self) -> float:
+        """The RSSI the unit reports for the level the tester generates (in RF test mode)."""
+        ...
+
     def rf_settings(self) -> RfSettings: ...
     def read_identity(self, kind: str) -> str | None: ...
     def write_identity(self, kind: str, value: str) -> None: ...
@@ -110,7 +123,9 @@ class IdentityAllocator(Protocol):
 
 
 class LabelPrinter(Protocol):
-    def print_label(self, serial: str, zpl: str) -> None: ...
+    def print_label(self, serial: str, zpl: str, fields: Sequence[tuple[str, str]]) -> Path | None:
+        """Print the ZPL label; returns the PNG preview made of ``fields``, if the station keeps them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,10 @@ class Meter(Protocol):
 class ImageStore(Protocol):
     def digest(self, image: Image) -> str:
         """The sha256 the unit's storage must read back after the image is written."""
+        ...
+
+    def source(self, image: Image) -> Any:
+        """The image's file, size and hash (``steps.common.images.ImageSource``)."""
         ...
 
 

@@ -1,6 +1,7 @@
 """The station's image files: where a recipe's image is on disk, its size and its sha256.
 
-An image's ``file:`` is a path relative to the station's image directory. The hash is what the
+An image's ``file:`` is a path relative to the station's image directory (an image without one is
+looked up by its name). The hash is what the
 unit's storage must read back after a write; it is computed once per file version (path, size and
 modification time) and shared by every slot, however many ask at once.
 """
@@ -45,9 +46,7 @@ class FileImageStore:
         self.offline = False
 
     def path(self, image: Image) -> Path:
-        if not image.file:
-            raise StationError(f"image '{image.name}' names no file: the station has nothing to write")
-        return self.root / image.file
+        return self.root / (image.file or image.name)
 
     def source(self, image: Image) -> ImageSource:
         if self.offline:

@@ -15,7 +15,20 @@ from engine.flow import Flow
 from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
 
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
-_TOP = ("units", "unsigned", "os_versions", "offline", "boot_s", "allocator", "rf", "state_dir")
+_TOP = (
+    "units",
+    "unsigned",
+    "os_versions",
+    "offline",
+    "boot_s",
+    "allocator",
+    "rf",
+    "state_dir",
+    "image_kib",
+    "usb_mb_s",
+    "rf_noise",
+    "rf_failure_rate",
+)
 _UNIT = (
     "missing",
     "fail",
@@ -55,6 +68,14 @@ class SimConfig:
     os_versions: Mapping[str, str] = field(default_factory=dict)
     offline: frozenset[str] = frozenset()
     boot_s: float = 0.0
+    image_kib: int = 256
+    """Size of each simulated image file."""
+    usb_mb_s: float = 40.0
+    """Simulated USB transfer rate (0: as fast as the host sends)."""
+    rf_noise: float = 1.0
+    """Scale of the radio tester's measurement noise."""
+    rf_failure_rate: float = 0.0
+    """Fraction of radio tester measurements that fail (the instrument reports an error)."""
     allocator: AllocatorConfig = field(default_factory=AllocatorConfig)
     rf_region: str | None = None
     rf_target_power_dbm: float | None = None
@@ -197,6 +218,10 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
         os_versions=dict(os_versions),
         offline=frozenset(check.names(top.get("offline"), RESOURCES, "resource", "offline")),
         boot_s=float(check.number(top.get("boot_s", 0.0), "boot_s")),
+        image_kib=check.number(top.get("image_kib", 256), "image_kib", integer=True, minimum=1),
+        usb_mb_s=float(check.number(top.get("usb_mb_s", 40.0), "usb_mb_s")),
+        rf_noise=float(check.number(top.get("rf_noise", 1.0), "rf_noise")),
+        rf_failure_rate=float(check.number(top.get("rf_failure_rate", 0.0), "rf_failure_rate")),
         allocator=check.allocator(top.get("allocator")),
         rf_region=None if rf.get("region") is None else str(rf["region"]),
         rf_target_power_dbm=None if target is None else float(check.number(target, "rf.target_power_dbm", minimum=-50)),

@@ -1,0 +1,161 @@
+"""The station's wiring (``floorflow run --hardware FILE``): which port each slot's unit is on.
+
+Every key is checked; an unknown one or a malformed value is a ValueError naming its path and
+what was probably meant. Paths in the file are relative to the file's directory::
+
+    usb: {vid: 0x045E, pid: 0x0A00, timeout_s: 30}   # the units' flashing interface
+    console: {baudrate: 115200, timeout_s: 5}        # the units' serial console
+    images_dir: images                               # where the recipe's image files are
+    slots:                                           # per fixture slot
+      1: {usb_port: "1-1.1", console: /dev/ttyUSB0, rf_port: 1, meter_port: 1}
+      2: {usb_serial: "0123456789ABCDEF", console: /dev/ttyUSB1, rf_port: 2, meter_port: 2}
+    rf_tester: TCPIP0::10.0.0.5::5025::SOCKET        # any VISA resource
+    meter: TCPIP0::10.0.0.6::5025::SOCKET
+    label_printer: 10.0.0.7:9100
+    label_previews: labels                           # PNG preview of every label printed
+    identities:                                      # ranges the station issues identities from
+      tac: "35693803"
+      imei_first: 0
+      imei_last: 999999
+      oui: "02:46:46"
+      serial_format: "X1{n:08d}"
+      journal: identities.tsv                        # every allocation, synced before it is used
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from engine.diagnostics import did_you_mean
+from steps.common.identities import AllocatorConfig
+
+
+@dataclass(frozen=True)
+class SlotWiring:
+    usb_port: str | None = None
+    usb_serial: str | None = None
+    console: str | None = None
+    rf_port: int | None = None
+    meter_port: int | None = None
+
+
+@dataclass(frozen=True)
+class StationWiring:
+    usb_vid: int = 0x1209
+    usb_pid: int = 0xF10F
+    usb_timeout_s: float = 30.0
+    baudrate: int = 115200
+    console_timeout_s: float = 5.0
+    images_dir: Path = Path("images")
+    slots: Mapping[int, SlotWiring] = field(default_factory=dict)
+    rf_tester: str | None = None
+    meter: str | None = None
+    label_printer: str | None = None
+    label_previews: Path | None = None
+    identities: AllocatorConfig = field(default_factory=AllocatorConfig)
+    identity_journal: Path | None = None
+
+
+_TOP = ("usb", "console", "images_dir", "slots", "rf_tester", "meter", "label_printer", "label_previews", "identities")
+
+
+def _mapping(value: Any, where: str) -> Mapping[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"station config: {where} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _keys(value: Any, allowed: Iterable[str], where: str) -> Mapping[str, Any]:
+    value = _mapping(value, where)
+    allowed = tuple(allowed)
+    for key in value:
+        if key not in allowed:
+            raise ValueError(
+                f"station config: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
+                f"known keys: {', '.join(allowed)}"
+            )
+    return value
+
+
+def _number(value: Any, where: str, kind: type = float, low: float = 0) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < low:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"station config: {where} must be {what} >= {low}, not {value!r}")
+    return kind(value)
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"station config: {where} must be text, not {value!r}")
+    return value
+
+
+def _slot(number: Any, raw: Any) -> tuple[int, SlotWiring]:
+    where = f"slots.{number}"
+    slot = _number(number, f"slot number {number!r}", int, 1)
+    spec = _keys(raw, [f.name for f in fields(SlotWiring)], where)
+    wiring = SlotWiring(
+        usb_port=_text(spec.get("usb_port"), f"{where}.usb_port"),
+        usb_serial=_text(spec.get("usb_serial"), f"{where}.usb_serial"),
+        console=_text(spec.get("console"), f"{where}.console"),
+        rf_port=None if spec.get("rf_port") is None else _number(spec["rf_port"], f"{where}.rf_port", int, 1),
+        meter_port=None
+        if spec.get("meter_port") is None
+        else _number(spec["meter_port"], f"{where}.meter_port", int, 1),
+    )
+    return slot, wiring
+
+
+def allocator_config(raw: Any, where: str, extra: Iterable[str] = ()) -> AllocatorConfig:
+    """Identity ranges from a mapping; ValueError naming ``where`` for anything malformed."""
+    spec = _keys(raw, [*(f.name for f in fields(AllocatorConfig)), *extra], where)
+    made = AllocatorConfig(**{k: v for k, v in spec.items() if k not in extra})
+    if not (isinstance(made.tac, str) and made.tac.isdigit() and len(made.tac) == 8):
+        raise ValueError(f"{where}.tac must be 8 digits in quotes, not {made.tac!r}")
+    first = _number(made.imei_first, f"{where}.imei_first", int)
+    last = _number(made.imei_last, f"{where}.imei_last", int)
+    if not first <= last <= 999_999:
+        raise ValueError(f"{where}.imei_first..imei_last must be a range within 0..999999")
+    octets = str(made.oui).split(":")
+    if len(octets) != 3 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
+        raise ValueError(f"{where}.oui must be three hex octets like 02:46:46, not {made.oui!r}")
+    try:
+        made.serial_format.format(n=0)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{where}.serial_format {made.serial_format!r}: {exc}") from None
+    return made
+
+
+def parse_wiring(raw: Mapping[str, Any] | None, base: Path) -> StationWiring:
+    """The checked wiring; relative paths are resolved against ``base`` (the file's directory)."""
+    top = _keys(raw, _TOP, "the top level")
+    usb = _keys(top.get("usb"), ("vid", "pid", "timeout_s"), "usb")
+    console = _keys(top.get("console"), ("baudrate", "timeout_s"), "console")
+    slots = dict(_slot(n, spec) for n, spec in _mapping(top.get("slots"), "slots").items())
+    identities = top.get("identities")
+    journal = (
+        _text((identities or {}).get("journal"), "identities.journal") if isinstance(identities, Mapping) else None
+    )
+    previews = _text(top.get("label_previews"), "label_previews")
+    return StationWiring(
+        usb_vid=_number(usb.get("vid", 0x1209), "usb.vid", int),
+        usb_pid=_number(usb.get("pid", 0xF10F), "usb.pid", int),
+        usb_timeout_s=_number(usb.get("timeout_s", 30.0), "usb.timeout_s"),
+        baudrate=_number(console.get("baudrate", 115200), "console.baudrate", int, 50),
+        console_timeout_s=_number(console.get("timeout_s", 5.0), "console.timeout_s"),
+        images_dir=base / (_text(top.get("images_dir"), "images_dir") or "images"),
+        slots=slots,
+        rf_tester=_text(top.get("rf_tester"), "rf_tester"),
+        meter=_text(top.get("meter"), "meter"),
+        label_printer=_text(top.get("label_printer"), "label_printer"),
+        label_previews=None if previews is None else base / previews,
+        identities=allocator_config(identities, "station config: identities", extra=("journal",)),
+        identity_journal=None if journal is None else base / journal,
+    )
