@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from engine.diagnostics import did_you_mean
 from engine.flow import Image
 from engine.outcome import StationError, StepFailed
 from steps.common import RfSettings, UnitStatus
+from steps.common.identities import IDENTITY_KINDS
 from steps.common.images import FileImageStore
 from steps.hardware.config import SlotWiring, StationWiring
 from steps.hardware.console import ConsoleLink
@@ -113,6 +115,9 @@ class HardwareUnit:
                 raise StationError(f"connecting to unit {self.serial} was cancelled")
 
     def read_id(self, kind: str) -> str:
+        known = ("device-id", *IDENTITY_KINDS)
+        if kind not in known:
+            raise StationError(f"the unit cannot report id kind '{kind}'{did_you_mean(kind, known)}")
         if kind == "device-id":
             return self._value("ID", "device_id")
         value = self.read_identity(kind)
@@ -205,7 +210,7 @@ class HardwareUnit:
         finally:
             if baudrate != self._station.baudrate:
                 console.set_baudrate(self._station.baudrate)
-        verdict, _, detail = result.partition(" ")
+        verdict = result.partition(" ")[0]
         if verdict not in ("PASS", "FAIL"):
             raise StationError(f"unit {self.serial}: self-test {name} answered {result!r}, not PASS or FAIL")
         return verdict == "PASS", f"{name}: {result}"

@@ -1,10 +1,13 @@
 """Simulated hardware: ``floorflow run --sim`` runs a recipe end to end with no unit on the bench.
 
-``SimLine(flow, config)`` is the ``sim`` entry of the ``floorflow.lines`` group. It opens one
-``SimDevice`` per unit serial (the same object every time within the line, so a unit keeps its
-state from stage to stage and attempt to attempt) and offers the station resources the step types
-use: ``identities`` (allocator), ``label_printer``, ``rf_tester``, ``meter`` (fixture meters) and
-``image_store`` (image hashes). Values are seeded per serial and stage, so runs repeat; a healthy
+``SimLine(flow, config)`` is the ``sim`` entry of the ``floorflow.lines`` group: the hardware Line
+(``steps.hardware``) wired to simulators, so every step runs the code it runs on the line. Behind
+each slot's USB port (a pyusb backend, ``usbsim``/``usbfirmware``) and serial console (a
+pseudo-terminal with firmware on the other end, ``firmware``) sits one ``SimDevice`` per unit
+serial, the model of the unit, which keeps its state from stage to stage and attempt to attempt.
+The RF tester and fixture meter are SCPI servers on loopback (``instruments``), the label printer a
+raw TCP printer (``printer``); the image files are written with seeded contents. Values are seeded
+per serial and stage, so runs repeat; a healthy
 simulated unit passes every example recipe well inside its limits. The simulated product follows
 the recipe: OS images report the first version its ready-to-ship checks allow, the RF settings
 hold the region and target power its ``rf.verify_config`` stages expect.
@@ -15,7 +18,7 @@ kinds are a ValueError with a "did you mean"::
 
     units:                      # per unit serial
       SN1:
-        missing: true           # open_unit raises StationError: no device for SN1
+        missing: true           # an empty slot: nothing on USB, a silent console (ERROR)
         fail: {rf_cal: 2}       # the first 2 attempts of stage rf_cal FAIL (StepFailed)
         hang: {functional: 5.0} # each attempt of stage functional first stays silent 5 s
                                 # (stops early, with StationError, when the attempt is cancelled)
@@ -30,6 +33,10 @@ kinds are a ValueError with a "did you mean"::
     unsigned: [factory_test]    # images that are not production-signed: sideload refuses them
     os_versions: {golden: "10.0.1"}         # OS version an image reports when booted
     offline: [rf_tester]        # station resources that raise StationError when used
+    image_kib: 256              # size of each simulated image file
+    usb_mb_s: 40                # simulated USB transfer rate (0: no delay)
+    rf_noise: 1.0               # scale of the radio tester's measurement noise
+    rf_failure_rate: 0.0        # fraction of RF measurements the tester fails (an instrument error)
     boot_s: 0.0                 # seconds a simulated boot takes (bounded by the step's timeout)
     allocator:                  # identity allocation
       tac: "35693803"           # 8-digit Type Allocation Code of the IMEIs
@@ -40,22 +47,11 @@ kinds are a ValueError with a "did you mean"::
     rf: {region: EU, target_power_dbm: 16.0}    # RF settings programmed into every unit
     state_dir: sim-state        # keep units and issued identities in files between runs
 
-``hardware`` (``steps.hardware``) is the other Line; this package needs python-stdnum for IMEIs.
 """
 
 from __future__ import annotations
 
-from steps.common.identities import JournalIdentityAllocator
 from steps.sim.device import SimDevice
 from steps.sim.line import SimLine
-from steps.sim.station import SimImageStore, SimLabelPrinter, SimMeter, SimRfTester
 
-__all__ = [
-    "JournalIdentityAllocator",
-    "SimDevice",
-    "SimImageStore",
-    "SimLabelPrinter",
-    "SimLine",
-    "SimMeter",
-    "SimRfTester",
-]
+__all__ = ["SimDevice", "SimLine"]

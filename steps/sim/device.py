@@ -239,6 +239,10 @@ class SimDevice(SimUnit):
             band, channel = self.rf_mode
             return band, channel, self.radio.emission(band_of(band), channel)
 
+    def standby_current_ma(self) -> float:
+        """The current the unit draws in standby (what the fixture meter reads, before its noise)."""
+        return random.Random(f"{self.serial}/meter/standby_current_ma").uniform(3.0, 5.5)
+
     def rssi(self) -> float:
         """The RSSI the unit reports for the level the tester generates at its RF port now."""
         with self._lock:

@@ -27,6 +27,8 @@ import tty
 from collections import deque
 
 from engine.diagnostics import did_you_mean
+from engine.outcome import StationError
+from steps.common.identities import IDENTITY_KINDS
 from steps.common.wire import error_reply
 from steps.sim.device import CONSOLE_BAUDRATE, SimDevice
 
@@ -82,6 +84,8 @@ def answer(device: SimDevice, words: list[str]) -> list[tuple[str, str]]:
             return [("version", _shown(device.status().os_version))]
         case "ID", []:
             return [("device_id", device.read_id("device-id"))]
+        case "IDENT", [kind, *_] if kind not in IDENTITY_KINDS:
+            raise StationError(f"no identity kind '{kind}'{did_you_mean(kind, IDENTITY_KINDS)}")
         case "IDENT", [kind]:
             return [(kind, _shown(device.read_identity(kind)))]
         case "IDENT", [kind, value]:

@@ -10,99 +10,28 @@ that both move it see each other's settings, as they would on the real instrumen
 serialises whole select-configure-measure sequences with its own lock.
 
 A measurement the instrument cannot make answers 9.91E37 (SCPI's NaN) and queues
-``<code>,"<description>;<detail>"`` for ``SYST:ERR?``. ``LoopbackServer`` is the TCP machinery the
-simulated label printer shares.
+``<code>,"<description>;<detail>"`` for ``SYST:ERR?``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import Any
 
 from engine.outcome import StationError, StepFailed
 from steps.common.radio import band as band_of
 from steps.sim.device import SimDevice
-from steps.sim.station import SimMeter
+from steps.sim.loopback import LoopbackServer
 
 SCPI_NAN = "9.91E37"
 _QUEUE_SIZE = 32
 
 UnitAt = Callable[[int], SimDevice | None]
 Handler = Callable[[str], str | None]
-
-
-class LoopbackServer:
-    """A TCP server on 127.0.0.1 (any free port) with a daemon thread per connection."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, name=f"{name}-accept", daemon=True).start()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:  # the listener was shut down
-                return
-            with self._connections_lock:
-                if self._closed:
-                    connection.close()
-                    return
-                self._connections.add(connection)
-            threading.Thread(target=self._serve, args=(connection,), name=f"{self.name}-conn", daemon=True).start()
-
-    def _serve(self, connection: socket.socket) -> None:
-        try:
-            with connection:
-                self.handle(connection)
-        except OSError:
-            pass  # the peer went away, or close() shut the connection down
-        finally:
-            with self._connections_lock:
-                self._connections.discard(connection)
-
-    def handle(self, connection: socket.socket) -> None:
-        """Talk to one client until it closes the connection."""
-        raise NotImplementedError
-
-    def disconnect(self) -> None:
-        """Drop every open connection but keep listening, like an instrument that was power-cycled."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            _shut(connection)
-
-    def close(self) -> None:
-        """Stop listening and drop every connection; closing twice is harmless."""
-        with self._connections_lock:
-            if self._closed:
-                return
-            self._closed = True
-        _shut(self._listener)  # wakes the thread blocked in accept()
-        self._listener.close()
-        self.disconnect()
-
-
-def _shut(sock: socket.socket) -> None:
-    # Only shut down: the thread serving the socket closes it when its recv() returns.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
 
 
 class ScpiError(Exception):
@@ -354,12 +283,12 @@ class SimMeterServer(SimScpiServer):
     measurements = frozenset({"MEAS:CURR:DC?"})
 
     def __init__(self, unit_at: UnitAt, seed: int = 0, failure_rate: float = 0.0) -> None:
-        self._meter = SimMeter()
         super().__init__(unit_at, failure_rate, seed)
 
     def commands(self) -> Mapping[str, Handler]:
         return {"MEAS:CURR:DC?": self._measure_current}
 
     def _measure_current(self, _: str) -> str:
-        milliamperes = self._meter.read(self.selected_unit(), "standby_current_ma")
-        return _reply(milliamperes / 1000.0)
+        unit = self.selected_unit()
+        drawn = unit.standby_current_ma() + unit.rng().gauss(0.0, 0.05)
+        return _reply(float(unit.reading("standby_current_ma", round(drawn, 2))) / 1000.0)

@@ -46,11 +46,14 @@ class SimulatedUnit(HardwareUnit):
         self.sim = sim
         self._line = line
 
+        self.closed = False
+
     def begin(self, stage: str, cancelled: threading.Event) -> None:
         self.sim.begin(stage, cancelled)
         super().begin(stage, cancelled)
 
     def close(self) -> None:
+        self.closed = True
         super().close()
         self._line.unplug(self.slot, self.sim)
 
@@ -90,6 +93,7 @@ class SimLine(HardwareLine):
         self._devices: dict[str, SimDevice] = {}
         self._consoles: dict[int, SimConsole] = {}
         self._in_slot: dict[int, SimDevice] = {}
+        self._opened: dict[int, SimulatedUnit] = {}
 
     def _write_images(self, flow: Flow) -> None:
         size = self.config.image_kib * 1024
@@ -125,6 +129,9 @@ class SimLine(HardwareLine):
         faults = self.config.unit(serial)
         wiring = self.slot_wiring(slot)
         with self._lock:
+            opened = self._opened.get(slot)
+            if opened is not None and opened.serial == serial and not opened.closed:
+                return opened  # still open: its links are the ones holding the unit's interfaces
             device = self._devices.get(serial)
             if device is None:
                 device = SimDevice(serial, self.model, faults)
@@ -139,12 +146,14 @@ class SimLine(HardwareLine):
                 self._in_slot.pop(slot, None)
                 self.usb.detach(usb_port(slot))
                 self._consoles[slot].attach(None)
-            else:
+            elif self._in_slot.get(slot) is not device:  # a unit already on the fixture stays plugged in
                 self._in_slot[slot] = device
                 bytes_per_s = self.config.usb_mb_s * 1e6 if self.config.usb_mb_s > 0 else None
                 self.usb.attach(usb_port(slot), UsbFirmware(device, self.flow.images, bytes_per_s))
                 self._consoles[slot].attach(device)
-        return SimulatedUnit(device, self, serial, slot, self.wiring, wiring, self.image_store, self.usb)
+            unit = SimulatedUnit(device, self, serial, slot, self.wiring, wiring, self.image_store, self.usb)
+            self._opened[slot] = unit
+            return unit
 
     def unplug(self, slot: int, device: SimDevice) -> None:
         """The unit leaves its slot (its record is done): the slot is empty until the next one."""

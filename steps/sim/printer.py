@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 
-from steps.sim.instruments import LoopbackServer
+from steps.sim.loopback import LoopbackServer
 
 _UNIT = re.compile(r"\^FX\s*unit\s+([^\^~\r\n]*)")
 """The comment the label step puts in each label: ``^FX unit <serial>^FS``."""
