@@ -6,7 +6,10 @@ simulated USB backend (``usb_mb_s`` sets the simulated bus speed), is hashed by 
 arrives and read back. Each unit's flash time is its attempt's duration as the runner measured it;
 wall time is the whole ``runner.run`` call.
 
-    python bench/gang.py [--devices 64] [--image-mib 8] [--usb-mb-s 40] [--runs 5]
+    python bench/gang.py [--devices 64] [--image-mib 32] [--usb-mb-s 12] [--runs 5]
+
+The simulated bus runs at 12 MB/s per device, about what flashing a phone's FFU over USB 2.0
+achieves (eMMC writes are the limit); images of real lines are gigabytes, 32 MiB keeps a run short.
 
 ``wall_over_slowest`` is wall time over the slowest device's flash time (median of the runs): 1.0
 means every device flashed at the same time as every other, N means one after the other. The last
@@ -83,8 +86,8 @@ def run_once(devices: int, image_mib: int, usb_mb_s: float, run: int) -> tuple[f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--devices", type=int, default=64)
-    parser.add_argument("--image-mib", type=int, default=8)
-    parser.add_argument("--usb-mb-s", type=float, default=40.0, help="simulated USB transfer rate")
+    parser.add_argument("--image-mib", type=int, default=32)
+    parser.add_argument("--usb-mb-s", type=float, default=12.0, help="simulated USB transfer rate per device")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     ratios, walls, slowest = [], [], []

@@ -72,6 +72,9 @@ class Line(Protocol):
 
     def resources(self) -> Mapping[str, Any]: ...
 
+    # Optional: ``prepare(slots: int) -> None``, called once before a run with the number of slots
+    # it uses, to check or set up every slot's wiring before the first unit starts.
+
     def close(self) -> None: ...
 
 

@@ -95,8 +95,13 @@ class StationRunner:
 
         all_done = threading.Event()
         running = [len(models)]
+        prepare = getattr(self.line, "prepare", None)
+        if prepare is not None:
+            prepare(len(models))
+        started = threading.Event()
 
         def work(model: SlotModel) -> None:
+            started.wait()  # every slot starts together: a late-started slot would trail the gang
             try:
                 while not self.abort.is_set():
                     try:
@@ -118,6 +123,7 @@ class StationRunner:
 
         for model in models:
             threading.Thread(target=work, args=(model,), name=f"slot-{model.slot}", daemon=True).start()
+        started.set()
         # Waiting on an Event, not Thread.join: a Ctrl-C that interrupts join() can leave the
         # thread looking finished while it still runs, and its unit's record unwritten.
         try:

@@ -18,7 +18,7 @@ from engine.diagnostics import did_you_mean
 from engine.flow import Image
 from engine.outcome import StationError
 
-CHUNK = 64 * 1024
+CHUNK = 1024 * 1024
 """Bytes per read and per USB transfer."""
 
 

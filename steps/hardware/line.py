@@ -58,6 +58,11 @@ class HardwareLine:
             wired = ", ".join(str(n) for n in sorted(self.wiring.slots)) or "none"
             raise StationError(f"slot {slot} is not wired in the station config (wired slots: {wired})") from None
 
+    def prepare(self, slots: int) -> None:
+        """Every slot the run uses is wired: a missing one stops the run before any unit starts."""
+        for slot in range(1, slots + 1):
+            self.slot_wiring(slot)
+
     def _backend(self) -> Any:
         if self.usb_backend is None:
             from steps.hardware.usb import usb_backend

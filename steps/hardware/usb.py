@@ -23,7 +23,7 @@ import usb.util  # type: ignore[import-untyped]
 from engine.outcome import StationError
 from steps.common.wire import raise_reply
 
-CHUNK_LIMIT = 64 * 1024
+CHUNK_LIMIT = 1024 * 1024
 """The most image data one bulk OUT transfer carries."""
 REPLY_LIMIT = 4096
 _SHOWN_BYTES = 64
