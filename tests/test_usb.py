@@ -183,10 +183,10 @@ def test_write_then_verify_reads_back_the_hash_of_the_bytes_sent(bench: Bench, m
 
     monkeypatch.setattr(bench.backend, "bulk_write", counted)
     link = bench.open()
-    data = image_bytes(300 * 1024 + 17)
+    data = image_bytes(CHUNK_LIMIT * 2 + 300 * 1024 + 17)
     seen: list[int] = []
     expected = hashlib.sha256(data).hexdigest()
-    assert write(link, data, chunk=150_000, progress=seen.append) == expected
+    assert write(link, data, chunk=CHUNK_LIMIT + 150_000, progress=seen.append) == expected
     assert link.command("VERIFY") == expected
     assert seen == sorted(seen) and seen[-1] == len(data)
     assert max(sizes) == CHUNK_LIMIT and sum(sizes[1:]) == len(data) + len("VERIFY")
