@@ -106,11 +106,64 @@ def test_recipe_with_errors_exits_2_with_its_diagnostics(capsys: pytest.CaptureF
     assert "unknown_step_type.yaml:" in err and "unknown step type 'flash.gnag'" in err
 
 
-def test_without_sim_and_without_hardware_the_unit_is_a_station_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """With no hardware adapter a run ends the unit in error (exit 4) with a message pointing at --sim."""
-    code, out, _ = _run(capsys, THERMOSTAT, "--unit", "SN1")
-    assert code == 4
-    assert "--sim" in out
+def test_without_sim_and_without_hardware_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A run needs the station's wiring or the simulation: without either it exits 2 saying to give
+    --hardware FILE or --sim."""
+    code, _, err = _run(capsys, THERMOSTAT, "--unit", "SN1")
+    assert code == 2
+    assert "--hardware FILE" in err and "--sim" in err
+
+
+def _station_config(tmp_path: Path, text: str) -> Path:
+    config = tmp_path / "station.yaml"
+    config.write_text(text)
+    return config
+
+
+def test_hardware_and_sim_together_are_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--hardware FILE and --sim exclude each other: exit 2 saying so."""
+    config = _station_config(tmp_path, 'slots:\n  "1": {usb_port: "1-1.1", console: /dev/ttyUSB0}\n')
+    code, _, err = _run(capsys, THERMOSTAT, "--sim", "--hardware", str(config), "--unit", "SN1")
+    assert code == 2
+    assert "--hardware and --sim exclude each other" in err
+
+
+def test_bad_hardware_config_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A station config with a mistyped key exits 2 naming the file and the key meant."""
+    config = _station_config(tmp_path, "rf_testr: TCPIP0::10.0.0.5::5025::SOCKET\n")
+    code, _, err = _run(capsys, THERMOSTAT, "--hardware", str(config), "--unit", "SN1")
+    assert code == 2
+    assert "station.yaml" in err and "unknown key 'rf_testr'" in err and "did you mean 'rf_tester'" in err
+
+
+CONNECT_ONLY = """\
+recipe: connect-only
+version: 1
+stations:
+  fixture: {slots: 1}
+stages:
+  - id: connect
+    step: device.connect
+    station: fixture
+    with: {interface: uart, timeout_s: 1}
+"""
+
+
+def test_a_wired_serial_port_that_does_not_exist_is_a_station_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With --hardware FILE wiring slot 1 to a serial port that is not there, the unit ends in error
+    (exit 4), not failed, with a message naming the port."""
+    recipe = tmp_path / "connect-only.yaml"
+    recipe.write_text(CONNECT_ONLY)
+    port = tmp_path / "ttyUSB7"
+    config = _station_config(tmp_path, f'slots:\n  "1": {{usb_port: "1-1.1", console: {port}}}\n')
+    records = tmp_path / "records"
+    code, out, err = _run(capsys, str(recipe), "--hardware", str(config), "--json-out", str(records), "--unit", "SN1")
+    assert code == 4, err
+    assert f"serial port {port} does not open" in out
+    record = json.loads((records / "SN1.json").read_text())
+    assert record["status"] == "error" and str(port) in record["reason"]
 
 
 # -- end to end on the simulated line ---------------------------------------------------------------------
@@ -171,11 +224,18 @@ def test_a_unit_failing_then_passing_within_its_retries_ships(
 
 @needs_sim
 def test_a_missing_simulated_device_exits_4(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """A unit whose device does not answer is a station error (exit 4), not a failed unit."""
+    """A unit whose device does not answer is a station error (exit 4), not a failed unit, and its
+    record says which link stayed silent."""
     config = tmp_path / "sim.yaml"
     config.write_text("units:\n  SIM0001:\n    missing: true\n")
-    code, _, _ = _run(capsys, THERMOSTAT, "--sim", "--sim-config", str(config), "--unit", "SIM0001")
+    recipe = tmp_path / "connect-only.yaml"
+    recipe.write_text(CONNECT_ONLY)
+    records = tmp_path / "records"
+    args = ["--sim", "--sim-config", str(config), "--unit", "SIM0001", "--json-out", str(records)]
+    code, _, _ = _run(capsys, str(recipe), *args)
     assert code == 4
+    record = json.loads((records / "SIM0001.json").read_text())
+    assert record["status"] == "error" and "no answer to ID" in record["reason"]
 
 
 @needs_sim

@@ -1,6 +1,9 @@
 """The simulated line: units that keep their state, faults from the config, identities, instruments.
 
-Also runs every example recipe's route, stage by stage, on a healthy simulated unit: that is what
+``SimLine.open_unit`` gives the hardware adapter (a ``SimulatedUnit``) talking over the simulated
+USB backend and a pty console to the unit's model, ``line.device(serial)``; the instruments are
+servers reached through ``line.resources()``. Also the hardware line's wiring config, and every
+example recipe's route, stage by stage, on a healthy simulated unit: that is what
 ``floorflow run --sim`` relies on.
 """
 
@@ -10,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,11 @@ from engine.flow import Flow, Image, Stage
 from engine.outcome import StationError, StepFailed, Verdict
 from engine.registry import LINES_GROUP, Registry
 from steps.common import CommandRefused
+from steps.common.identities import AllocatorConfig, JournalIdentityAllocator
 from steps.hardware import HardwareLine
-from steps.sim import JournalIdentityAllocator, SimLine
-from steps.sim.config import AllocatorConfig
+from steps.label_print import render_zpl
+from steps.sim import SimLine
+from steps.sim.line import SimulatedUnit
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = Registry.discover()
@@ -45,6 +50,17 @@ def _flow() -> Flow:
 
 
 FLOW = _flow()
+SIM_USB = "USB 1209:f10f"
+"""How the adapter names the simulated units' flashing interface (VID:PID) in its errors."""
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition`` (a guard against a hang, not a timing check)."""
+    for _ in range(3000):
+        if condition():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"never happened: {what}")
 
 
 # -- the line and its units ------------------------------------------------------------------------
@@ -56,21 +72,57 @@ def test_entry_points_name_the_shipped_lines() -> None:
     assert lines["sim"] is SimLine and lines["hardware"] is HardwareLine
 
 
-def test_hardware_line_refuses_to_open_a_unit() -> None:
-    """Without adapters the hardware line opens nothing and tells the operator to use --sim."""
-    with pytest.raises(StationError, match=r"no hardware adapter is configured.*--sim"):
-        HardwareLine(FLOW, {}).open_unit("SN1", 1)
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"slot": {}}, "unknown key 'slot' in the top level (did you mean 'slots'?)"),
+        ({"slots": {1: {"consol": "/dev/ttyUSB0"}}}, "unknown key 'consol' in slots.1 (did you mean 'console'?)"),
+        ({"usb": {"pid_": 1}}, "unknown key 'pid_' in usb (did you mean 'pid'?)"),
+    ],
+)
+def test_hardware_config_mistakes_are_value_errors_with_a_suggestion(
+    config: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    """A mistyped key in the station wiring is a ValueError saying where, and what was probably meant."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        HardwareLine(FLOW, config, base=tmp_path)
+
+
+def test_hardware_line_refuses_an_unwired_slot(tmp_path: Path) -> None:
+    """A slot the station config does not wire cannot be opened; the error lists the wired slots."""
+    with pytest.raises(StationError, match=re.escape("slot 1 is not wired in the station config (wired slots: none)")):
+        HardwareLine(FLOW, {}, base=tmp_path).open_unit("SN1", 1)
+    wired = HardwareLine(FLOW, {"slots": {2: {"usb_port": "1-1.2"}, 3: {"usb_port": "1-1.3"}}}, base=tmp_path)
+    with pytest.raises(StationError, match=re.escape("slot 1 is not wired in the station config (wired slots: 2, 3)")):
+        wired.open_unit("SN1", 1)
+
+
+def test_hardware_unit_names_a_console_port_that_does_not_exist(tmp_path: Path) -> None:
+    """A slot wired to a serial port that is not there opens, and its first console command is a
+    StationError naming the port."""
+    port = tmp_path / "ttyUSB7"
+    line = HardwareLine(FLOW, {"slots": {1: {"usb_port": "1-1.1", "console": str(port)}}}, base=tmp_path)
+    unit = line.open_unit("SN1", 1)
+    with pytest.raises(StationError, match=rf"serial port {re.escape(str(port))} does not open"):
+        unit.read_identity("imei")
 
 
 def test_same_serial_same_device_with_its_state() -> None:
-    """A serial opened twice (after a close) is the same unit, still holding what was written to it."""
+    """A serial opened again (after a close, in another slot) is the same unit, still holding what was
+    written to it; while it is open, opening it again gives the same link."""
     line = SimLine(FLOW)
-    device = line.open_unit("SN1", 1)
-    device.recover(IMAGES["os"], 5, threading.Event())
-    device.close()
+    unit = line.open_unit("SN1", 1)
+    assert isinstance(unit, SimulatedUnit) and line.open_unit("SN1", 1) is unit
+    unit.recover(IMAGES["os"], 5, threading.Event())
+    device = line.device("SN1")
+    unit.close()
+    assert not device.is_open  # closing unplugs it
     again = line.open_unit("SN1", 2)
-    assert again is device and again.os_image == "os" and again.is_open
-    assert line.open_unit("SN2", 1) is not device
+    assert again is not unit and line.device("SN1") is device
+    assert device.os_image == "os" and device.is_open and device.slot == 2
+    assert again.status().os_version == device.status().os_version is not None  # over the wire, in slot 2
+    line.open_unit("SN2", 1)
+    assert line.device("SN2") is not device
 
 
 def test_a_unit_cannot_be_open_in_two_slots() -> None:
@@ -82,24 +134,32 @@ def test_a_unit_cannot_be_open_in_two_slots() -> None:
 
 
 def test_missing_unit_is_a_station_error() -> None:
-    """A unit configured missing cannot be opened: StationError naming the serial."""
+    """A unit configured missing opens (as on the line), but its first command is a StationError
+    naming the empty slot's USB port."""
     line = SimLine(FLOW, {"units": {"SN1": {"missing": True}}})
-    with pytest.raises(StationError, match="no device for SN1"):
-        line.open_unit("SN1", 3)
+    unit = line.open_unit("SN1", 3)
+    with pytest.raises(StationError, match=rf"no device found for {SIM_USB} at port 1-1\.3"):
+        unit.status()
 
 
 def test_a_closed_link_refuses_commands() -> None:
-    """After close (e.g. the runner's timeout) the device refuses every command with StationError."""
-    device = SimLine(FLOW).open_unit("SN1", 1)
-    device.close()
-    with pytest.raises(StationError, match="closed"):
-        device.status()
+    """After close (e.g. the runner's timeout) the unit is unplugged: a command over its link is a
+    StationError naming the now empty port, and the model itself refuses as closed."""
+    line = SimLine(FLOW)
+    unit = line.open_unit("SN1", 1)
+    unit.close()
+    with pytest.raises(StationError, match=rf"no device found for {SIM_USB} at port 1-1\.1"):
+        unit.status()
+    with pytest.raises(StationError, match="the link to unit SN1 is closed"):
+        line.device("SN1").status()
 
 
 def test_device_id_is_stable_and_distinct() -> None:
     """The device id derives from the serial: the same in every line, different per serial."""
     a, b = SimLine(FLOW).open_unit("SN1", 1), SimLine(FLOW).open_unit("SN1", 1)
-    assert a.device_id == b.device_id != SimLine(FLOW).open_unit("SN2", 1).device_id
+    assert a.device_id is None  # not asked yet: records never make the station talk to the unit
+    other = SimLine(FLOW).open_unit("SN2", 1).read_id("device-id")
+    assert a.read_id("device-id") == b.read_id("device-id") == a.device_id != other
 
 
 # -- the config ------------------------------------------------------------------------------------
@@ -146,45 +206,78 @@ def test_fail_fault_counts_attempts_per_stage() -> None:
 
 
 def test_hang_honours_cancel() -> None:
-    """A hang of a minute ends within a second once the attempt is cancelled, as a StationError."""
-    device = SimLine(FLOW, {"units": {"SN1": {"hang": {"functional": 60.0}}}}).open_unit("SN1", 1)
+    """A hang of an hour ends once the attempt is cancelled mid-hang, as a StationError."""
+    line = SimLine(FLOW, {"units": {"SN1": {"hang": {"functional": 3600.0}}}})
+    unit = line.open_unit("SN1", 1)
+    device = line.device("SN1")
     cancelled = threading.Event()
-    threading.Timer(0.05, cancelled.set).start()
-    started = time.monotonic()
-    with pytest.raises(StationError, match="cancelled"):
-        device.begin("functional", cancelled)
-    assert time.monotonic() - started < 1.0
+    raised: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            unit.begin("functional", cancelled)
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    _until(lambda: device.stage == "functional", "the unit entered its hang")
+    cancelled.set()
+    worker.join(30)  # a guard against an hour's hang, not a timing check
+    assert not worker.is_alive(), "the hang went on after the cancel"
+    assert len(raised) == 1 and isinstance(raised[0], StationError) and "cancelled" in str(raised[0])
+
+
+class _RecordingEvent(threading.Event):
+    """A cancel event that is never set, and keeps how long each wait on it was for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return super().wait(timeout)
 
 
 def test_short_hang_only_delays() -> None:
-    """A hang that ends before any cancel just makes the unit slow."""
-    device = SimLine(FLOW, {"units": {"SN1": {"hang": {"functional": 0.1}}}}).open_unit("SN1", 1)
-    started = time.monotonic()
-    device.begin("functional", threading.Event())
-    assert time.monotonic() - started >= 0.1
+    """A hang that ends before any cancel just makes the unit slow: it stays silent for its hang
+    (waiting on the cancel), then the stage goes on and the unit answers."""
+    line = SimLine(FLOW, {"units": {"SN1": {"hang": {"functional": 0.1}}}})
+    unit = line.open_unit("SN1", 1)
+    unit.status()
+    never = _RecordingEvent()
+    unit.begin("functional", never)
+    assert never.waits == [0.1]
+    assert line.device("SN1").stage == "functional" and unit.status().lifecycle == "Blank"
 
 
 def test_measurement_override_applies_to_its_stage_only() -> None:
     """An overridden value shows in its stage; other stages see the unit's own value."""
     line = SimLine(FLOW, {"units": {"SN1": {"measurements": {"rf_cal.tx_power_dbm": 30.0}}}})
-    device = line.open_unit("SN1", 1)
-    device.begin("rf_cal", threading.Event())
-    device.rf_start("wifi-2g4", 6)
-    assert line.rf_tester.measure_tx(device, "wifi-2g4", 6).power_dbm == 30.0
-    device.begin("functional", threading.Event())
-    assert line.rf_tester.measure_tx(device, "wifi-2g4", 6).power_dbm < 18.0
+    tester = line.resources()["rf_tester"]
+    unit = line.open_unit("SN1", 1)
+    unit.begin("rf_cal", threading.Event())
+    unit.rf_start("wifi-2g4", 6)
+    assert tester.measure_tx(unit, "wifi-2g4", 6).power_dbm == 30.0
+    unit.begin("functional", threading.Event())
+    assert tester.measure_tx(unit, "wifi-2g4", 6).power_dbm < 18.0
 
 
 # -- lifecycle and write-once ----------------------------------------------------------------------
 
 
 def test_identities_are_write_once() -> None:
-    """Rewriting an identity with its value is a no-op; with another value it is refused."""
-    device = SimLine(FLOW).open_unit("SN1", 1)
-    device.write_identity("imei", "356938035643809")
-    device.write_identity("imei", "356938035643809")
-    with pytest.raises(StationError, match="write-once"):
-        device.write_identity("imei", "356938035643817")
+    """Rewriting an identity with its value is a no-op; with another value it is refused (an ERROR:
+    the station is wrong, not the unit)."""
+    line = SimLine(FLOW)
+    unit = line.open_unit("SN1", 1)
+    unit.write_identity("imei", "356938035643809")
+    unit.write_identity("imei", "356938035643809")
+    with pytest.raises(StationError, match="already carries imei 356938035643809, write-once"):
+        unit.write_identity("imei", "356938035643817")
+    assert unit.read_identity("imei") == "356938035643809"
+    device = line.device("SN1")
     assert device.identities["imei"] == "356938035643809" and device.counts["write_identity:imei"] == 1
 
 
@@ -221,12 +314,13 @@ def test_device_complete_freezes_software_and_identities() -> None:
 
 def test_lifecycle_never_goes_back_and_counts_each_advance() -> None:
     """Advancing counts once per real move; repeating is a no-op; going back is refused."""
-    device = SimLine(FLOW).open_unit("SN1", 1)
-    device.advance_lifecycle("Module1Complete")
-    device.advance_lifecycle("Module1Complete")
+    line = SimLine(FLOW)
+    unit = line.open_unit("SN1", 1)
+    unit.advance_lifecycle("Module1Complete")
+    unit.advance_lifecycle("Module1Complete")
     with pytest.raises(CommandRefused, match="cannot go back to Blank"):
-        device.advance_lifecycle("Blank")
-    assert device.counts["advance_lifecycle"] == 1
+        unit.advance_lifecycle("Blank")
+    assert unit.status().lifecycle == "Module1Complete" and line.device("SN1").counts["advance_lifecycle"] == 1
 
 
 # -- identity allocation ---------------------------------------------------------------------------
@@ -294,17 +388,23 @@ def test_journal_survives_a_restart(tmp_path: Path) -> None:
 def test_state_dir_keeps_units_between_lines(tmp_path: Path) -> None:
     """With state_dir, a unit written by one run is found as it was by the next (another station)."""
     config = {"state_dir": str(tmp_path)}
-    device = SimLine(FLOW, config).open_unit("SN1", 1)
-    device.recover(IMAGES["os"], 5, threading.Event())
-    device.write_identity("imei", "356938035643809")
-    device.advance_lifecycle("Module1Complete")
-    again = SimLine(FLOW, config).open_unit("SN1", 1)
-    assert (again.os_image, again.lifecycle, again.identities) == (
+    first = SimLine(FLOW, config)
+    unit = first.open_unit("SN1", 1)
+    unit.recover(IMAGES["os"], 5, threading.Event())
+    unit.write_identity("imei", "356938035643809")
+    unit.advance_lifecycle("Module1Complete")
+    unit.close()
+    first.close()
+    line = SimLine(FLOW, config)
+    again = line.open_unit("SN1", 1)
+    assert again.read_identity("imei") == "356938035643809" and again.status().lifecycle == "Module1Complete"
+    device = line.device("SN1")
+    assert (device.os_image, device.lifecycle, device.identities) == (
         "os",
         "Module1Complete",
         {"imei": "356938035643809"},
     )
-    assert again.counts["advance_lifecycle"] == 1
+    assert device.counts["advance_lifecycle"] == 1
 
 
 # -- instruments -----------------------------------------------------------------------------------
@@ -315,28 +415,55 @@ def test_rf_tester_is_seeded_per_serial_and_stage() -> None:
 
     def measure(serial: str) -> Any:
         line = SimLine(FLOW)
-        device = line.open_unit(serial, 1)
-        device.begin("rf_cal", threading.Event())
-        device.rf_start("wifi-5g", 36)
-        return line.rf_tester.measure_tx(device, "wifi-5g", 36)
+        unit = line.open_unit(serial, 1)
+        unit.begin("rf_cal", threading.Event())
+        unit.rf_start("wifi-5g", 36)
+        return line.resources()["rf_tester"].measure_tx(unit, "wifi-5g", 36)
 
     assert measure("SN1") == measure("SN1") != measure("SN2")
 
 
 def test_rf_tester_sees_no_signal_from_a_silent_unit() -> None:
-    """Measuring a unit that is not transmitting is a station problem, not a reading."""
+    """Measuring a unit that is not transmitting is a station problem, not a reading: the tester's
+    port of the slot is cabled to the unit open in it, and empty once the unit is closed."""
     line = SimLine(FLOW)
-    with pytest.raises(StationError, match="no signal"):
-        line.rf_tester.measure_tx(line.open_unit("SN1", 1), "wifi-2g4", 1)
+    tester = line.resources()["rf_tester"]
+    unit = line.open_unit("SN1", 2)
+    with pytest.raises(StationError, match="the tester sees no signal: unit SN1 is not transmitting"):
+        tester.measure_tx(unit, "wifi-2g4", 1)
+    unit.close()
+    with pytest.raises(StationError, match="no signal on port 2"):
+        tester.measure_tx(unit, "wifi-2g4", 1)
 
 
-def test_label_printer_keeps_labels_per_serial_and_rejects_non_zpl() -> None:
-    """The printer keeps every ZPL label by serial and refuses text that is not a label."""
-    printer = SimLine(FLOW).label_printer
-    printer.print_label("SN1", "^XA^FDhello^FS^XZ")
-    assert printer.labels("SN1") == ["^XA^FDhello^FS^XZ"] and printer.labels("SN2") == []
-    with pytest.raises(StationError, match="not a ZPL label"):
-        printer.print_label("SN1", "hello")
+def test_label_printer_keeps_labels_per_serial() -> None:
+    """The station's label printer is the line's printer: it keeps every label by serial, and the
+    label's preview goes into the simulation's directory."""
+    line = SimLine(FLOW)
+    fields = [("serial", "SIM00000001"), ("imei", "356938035643809")]
+    zpl = render_zpl("unit", "SN1", fields)
+    preview = line.resources()["label_printer"].print_label("SN1", zpl, fields)
+    assert line.printer.wait_labels(1, "SN1") == [zpl.strip()] and line.printer.labels("SN2") == []
+    assert preview is not None and preview.is_file() and preview.parent == line.root / "labels"
+
+
+@pytest.mark.parametrize("name", ["rf_tester", "meter", "label_printer"])
+def test_an_offline_instrument_refuses_the_connection(name: str) -> None:
+    """offline: [NAME] closes that instrument's server: using it is a StationError naming its address."""
+    line = SimLine(FLOW, {"offline": [name]})
+    unit = line.open_unit("SN1", 1)
+    use: dict[str, Callable[[Any], Any]] = {
+        "rf_tester": lambda r: r.measure_tx(unit, "wifi-2g4", 1),
+        "meter": lambda r: r.read(unit, "standby_current_ma"),
+        "label_printer": lambda r: r.print_label("SN1", render_zpl("unit", "SN1", []), []),
+    }
+    addresses = {
+        "rf_tester": line.rf_server.resource,
+        "meter": line.meter_server.resource,
+        "label_printer": line.printer.address,
+    }
+    with pytest.raises(StationError, match=rf"at {re.escape(addresses[name])} does not answer: .*Connection refused"):
+        use[name](line.resources()[name])
 
 
 # -- every example recipe on a healthy unit --------------------------------------------------------
@@ -371,7 +498,7 @@ def test_recipe_route_passes_on_a_healthy_unit(path: Path) -> None:
     flow = load_flow(path, REGISTRY)
     line = SimLine(flow, {})
     for serial in ("U0001", "U0002", "U0003"):
-        device = line.open_unit(serial, 1)
+        device = line.open_unit(serial, 1)  # the SimulatedUnit: every command goes over the wires
         for stage_id in flow.route_ids:
             stage = flow.stages[stage_id]
             ctx = StepContext(

@@ -6,9 +6,9 @@ what was probably meant. Paths in the file are relative to the file's directory:
     usb: {vid: 0x045E, pid: 0x0A00, timeout_s: 30}   # the units' flashing interface
     console: {baudrate: 115200, timeout_s: 5}        # the units' serial console
     images_dir: images                               # where the recipe's image files are
-    slots:                                           # per fixture slot
-      1: {usb_port: "1-1.1", console: /dev/ttyUSB0, rf_port: 1, meter_port: 1}
-      2: {usb_serial: "0123456789ABCDEF", console: /dev/ttyUSB1, rf_port: 2, meter_port: 2}
+    slots:                                           # per fixture slot (keys are text: quote them)
+      "1": {usb_port: "1-1.1", console: /dev/ttyUSB0, rf_port: 1, meter_port: 1}
+      "2": {usb_serial: "0123456789ABCDEF", console: /dev/ttyUSB1, rf_port: 2, meter_port: 2}
     rf_tester: TCPIP0::10.0.0.5::5025::SOCKET        # any VISA resource
     meter: TCPIP0::10.0.0.6::5025::SOCKET
     label_printer: 10.0.0.7:9100
@@ -99,6 +99,8 @@ def _text(value: Any, where: str) -> str | None:
 
 def _slot(number: Any, raw: Any) -> tuple[int, SlotWiring]:
     where = f"slots.{number}"
+    if isinstance(number, str) and number.isdigit():
+        number = int(number)
     slot = _number(number, f"slot number {number!r}", int, 1)
     spec = _keys(raw, [f.name for f in fields(SlotWiring)], where)
     wiring = SlotWiring(

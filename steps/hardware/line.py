@@ -35,7 +35,10 @@ class HardwareLine:
         usb_backend: Any = None,
         wiring: StationWiring | None = None,
     ) -> None:
-        """``config`` is the station config as read (paths relative to ``base``), or give ``wiring``."""
+        """``config`` is the station config as read (paths relative to ``base``), or give ``wiring``.
+
+        ``usb_backend`` None: libusb, looked up when a unit's USB link first opens.
+        """
         self.flow = flow
         self.wiring = wiring if wiring is not None else parse_wiring(config, base if base is not None else Path.cwd())
         self.usb_backend = usb_backend
@@ -63,15 +66,8 @@ class HardwareLine:
         for slot in range(1, slots + 1):
             self.slot_wiring(slot)
 
-    def _backend(self) -> Any:
-        if self.usb_backend is None:
-            from steps.hardware.usb import usb_backend
-
-            self.usb_backend = usb_backend()
-        return self.usb_backend
-
     def open_unit(self, serial: str, slot: int) -> HardwareUnit:
-        return HardwareUnit(serial, slot, self.wiring, self.slot_wiring(slot), self.image_store, self._backend())
+        return HardwareUnit(serial, slot, self.wiring, self.slot_wiring(slot), self.image_store, self.usb_backend)
 
     def resources(self) -> Mapping[str, Any]:
         return MappingProxyType(self._resources)

@@ -51,6 +51,7 @@ class HardwareUnit:
         self._usb: UsbLink | None = None
         self._console: ConsoleLink | None = None
         self._banner = ""
+        self._device_id: str | None = None
         self._lock = threading.Lock()
 
     # -- links -------------------------------------------------------------------------------------
@@ -93,8 +94,9 @@ class HardwareUnit:
             raise StationError(f"stage '{stage}' was cancelled before it reached unit {self.serial}")
 
     @property
-    def device_id(self) -> str:
-        return self.read_id("device-id")
+    def device_id(self) -> str | None:
+        """The unit's chip id once a step has read it (records carry it); never asks the unit itself."""
+        return self._device_id
 
     # -- link, identity, boot ----------------------------------------------------------------------
 
@@ -119,7 +121,8 @@ class HardwareUnit:
         if kind not in known:
             raise StationError(f"the unit cannot report id kind '{kind}'{did_you_mean(kind, known)}")
         if kind == "device-id":
-            return self._value("ID", "device_id")
+            self._device_id = self._value("ID", "device_id")
+            return self._device_id
         value = self.read_identity(kind)
         if value is None:
             raise StepFailed(f"unit {self.serial} has no {kind} written yet")
