@@ -13,6 +13,7 @@ from typing import Any
 from engine.diagnostics import did_you_mean
 from engine.flow import Flow
 from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
+from steps.hardware.config import allocator_config
 
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
 _TOP = (
@@ -40,7 +41,6 @@ _UNIT = (
     "wifi",
     "capabilities",
 )
-_ALLOCATOR = ("tac", "imei_first", "imei_last", "oui", "serial_format")
 _RF = ("region", "target_power_dbm")
 
 
@@ -178,23 +178,7 @@ class _Checker:
         )
 
     def allocator(self, raw: Any) -> AllocatorConfig:
-        spec = self.mapping(raw, "allocator")
-        self.keys(spec, _ALLOCATOR, "allocator")
-        made = AllocatorConfig(**{k: v for k, v in spec.items()})
-        if not (isinstance(made.tac, str) and made.tac.isdigit() and len(made.tac) == 8):
-            raise ValueError(f"sim config: allocator.tac must be 8 digits, not {made.tac!r}")
-        first = self.number(made.imei_first, "allocator.imei_first", integer=True)
-        last = self.number(made.imei_last, "allocator.imei_last", integer=True)
-        if not first <= last <= 999_999:
-            raise ValueError("sim config: allocator.imei_first..imei_last must be a range within 0..999999")
-        octets = str(made.oui).split(":")
-        if len(octets) != 3 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
-            raise ValueError(f"sim config: allocator.oui must be three hex octets like 02:46:46, not {made.oui!r}")
-        try:
-            made.serial_format.format(n=0)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
-            raise ValueError(f"sim config: allocator.serial_format {made.serial_format!r}: {exc}") from None
-        return made
+        return allocator_config(raw, "sim config: allocator")
 
 
 def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
