@@ -232,6 +232,25 @@ def test_no_device_is_a_station_error(step_type: type[StepType]) -> None:
         step_type().run(ctx)
 
 
+OPERATOR_ONLY = {"manual.checklist", "sample.inspect"}
+"""Types that only ask the operator: an empty fixture slot does not stop them."""
+
+
+@each_type
+def test_an_empty_slot_is_a_station_error_naming_the_link(step_type: type[StepType]) -> None:
+    """With nothing on the fixture (no USB device, a silent console), every type that talks to the unit
+    raises StationError naming the USB port or the console, never FAIL; the link timeouts are short."""
+    line = SimLine(FLOW, {"units": {SERIAL: {"missing": True}}})
+    line.wiring = replace(line.wiring, console_timeout_s=0.3, usb_timeout_s=0.3)
+    params = step_type.Params(**{**step_type.example, "timeout_s": 0}) if step_type.name == "device.connect" else None
+    ctx = context(line, step_type.name, params=params)
+    if step_type.name in OPERATOR_ONLY:
+        step_type().run(ctx)
+        return
+    with pytest.raises(StationError, match=r"port 1-1\.1|no answer to|does not answer|no signal on port 1"):
+        step_type().run(ctx)
+
+
 @each_type
 def test_injected_failure_fails_then_passes(step_type: type[StepType]) -> None:
     """A unit set to fail the stage's first attempt FAILs it, and passes the retry."""
