@@ -17,6 +17,7 @@ from engine.diagnostics import RecipeError, did_you_mean
 from engine.flow import Flow
 from engine.history import History, JsonDirHistory, MemoryHistory
 from engine.operator import load_answers, operator_for, stdin_is_terminal
+from engine.outcome import StationError
 from engine.registry import Registry, line_factory
 from engine.runner import StationRunner, UnitResult, UnitSpec
 from engine.yamlload import load_file
@@ -144,6 +145,9 @@ def run_station(args: argparse.Namespace) -> int:
     try:
         with progress:
             results = runner.run(units, slots)
+    except StationError as exc:  # the station cannot start (a slot not wired, ...): no unit was touched
+        print(f"error: the station cannot start: {exc}", file=sys.stderr)
+        return EXIT_STATION
     finally:
         line.close()
     if len(results) < len(units):

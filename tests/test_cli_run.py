@@ -256,3 +256,17 @@ def test_thermostat_fixture_station_hands_units_on_to_rf(capsys: pytest.CaptureF
     )
     assert _statuses(tmp_path, ["SIM0001"]) == {"SIM0001": "in-route"}
     assert code == 0
+
+
+def test_a_slot_the_wiring_lacks_stops_the_station_before_any_unit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Running more slots than the station config wires exits 4 before a unit starts, naming the slot."""
+    recipe = tmp_path / "connect-only.yaml"
+    recipe.write_text(CONNECT_ONLY)
+    config = _station_config(tmp_path, 'slots:\n  "1": {usb_port: "1-1.1", console: /dev/ttyUSB0}\n')
+    records = tmp_path / "records"
+    args = ["--hardware", str(config), "--slots", "2", "--unit", "A", "--unit", "B", "--json-out", str(records)]
+    code, _, err = _run(capsys, str(recipe), *args)
+    assert code == 4 and "slot 2 is not wired" in err and "Traceback" not in err
+    assert not list(records.glob("*.json"))
