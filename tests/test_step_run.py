@@ -344,6 +344,8 @@ def test_device_recover_leaves_only_the_os() -> None:
     assert [(m.name, m.value) for m in ctx.measurements] == [("os_version", "24.10")]
     status = line.device(SERIAL).status()
     assert status.images == () and status.wifi_networks == ()
+    # The storage reads back the hash of the recovery image's bytes as they crossed the USB link.
+    assert ctx.device.storage_digest() == line.image_store.digest(line.flow.images["os"])
 
 
 def test_sideload_refuses_an_unsigned_image() -> None:

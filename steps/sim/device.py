@@ -126,11 +126,13 @@ class SimDevice(SimUnit):
 
     # -- software ----------------------------------------------------------------------------------
 
-    def recover(self, image: Image, timeout_s: float, cancelled: threading.Event) -> None:
+    def recover(self, image: Image, timeout_s: float, cancelled: threading.Event, digest: str | None = None) -> None:
+        """An OS update from ``image``; ``digest`` as for ``write_storage``."""
         with self._lock:
             self._writable(f"an OS recovery with '{image.name}'")
             self.storage.clear()
-            self.os_image, self.storage_hash = image.name, image_digest(image)
+            self.os_image = image.name
+            self.storage_hash = digest if digest is not None else image_digest(image)
             self.ram.clear()
             self.wifi.clear()
             self.running = False

@@ -217,7 +217,7 @@ class UsbFirmware:
         if upload.verb == "BOOTRAM":
             device.boot_ram(image)
         elif upload.verb == "RECOVER":
-            device.recover(image, timeout_s=60, cancelled=self._stopped)
+            device.recover(image, timeout_s=60, cancelled=self._stopped, digest=upload.sha.hexdigest())
         else:
             device.sideload(image)
         return "OK"
