@@ -512,3 +512,18 @@ def test_recipe_route_passes_on_a_healthy_unit(path: Path) -> None:
             missing = {m.name for m in stage.measurements} - {m.name for m in ctx.measurements}
             assert not missing, f"{serial} {stage_id} recorded no {missing}"
         device.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SimLine(FLOW, {"allocator": {"imei_last": -1}}), "sim config: allocator.imei_last must be"),
+        (lambda: HardwareLine(FLOW, {"identities": {"imei_last": -1}}), "station config: identities.imei_last must be"),
+    ],
+    ids=["sim", "station"],
+)
+def test_identity_ranges_are_checked_alike_and_name_their_config_once(make: Any, message: str) -> None:
+    """Both configs check identity ranges with one checker; each message names its own config, once."""
+    with pytest.raises(ValueError, match=message) as caught:
+        make()
+    assert str(caught.value).count("config:") == 1

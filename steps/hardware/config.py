@@ -62,30 +62,36 @@ class StationWiring:
 _TOP = ("usb", "console", "images_dir", "slots", "rf_tester", "meter", "label_printer", "label_previews", "identities")
 
 
-def _mapping(value: Any, where: str) -> Mapping[Any, Any]:
+STATION = "station config"
+"""What the messages of these checks name, unless told another config (the simulation's)."""
+
+
+def config_mapping(value: Any, where: str, config: str = STATION) -> Mapping[Any, Any]:
+    """``value`` as a mapping (None: empty); ValueError naming ``config`` and ``where``."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"station config: {where} must be a mapping, not {type(value).__name__}")
+        raise ValueError(f"{config}: {where} must be a mapping, not {type(value).__name__}")
     return value
 
 
-def _keys(value: Any, allowed: Iterable[str], where: str) -> Mapping[str, Any]:
-    value = _mapping(value, where)
+def config_keys(value: Any, allowed: Iterable[str], where: str, config: str = STATION) -> Mapping[str, Any]:
+    """``value`` as a mapping holding only ``allowed`` keys; an unknown one with a did-you-mean."""
+    value = config_mapping(value, where, config)
     allowed = tuple(allowed)
     for key in value:
         if key not in allowed:
             raise ValueError(
-                f"station config: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
+                f"{config}: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
                 f"known keys: {', '.join(allowed)}"
             )
     return value
 
 
-def _number(value: Any, where: str, kind: type = float, low: float = 0) -> Any:
+def config_number(value: Any, where: str, kind: type = float, low: float = 0, config: str = STATION) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < low:
         what = "a whole number" if kind is int else "a number"
-        raise ValueError(f"station config: {where} must be {what} >= {low}, not {value!r}")
+        raise ValueError(f"{config}: {where} must be {what} >= {low}, not {value!r}")
     return kind(value)
 
 
@@ -93,7 +99,7 @@ def _text(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"station config: {where} must be text, not {value!r}")
+        raise ValueError(f"{STATION}: {where} must be text, not {value!r}")
     return value
 
 
@@ -101,63 +107,63 @@ def _slot(number: Any, raw: Any) -> tuple[int, SlotWiring]:
     where = f"slots.{number}"
     if isinstance(number, str) and number.isdigit():
         number = int(number)
-    slot = _number(number, f"slot number {number!r}", int, 1)
-    spec = _keys(raw, [f.name for f in fields(SlotWiring)], where)
+    slot = config_number(number, f"slot number {number!r}", int, 1)
+    spec = config_keys(raw, [f.name for f in fields(SlotWiring)], where)
     wiring = SlotWiring(
         usb_port=_text(spec.get("usb_port"), f"{where}.usb_port"),
         usb_serial=_text(spec.get("usb_serial"), f"{where}.usb_serial"),
         console=_text(spec.get("console"), f"{where}.console"),
-        rf_port=None if spec.get("rf_port") is None else _number(spec["rf_port"], f"{where}.rf_port", int, 1),
+        rf_port=None if spec.get("rf_port") is None else config_number(spec["rf_port"], f"{where}.rf_port", int, 1),
         meter_port=None
         if spec.get("meter_port") is None
-        else _number(spec["meter_port"], f"{where}.meter_port", int, 1),
+        else config_number(spec["meter_port"], f"{where}.meter_port", int, 1),
     )
     return slot, wiring
 
 
-def allocator_config(raw: Any, where: str, extra: Iterable[str] = ()) -> AllocatorConfig:
-    """Identity ranges from a mapping; ValueError naming ``where`` for anything malformed."""
-    spec = _keys(raw, [*(f.name for f in fields(AllocatorConfig)), *extra], where)
+def allocator_config(raw: Any, where: str, extra: Iterable[str] = (), config: str = STATION) -> AllocatorConfig:
+    """Identity ranges from a mapping; ValueError naming ``config`` and ``where`` for anything malformed."""
+    spec = config_keys(raw, [*(f.name for f in fields(AllocatorConfig)), *extra], where, config)
     made = AllocatorConfig(**{k: v for k, v in spec.items() if k not in extra})
     if not (isinstance(made.tac, str) and made.tac.isdigit() and len(made.tac) == 8):
-        raise ValueError(f"{where}.tac must be 8 digits in quotes, not {made.tac!r}")
-    first = _number(made.imei_first, f"{where}.imei_first", int)
-    last = _number(made.imei_last, f"{where}.imei_last", int)
+        raise ValueError(f"{config}: {where}.tac must be 8 digits in quotes, not {made.tac!r}")
+    first = config_number(made.imei_first, f"{where}.imei_first", int, config=config)
+    last = config_number(made.imei_last, f"{where}.imei_last", int, config=config)
     if not first <= last <= 999_999:
-        raise ValueError(f"{where}.imei_first..imei_last must be a range within 0..999999")
+        raise ValueError(f"{config}: {where}.imei_first..imei_last must be a range within 0..999999")
     octets = str(made.oui).split(":")
     if len(octets) != 3 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
-        raise ValueError(f"{where}.oui must be three hex octets like 02:46:46, not {made.oui!r}")
+        raise ValueError(f"{config}: {where}.oui must be three hex octets like 02:46:46, not {made.oui!r}")
     try:
         made.serial_format.format(n=0)
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{where}.serial_format {made.serial_format!r}: {exc}") from None
+        raise ValueError(f"{config}: {where}.serial_format {made.serial_format!r}: {exc}") from None
     return made
 
 
 def parse_wiring(raw: Mapping[str, Any] | None, base: Path) -> StationWiring:
     """The checked wiring; relative paths are resolved against ``base`` (the file's directory)."""
-    top = _keys(raw, _TOP, "the top level")
-    usb = _keys(top.get("usb"), ("vid", "pid", "timeout_s"), "usb")
-    console = _keys(top.get("console"), ("baudrate", "timeout_s"), "console")
-    slots = dict(_slot(n, spec) for n, spec in _mapping(top.get("slots"), "slots").items())
+    top = config_keys(raw, _TOP, "the top level")
+    usb = config_keys(top.get("usb"), ("vid", "pid", "timeout_s"), "usb")
+    console = config_keys(top.get("console"), ("baudrate", "timeout_s"), "console")
+    slots = dict(_slot(n, spec) for n, spec in config_mapping(top.get("slots"), "slots").items())
     identities = top.get("identities")
     journal = (
         _text((identities or {}).get("journal"), "identities.journal") if isinstance(identities, Mapping) else None
     )
     previews = _text(top.get("label_previews"), "label_previews")
     return StationWiring(
-        usb_vid=_number(usb.get("vid", 0x1209), "usb.vid", int),
-        usb_pid=_number(usb.get("pid", 0xF10F), "usb.pid", int),
-        usb_timeout_s=_number(usb.get("timeout_s", 30.0), "usb.timeout_s"),
-        baudrate=_number(console.get("baudrate", 115200), "console.baudrate", int, 50),
-        console_timeout_s=_number(console.get("timeout_s", 5.0), "console.timeout_s"),
+        usb_vid=config_number(usb.get("vid", 0x1209), "usb.vid", int),
+        usb_pid=config_number(usb.get("pid", 0xF10F), "usb.pid", int),
+        usb_timeout_s=config_number(usb.get("timeout_s", 30.0), "usb.timeout_s"),
+        baudrate=config_number(console.get("baudrate", 115200), "console.baudrate", int, 50),
+        console_timeout_s=config_number(console.get("timeout_s", 5.0), "console.timeout_s"),
         images_dir=base / (_text(top.get("images_dir"), "images_dir") or "images"),
         slots=slots,
         rf_tester=_text(top.get("rf_tester"), "rf_tester"),
         meter=_text(top.get("meter"), "meter"),
         label_printer=_text(top.get("label_printer"), "label_printer"),
         label_previews=None if previews is None else base / previews,
-        identities=allocator_config(identities, "station config: identities", extra=("journal",)),
+        identities=allocator_config(identities, "identities", extra=("journal",)),
         identity_journal=None if journal is None else base / journal,
     )

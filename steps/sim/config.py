@@ -13,7 +13,7 @@ from typing import Any
 from engine.diagnostics import did_you_mean
 from engine.flow import Flow
 from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
-from steps.hardware.config import allocator_config
+from steps.hardware.config import allocator_config, config_keys, config_mapping
 
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
 _TOP = (
@@ -86,6 +86,7 @@ class SimConfig:
 
 
 _NO_FAULTS = UnitFaults()
+SIM = "sim config"
 
 
 class _Checker:
@@ -93,20 +94,10 @@ class _Checker:
         self.flow = flow
 
     def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise ValueError(f"sim config: {where} must be a mapping, not {type(value).__name__}")
-        return value
+        return config_mapping(value, where, SIM)
 
     def keys(self, value: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-        allowed = tuple(allowed)
-        for key in value:
-            if key not in allowed:
-                raise ValueError(
-                    f"sim config: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
-                    f"known keys: {', '.join(allowed)}"
-                )
+        config_keys(value, allowed, where, SIM)
 
     def name(self, value: Any, known: Iterable[str], what: str, where: str) -> str:
         known = tuple(known)
@@ -178,7 +169,7 @@ class _Checker:
         )
 
     def allocator(self, raw: Any) -> AllocatorConfig:
-        return allocator_config(raw, "sim config: allocator")
+        return allocator_config(raw, "allocator", config=SIM)
 
 
 def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
