@@ -3,9 +3,9 @@
 Z1.4 (normal inspection) maps the lot size and the general inspection level to a code letter, and
 the code letter and the AQL to a single sampling plan (Table II-A): sample size n, acceptance
 number Ac and rejection number Re. A lot of N units is sampled at n/N, and the lot is rejected (put
-on hold) once Re sampled units failed, unless the stage names its own recall threshold. The decision for one unit is
-a deterministic hash of lot, unit and stage, so a unit is sampled (or not) the same way on every
-station and every rerun.
+on hold) once Re sampled units failed, unless the stage names its own recall threshold. The
+decision for one unit is a deterministic hash of lot, unit and stage, so a unit is sampled (or not)
+the same way on every station and every rerun.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ AQLS = (
     10.0, 15.0, 25.0, 40.0, 65.0, 100.0, 150.0, 250.0, 400.0, 650.0, 1000.0,
 )  # fmt: skip
 """The AQL columns of Table II-A (percent nonconforming, or nonconformities per hundred units)."""
-_AC_RE = ((0, 1), (0, 0), (0, 0), (1, 2), (2, 3), (3, 4), (5, 6), (7, 8), (10, 11), (14, 15),
-          (21, 22), (30, 31), (44, 45))  # fmt: skip
-"""Table II-A along a diagonal: one code letter down equals one AQL column right. Position 0 is
-where the plans start (0/1); 1 is an up arrow, 2 a down arrow (use the plan above / below)."""
+_AC_RE = ((0, 1), (1, 2), (2, 3), (3, 4), (5, 6), (7, 8), (10, 11), (14, 15), (21, 22), (30, 31), (44, 45))
+"""Table II-A's plans along a diagonal (one code letter down equals one AQL column right). Between
+the first plan (0/1) and the second (1/2) the diagonal holds two arrows: up, then down."""
 _FIRST = 14
 """Letter index + AQL index of the first 0/1 plan (A at 6.5, E at 1.0, Q at 0.010)."""
 
@@ -59,14 +58,14 @@ def single_plan(lot_size: int, aql: float, level: str = "II") -> Plan:
     row, column = _LETTER_ORDER.index(code_letter(lot_size, level)), AQLS.index(aql)
     last = len(_LETTER_ORDER) - 1
     while True:
-        step = row + column - _FIRST
+        step = row + column - _FIRST  # 0: the first plan, 1: an up arrow, 2: a down arrow, 3: the second plan
         if step < 0 or (step == 2 and row < last) or (step == 1 and row == 0):
             row += 1  # a down arrow (or the first row's up arrow: there is nothing above)
-        elif step == 1 or step >= len(_AC_RE):
+        elif step == 1 or step > len(_AC_RE) + 1:
             row -= 1  # an up arrow
         else:
             # The last row's down arrow has nothing below: the column's next plan, 1/2, applies.
-            accept, reject = _AC_RE[3 if step == 2 else step]
+            accept, reject = _AC_RE[0 if step == 0 else max(step - 2, 1)]
             break
     letter = _LETTER_ORDER[row]
     return Plan(letter, min(lot_size, _SAMPLE_SIZE[letter]), accept, reject)
