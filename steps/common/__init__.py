@@ -2,8 +2,8 @@
 
 A step talks to the unit only through ``ctx.device`` (what the Line's ``open_unit`` returned) and
 to the station through ``ctx.resources``. Both are duck-typed: ``UnitDevice`` and the resource
-protocols below list the methods the shipped step types call, so the simulator in ``steps.sim``
-and a later hardware adapter offer the same ones.
+protocols below list the methods the shipped step types call: ``steps.hardware.unit.HardwareUnit``
+offers them over USB and the serial console, and a vendor's own adapter can offer them too.
 
 Errors follow the engine's split: a unit that is bad or refuses a command raises ``StepFailed``
 (FAIL); a station that cannot do its work raises ``StationError`` (ERROR, never scraps a unit).
