@@ -84,6 +84,7 @@ class _Compiler:
             abstract=bool(self.data.get("abstract", False)),
             source=self.recipe.shown_as,
             pos=self.data.pos,
+            product=_product(self.data.get("product")),
         )
 
     def _stage(
@@ -275,3 +276,10 @@ def compile_recipe(recipe: LoadedRecipe, registry: Registry) -> tuple[Flow, list
     compiler = _Compiler(recipe, registry)
     flow = compiler.compile()
     return flow, compiler.problems
+
+
+def _product(product: Any) -> str | None:
+    if not isinstance(product, dict):
+        return None
+    named = product.get("sku") or product.get("name")
+    return str(named) if named is not None else None

@@ -122,6 +122,8 @@ class Flow:
     abstract: bool = False
     source: str = "<flow>"
     pos: Pos = _NOWHERE
+    product: str | None = None
+    """The product built (its SKU, else its name), as units are recorded under."""
 
     def __post_init__(self) -> None:
         groups = [entry.id for entry in self.route if isinstance(entry, Group)]

@@ -84,6 +84,49 @@ class Attempt(NamedTuple):
         )
 
 
+@dataclass(frozen=True)
+class Identity:
+    """An identity issued to a unit from a pool (IMEI, MAC address, serial number)."""
+
+    kind: str
+    value: str
+    issued: float
+    retired: bool = False
+    """The unit was scrapped: the value stays issued and is never given to another unit."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value, "issued": _iso(self.issued), "retired": self.retired}
+
+
+@dataclass(frozen=True)
+class ImageOnUnit:
+    """An image a stage wrote to the unit, with the hash read back."""
+
+    image: str
+    sha256: str | None
+    stage: str
+    written: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"image": self.image, "sha256": self.sha256, "stage": self.stage, "written": _iso(self.written)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's decision, as the audit log keeps it."""
+
+    at: float
+    by: str
+    action: str
+    """quarantine (by the station), release-done, release-not-done, recipe-release, ..."""
+    subject: str
+    """The unit's serial, the lot or the recipe's content hash the decision is about."""
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": _iso(self.at), "by": self.by, "action": self.action, "subject": self.subject, "reason": self.reason}
+
+
 @dataclass
 class UnitRecord:
     """Everything recorded of one unit: its attempts in order and where its route stands."""
@@ -91,12 +134,20 @@ class UnitRecord:
     serial: str
     lot: str | None = None
     status: str = "in-route"
+    """in-route, shipped, scrapped or quarantined (a held lot's units are also listed as held)."""
     reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    product: str | None = None
+    lifecycle: str | None = None
+    """The unit's lifecycle state when it last left a station."""
+    identities: list[Identity] = field(default_factory=list)
+    images: list[ImageOnUnit] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    """The audit log's entries about this unit, oldest first."""
 
     def as_json(self) -> dict[str, Any]:
         last = self.attempts[-1].recipe if self.attempts else None
-        return {
+        out: dict[str, Any] = {
             "serial": self.serial,
             "lot": self.lot,
             "status": self.status,
@@ -104,6 +155,17 @@ class UnitRecord:
             "recipe": None if last is None else {"id": last.recipe, "version": last.version, "hash": last.content_hash},
             "attempts": [a.as_json() for a in self.attempts],
         }
+        if self.product is not None:
+            out["product"] = self.product
+        if self.lifecycle is not None:
+            out["lifecycle"] = self.lifecycle
+        if self.identities:
+            out["identities"] = [i.as_json() for i in self.identities]
+        if self.images:
+            out["images"] = [i.as_json() for i in self.images]
+        if self.decisions:
+            out["decisions"] = [d.as_json() for d in self.decisions]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UnitRecord:
@@ -113,7 +175,28 @@ class UnitRecord:
             status=data.get("status", "in-route"),
             reason=data.get("reason"),
             attempts=[Attempt.from_json(a) for a in data.get("attempts", ())],
+            product=data.get("product"),
+            lifecycle=data.get("lifecycle"),
         )
+
+
+@dataclass(frozen=True)
+class LotRecord:
+    """A lot: its hold, if any, and how many sampled units failed each sampled stage."""
+
+    lot: str
+    hold: str | None = None
+    """Why the lot is on hold, or None."""
+    held_at: float | None = None
+    failures: Mapping[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "lot": self.lot,
+            "hold": self.hold,
+            "held_at": None if self.held_at is None else _iso(self.held_at),
+            "failures": dict(self.failures),
+        }
 
 
 def _iso(epoch: float) -> str:
