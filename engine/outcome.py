@@ -15,6 +15,8 @@ class Outcome(StrEnum):
     """Stopped by the operator (Ctrl-C)."""
     SKIPPED = "SKIPPED"
     """Not run for this unit (not sampled, or the step decided so)."""
+    NOT_DONE = "NOT-DONE"
+    """A supervisor decided an interrupted irreversible attempt did not take effect: the stage may run again."""
 
 
 class Verdict(StrEnum):

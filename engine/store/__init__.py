@@ -1,0 +1,49 @@
+"""Durable records: ``open_store(url)`` opens a SQLite file (the default) or a PostgreSQL database.
+
+``sqlite:///PATH`` is a file (relative to the working directory; ``sqlite:////abs/path`` is
+absolute), ``sqlite://`` a database in memory (a dry run's), ``postgresql://…`` a server. The schema
+is migrated in place on opening.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from engine.store.migrations import MIGRATIONS, Migration
+from engine.store.sqlstore import DECISIONS, QUARANTINED, SqlStore
+from engine.store.worker import StoreError
+
+DEFAULT_STORE = "sqlite:///floorflow.db"
+MEMORY = "sqlite://"
+ENVIRONMENT = "FLOORFLOW_STORE"
+"""The environment variable naming the store when ``--store`` is not given."""
+
+
+def default_url() -> str:
+    return os.environ.get(ENVIRONMENT) or DEFAULT_STORE
+
+
+def open_store(url: str, migrations: Sequence[Migration] = MIGRATIONS) -> SqlStore:
+    """Open (creating and migrating as needed) the store at ``url``; StoreError says why it cannot be."""
+    if url.startswith("sqlite:"):
+        from engine.store.sqlite import SqliteBackend
+
+        rest = url[len("sqlite:") :]
+        if rest in ("", "//", "///:memory:"):
+            return SqlStore(SqliteBackend(":memory:"), migrations)
+        if not rest.startswith("///"):
+            raise StoreError(f"{url}: a SQLite store is sqlite:///PATH (sqlite:////PATH for an absolute path)")
+        return SqlStore(SqliteBackend(rest[3:]), migrations)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StoreError(f"{url}: PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
+        from engine.store.postgres import PostgresBackend
+
+        return SqlStore(PostgresBackend(url), migrations)
+    raise StoreError(f"{url}: not a store address: give sqlite:///PATH or postgresql://HOST/DATABASE")
+
+
+__all__ = ["DECISIONS", "DEFAULT_STORE", "MEMORY", "QUARANTINED", "SqlStore", "StoreError", "default_url", "open_store"]

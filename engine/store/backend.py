@@ -1,0 +1,44 @@
+"""What differs between the two databases: connecting, placeholders, types, locks, who holds a claim."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+
+class Backend(Protocol):
+    shown: str
+    """The store's address as messages show it (never with a password)."""
+    types: ClassVar[dict[str, str]]
+    """``id``, ``real`` and ``big`` in the migrations, in this database's words."""
+    for_update: str
+    """Appended to a SELECT that locks the rows it reads inside a write transaction."""
+
+    def connect(self) -> Any:
+        """A DB-API connection in autocommit mode: transactions are begun explicitly."""
+        ...
+
+    def sql(self, text: str) -> str:
+        """``text`` with its ``?`` placeholders in this driver's style."""
+        ...
+
+    def begin(self, conn: Any, *, write: bool, durable: bool) -> None:
+        """Begin a transaction; a write one takes the write lock up front; a durable one survives power loss."""
+        ...
+
+    def end(self, conn: Any, *, commit: bool, durable: bool) -> None: ...
+
+    def migration_lock(self, conn: Any) -> None:
+        """Inside the migration transaction: keep other processes from migrating at the same time."""
+        ...
+
+    def holder(self, conn: Any) -> str:
+        """Who this connection is, as written in claims and intents."""
+        ...
+
+    def alive(self, conn: Any, holder: str) -> bool:
+        """Whether the holder of a claim or intent is still running."""
+        ...
+
+    def closed(self) -> None:
+        """The store's connection was closed."""
+        ...

@@ -1,0 +1,121 @@
+"""The store's schema, as numbered migrations applied in order, in place.
+
+Each migration is a list of statements written once for both databases; ``{id}``, ``{real}`` and
+``{big}`` become each database's own types. A store at version N gets migrations N+1, ... applied
+in one transaction when it is opened, so an old database upgrades where it lies and keeps its rows.
+Migrations are only ever appended: a released one is never edited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "units, attempts, irreversible intents, lots, identity pools, images, releases, audit log",
+        (
+            """CREATE TABLE units (
+                serial TEXT PRIMARY KEY,
+                product TEXT,
+                recipe TEXT,
+                recipe_version INTEGER,
+                recipe_hash TEXT,
+                lot TEXT,
+                lifecycle TEXT,
+                status TEXT NOT NULL DEFAULT 'in-route',
+                reason TEXT,
+                claimed_by TEXT,
+                claimed_station TEXT,
+                claimed_at {real},
+                updated {real} NOT NULL
+            )""",
+            "CREATE INDEX units_status ON units (status)",
+            "CREATE INDEX units_lot ON units (lot)",
+            """CREATE TABLE attempts (
+                id {id},
+                serial TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                step TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                started {real} NOT NULL,
+                ended {real} NOT NULL,
+                recipe TEXT NOT NULL,
+                recipe_version INTEGER NOT NULL,
+                recipe_hash TEXT NOT NULL,
+                lot TEXT,
+                station TEXT,
+                slot INTEGER NOT NULL,
+                operator TEXT,
+                measurements TEXT NOT NULL,
+                error TEXT,
+                device_id TEXT
+            )""",
+            "CREATE INDEX attempts_unit ON attempts (serial, id)",
+            "CREATE INDEX attempts_ended ON attempts (ended)",
+            """CREATE TABLE intents (
+                id {id},
+                serial TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                step TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                station TEXT,
+                slot INTEGER NOT NULL,
+                recipe TEXT NOT NULL,
+                recipe_version INTEGER NOT NULL,
+                recipe_hash TEXT NOT NULL,
+                lot TEXT,
+                operator TEXT,
+                holder TEXT NOT NULL,
+                started {real} NOT NULL,
+                outcome TEXT,
+                ended {real},
+                decision TEXT
+            )""",
+            "CREATE INDEX intents_open ON intents (serial) WHERE outcome IS NULL",
+            "CREATE TABLE lots (lot TEXT PRIMARY KEY, hold TEXT, held_at {real})",
+            """CREATE TABLE lot_failures (
+                lot TEXT NOT NULL, stage TEXT NOT NULL, failures INTEGER NOT NULL, PRIMARY KEY (lot, stage)
+            )""",
+            "CREATE TABLE identity_pools (pool TEXT PRIMARY KEY, next {big} NOT NULL, last {big} NOT NULL)",
+            """CREATE TABLE identities (
+                space TEXT NOT NULL,
+                value TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                pool TEXT NOT NULL,
+                serial TEXT NOT NULL,
+                issued {real} NOT NULL,
+                retired INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (space, value)
+            )""",
+            "CREATE UNIQUE INDEX identities_unit ON identities (serial, kind)",
+            """CREATE TABLE images (
+                serial TEXT NOT NULL, image TEXT NOT NULL, sha256 TEXT, stage TEXT NOT NULL, written {real} NOT NULL
+            )""",
+            "CREATE INDEX images_unit ON images (serial)",
+            """CREATE TABLE releases (
+                recipe_hash TEXT PRIMARY KEY,
+                recipe TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                source TEXT,
+                released_by TEXT NOT NULL,
+                released_at {real} NOT NULL
+            )""",
+            """CREATE TABLE audit (
+                id {id}, at {real} NOT NULL, by TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, reason TEXT
+            )""",
+            "CREATE INDEX audit_subject ON audit (subject, id)",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version

@@ -1,0 +1,72 @@
+"""PostgreSQL through psycopg 3: one database for the stations of a whole line.
+
+Ordinary transactions commit with ``synchronous_commit = off`` (the server has them even if the
+station dies; a crash of the server may lose the last ones); durable ones turn it on for their
+transaction. Decisions lock their rows with ``SELECT … FOR UPDATE``. A claim's holder is the
+server's own name for the connection (backend pid and start time), so a station that died is seen
+as gone by every other station: its connection is no longer in ``pg_stat_activity``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+_MIGRATION_LOCK = 0x666C6F77  # "flow": the advisory lock held while migrating
+
+
+class PostgresBackend:
+    types: ClassVar[dict[str, str]] = {
+        "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "real": "DOUBLE PRECISION",
+        "big": "BIGINT",
+    }
+    for_update = " FOR UPDATE"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.shown = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
+        self._sql: dict[str, str] = {}
+
+    def connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        conn.execute("SET synchronous_commit TO off")
+        return conn
+
+    def sql(self, text: str) -> str:
+        converted = self._sql.get(text)
+        if converted is None:
+            converted = self._sql[text] = text.replace("%", "%%").replace("?", "%s")
+        return converted
+
+    def begin(self, conn: Any, *, write: bool, durable: bool) -> None:
+        conn.execute("BEGIN")
+        if durable:
+            conn.execute("SET LOCAL synchronous_commit TO on")
+
+    def end(self, conn: Any, *, commit: bool, durable: bool) -> None:
+        conn.execute("COMMIT" if commit else "ROLLBACK")
+
+    def migration_lock(self, conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+
+    def holder(self, conn: Any) -> str:
+        pid, started = conn.execute(
+            "SELECT pid, extract(epoch FROM backend_start)::text FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        ).fetchone()
+        return f"pg:{pid}:{started}"
+
+    def alive(self, conn: Any, holder: str) -> bool:
+        _, pid, started = [*holder.split(":", 2), "", ""][:3]
+        if not pid.isdigit():
+            return True
+        row = conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND extract(epoch FROM backend_start)::text = %s",
+            (int(pid), started),
+        ).fetchone()
+        return row is not None
+
+    def closed(self) -> None:
+        """Nothing to forget: the server drops the connection's identity itself."""

@@ -1,0 +1,231 @@
+"""The store's one connection, owned by one thread that runs every transaction in the order asked.
+
+Ordinary attempts are written behind: ``write`` queues a row and returns at once, and the thread
+commits the rows that queued up together in one transaction. Everything else is a job: the caller
+waits for its transaction to commit (or fail) and gets its result. Jobs and rows keep their order,
+so a job sees every row queued before it, and a durable job (an irreversible intent, an identity)
+commits the rows before it to disk with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from engine.store.backend import Backend
+from engine.store.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger("floorflow.store")
+
+T = TypeVar("T")
+BATCH = 1024
+"""Most rows written behind in one transaction."""
+
+
+class StoreError(Exception):
+    """The store cannot be opened, read or written: a station error, with the store's address."""
+
+
+class Tx:
+    """One transaction on the store's connection."""
+
+    def __init__(self, conn: Any, backend: Backend) -> None:
+        self.conn = conn
+        self.backend = backend
+        self.for_update = backend.for_update
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(self.backend.sql(sql), params).rowcount)
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.cursor().executemany(self.backend.sql(sql), rows)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(self.backend.sql(sql), params).fetchall())
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self.conn.execute(self.backend.sql(sql), params).fetchone()
+        return found
+
+    def alive(self, holder: str) -> bool:
+        return self.backend.alive(self.conn, holder)
+
+
+@dataclass
+class _Job(Generic[T]):
+    work: Callable[[Tx], T]
+    write: bool
+    durable: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class Worker:
+    """The thread that owns the connection; ``rows_written`` writes a batch of queued rows."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        rows_written: Callable[[Tx, list[Any]], None],
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> None:
+        self.backend = backend
+        self.migrations = tuple(migrations)
+        self._rows_written = rows_written
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._broken: BaseException | None = None
+        self.holder = ""
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(ready,), name="floorflow-store", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self._broken is not None:
+            raise StoreError(f"cannot open the store {backend.shown}: {self._broken}") from self._broken
+
+    # -- the callers' side --------------------------------------------------------------------
+
+    def write(self, row: Any) -> None:
+        """Queue a row to be written behind (raise if an earlier write failed)."""
+        if self._broken is not None:
+            self._fail()
+        self._queue.put(row)
+
+    def call(self, work: Callable[[Tx], T], *, write: bool = True, durable: bool = False) -> T:
+        """Run ``work`` in a transaction of its own, after every row and job queued before it."""
+        if self._broken is not None:
+            self._fail()
+        job: _Job[T] = _Job(work, write, durable)
+        self._queue.put(job)
+        while not job.done.wait(1.0):
+            if not self._thread.is_alive():
+                self._fail()
+        if job.error is not None:
+            if isinstance(job.error, StoreError | ValueError | LookupError):
+                raise job.error
+            raise StoreError(f"the store {self.backend.shown}: {job.error}") from job.error
+        result: T = job.result
+        return result
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        if self._broken is not None:
+            self._fail()
+
+    def _fail(self) -> None:
+        raise StoreError(f"the store {self.backend.shown} failed: {self._broken}") from self._broken
+
+    # -- the thread -----------------------------------------------------------------------------
+
+    def _work(self, ready: threading.Event) -> None:
+        try:
+            conn = self.backend.connect()
+            self._migrate(conn)
+            self.holder = self.backend.holder(conn)
+        except Exception as exc:
+            self._broken = exc
+            ready.set()
+            return
+        ready.set()
+        try:
+            self._serve(conn)
+        finally:
+            try:
+                conn.close()
+            finally:
+                self.backend.closed()
+
+    def _serve(self, conn: Any) -> None:
+        tx = Tx(conn, self.backend)
+        pending: Any = None
+        while True:
+            item = self._queue.get() if pending is None else pending
+            pending = None
+            if item is _STOP:
+                return
+            if isinstance(item, _Job):
+                self._run(tx, item)
+                continue
+            batch = [item]
+            while len(batch) < BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(more, _Job) or more is _STOP:
+                    pending = more
+                    break
+                batch.append(more)
+            try:
+                self._write_batch(tx, batch)
+            except Exception as exc:
+                log.exception("%d records could not be written to %s", len(batch), self.backend.shown)
+                self._broken = exc
+                if pending is not None:
+                    pending.error = StoreError(f"the store {self.backend.shown} failed: {exc}")
+                    pending.done.set()
+                return
+
+    def _write_batch(self, tx: Tx, batch: list[Any]) -> None:
+        self._transaction(tx, lambda t: self._rows_written(t, batch), write=True, durable=False)
+
+    def _run(self, tx: Tx, job: _Job[Any]) -> None:
+        try:
+            job.result = self._transaction(tx, job.work, write=job.write, durable=job.durable)
+        except BaseException as exc:
+            job.error = exc
+        finally:
+            job.done.set()
+
+    def _transaction(self, tx: Tx, work: Callable[[Tx], T], *, write: bool, durable: bool) -> T:
+        self.backend.begin(tx.conn, write=write, durable=durable)
+        try:
+            result = work(tx)
+        except BaseException:
+            self.backend.end(tx.conn, commit=False, durable=durable)
+            raise
+        self.backend.end(tx.conn, commit=True, durable=durable)
+        return result
+
+    def _migrate(self, conn: Any) -> None:
+        tx = Tx(conn, self.backend)
+
+        def migrate(t: Tx) -> None:
+            self.backend.migration_lock(conn)
+            t.run(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                f"(version INTEGER NOT NULL, applied {self.backend.types['real']} NOT NULL, description TEXT NOT NULL)"
+            )
+            found = t.row("SELECT max(version) FROM schema_version")
+            version = int(found[0]) if found and found[0] is not None else 0
+            latest = self.migrations[-1].version
+            if version > latest:
+                raise StoreError(
+                    f"the store {self.backend.shown} has schema version {version}, newer than this floorflow "
+                    f"knows ({latest}): upgrade floorflow"
+                )
+            for migration in self.migrations:
+                if migration.version > version:
+                    apply(t, migration, self.backend)
+
+        self._transaction(tx, migrate, write=True, durable=True)
+
+
+def apply(tx: Tx, migration: Migration, backend: Backend) -> None:
+    for statement in migration.statements:
+        tx.run(statement.format(**backend.types))
+    tx.run(
+        "INSERT INTO schema_version (version, applied, description) VALUES (?, ?, ?)",
+        (migration.version, time.time(), migration.description),
+    )
