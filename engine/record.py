@@ -124,7 +124,13 @@ class Decision:
     reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"at": _iso(self.at), "by": self.by, "action": self.action, "subject": self.subject, "reason": self.reason}
+        return {
+            "at": _iso(self.at),
+            "by": self.by,
+            "action": self.action,
+            "subject": self.subject,
+            "reason": self.reason,
+        }
 
 
 @dataclass

@@ -21,12 +21,12 @@ from engine.attempt import call_step, run_cleanups
 from engine.context import Line, Operator, StepContext, UnitInfo
 from engine.events import Event, StepEnded, StepProgress, StepStarted, Subscriber, UnitEnded, UnitStarted
 from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
-from engine.guards import refusal
-from engine.history import History
+from engine.guards import Refusal, refusal
+from engine.history import QUARANTINED, History
 from engine.machine import FlowMachine, SlotModel
 from engine.measure import Judge
 from engine.outcome import Outcome, StationError
-from engine.record import Attempt, RecipeRef
+from engine.record import Attempt, RecipeRef, UnitRecord
 from engine.registry import Registry
 from engine.sampling import is_sampled, recall_threshold
 from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
@@ -157,10 +157,29 @@ class StationRunner:
     # -- one unit --------------------------------------------------------------------------------
 
     def run_unit(self, unit: UnitSpec, model: SlotModel) -> UnitResult:
-        record = self.history.unit(unit.serial)
-        state = UnitState.replay(self.index, record.attempts)
+        states: list[UnitState] = []
+
+        def decide(record: UnitRecord, lot_hold: str | None) -> str | None:
+            state = UnitState.replay(self.index, record.attempts)
+            states.append(state)
+            return self._admission(record, state, lot_hold)
+
+        try:
+            record, refused = self.history.claim(
+                unit.serial, station=self.station, lot=unit.lot, product=self.flow.product, decide=decide
+            )
+        except Exception as exc:
+            log.exception("the record of %s could not be read", unit.serial)
+            result = UnitResult(unit.serial, "error", f"the unit's record could not be read: {exc}")
+            self._emit(UnitStarted(unit.serial, model.slot, unit.lot))
+            self._emit(UnitEnded(unit.serial, model.slot, result.status, result.reason))
+            return result
         lot = unit.lot if unit.lot is not None else record.lot
         self._emit(UnitStarted(unit.serial, model.slot, lot))
+        if refused is not None:
+            self._emit(UnitEnded(unit.serial, model.slot, "refused", refused))
+            return UnitResult(unit.serial, "refused", refused)
+        state = states[-1]
         cancel = threading.Event()
         with self._lock:
             self._cancels.add(cancel)
@@ -171,12 +190,33 @@ class StationRunner:
                 self._cancels.discard(cancel)
         self._info.pop(unit.serial, None)
         try:
-            self.history.finish(unit.serial, result.status, result.reason)
+            self.history.finish(unit.serial, result.status, result.reason, state.lifecycle_state)
         except Exception as exc:
             log.exception("the record of %s could not be written", unit.serial)
             result = UnitResult(unit.serial, "error", f"the unit's record could not be written: {exc}")
         self._emit(UnitEnded(unit.serial, model.slot, result.status, result.reason))
         return result
+
+    def _admission(self, record: UnitRecord, state: UnitState, lot_hold: str | None) -> str | None:
+        """Why the unit may not start here (None: it may), decided while the store holds it locked."""
+        if record.status == QUARANTINED:
+            return str(
+                Refusal(
+                    "status",
+                    f"the unit is quarantined ({record.reason}); a supervisor's decision releases it: "
+                    f"floorflow units release {record.serial} --decision done|not-done --by NAME",
+                )
+            )
+        stage = state.next_stage(self._own)
+        if stage is None:
+            return None
+        if stage.id not in self._own:
+            if any(s not in state.passed for s in self._own if not self.flow.stages[s].rework):
+                where = f" at station {stage.station}" if stage.station else ""
+                return f"route interlock: the unit has not passed '{stage.id}'{where}, which comes first"
+            return None
+        refused = refusal(state, stage, lot_hold)
+        return None if refused is None else str(refused)
 
     def _route(self, unit: UnitSpec, state: UnitState, model: SlotModel, cancel: threading.Event) -> UnitResult:
         self.machine.place(model, self._position(state))
@@ -221,16 +261,10 @@ class StationRunner:
                     log.exception("closing the device of %s failed", unit.serial)
 
     def _leave(self, unit: UnitSpec, state: UnitState, stage: Stage, ran_here: bool) -> UnitResult:
-        """The next stage is another station's: the unit moves on, or it came here too early."""
+        """The next stage is another station's: the unit moves on (admission refused one that came too early)."""
         where = f" at station {stage.station}" if stage.station else ""
         if ran_here:
             return UnitResult(unit.serial, "in-route", f"next: '{stage.id}'{where}")
-        if any(s not in state.passed for s in self._own if not self.flow.stages[s].rework):
-            return UnitResult(
-                unit.serial,
-                "refused",
-                f"route interlock: the unit has not passed '{stage.id}'{where}, which comes first",
-            )
         return UnitResult(unit.serial, "in-route", f"nothing to do at this station; next: '{stage.id}'{where}")
 
     def _position(self, state: UnitState) -> str:
@@ -324,6 +358,14 @@ class StationRunner:
             cancelled=cancel,
         )
         started = time.time()
+        intent = None
+        if stage.irreversible:
+            try:
+                intent = self.history.intend(self._attempt_row(unit, stage, slot, tries, Outcome.ERROR, started, 0.0))
+            except Exception as exc:
+                log.exception("the intent of %s on %s could not be journaled", stage.id, unit.serial)
+                # Nothing is recorded: the step did not run, and an attempt would count as entered.
+                return Outcome.ERROR, f"not started: the intent of this irreversible step could not be journaled: {exc}"
         if self.subscribers:
             ctx.report = lambda fraction, note: self._emit(StepProgress(unit.serial, slot, stage.id, fraction, note))
             self._emit(StepStarted(unit.serial, slot, stage.id, stage.step, tries, stage.params, started))
@@ -337,7 +379,28 @@ class StationRunner:
         if self.abort.is_set() and outcome is not Outcome.PASS:
             outcome = Outcome.ABORTED
         duration = time.perf_counter() - clock
-        self._record(unit, state, stage, slot, tries, outcome, started, duration, ctx.measurements, error, device)
+        quarantine = None
+        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED):
+            quarantine = (
+                f"irreversible stage '{stage.id}' ended in {outcome.value} ({error}): whether it took effect is unknown"
+            )
+        self._record(
+            unit,
+            state,
+            stage,
+            slot,
+            tries,
+            outcome,
+            started,
+            duration,
+            ctx.measurements,
+            error,
+            device,
+            intent,
+            quarantine,
+        )
+        if quarantine is not None:
+            state.status, state.reason = QUARANTINED, quarantine
         return outcome, error
 
     def _record(
@@ -353,26 +416,14 @@ class StationRunner:
         measurements: Sequence[Any],
         error: str | None,
         device: Any,
+        intent: int | None = None,
+        quarantine: str | None = None,
     ) -> None:
-        # Positional, in field order: one Attempt is made per step, and keywords cost a microsecond.
-        attempt = Attempt(
-            unit.serial,  # serial
-            stage.id,  # stage
-            stage.step,  # step
-            tries,  # attempt
-            outcome,  # outcome
-            started,  # started
-            started + duration,  # ended
-            self.recipe,  # recipe
-            unit.lot,  # lot
-            stage.station,  # station
-            slot,  # slot
-            self.operator_name,  # operator
-            tuple(measurements),  # measurements
-            error,  # error
-            getattr(device, "device_id", None),  # device_id
-        )
-        self.history.add(attempt)
+        attempt = self._attempt_row(unit, stage, slot, tries, outcome, started, duration, measurements, error, device)
+        if intent is None and quarantine is None:
+            self.history.add(attempt)
+        else:
+            self.history.add(attempt, intent=intent, quarantine=quarantine)
         state.record(stage, outcome, started, self.recipe)
         if self.subscribers:
             self._emit(
@@ -389,3 +440,35 @@ class StationRunner:
                     error,
                 )
             )
+
+    def _attempt_row(
+        self,
+        unit: UnitSpec,
+        stage: Stage,
+        slot: int,
+        tries: int,
+        outcome: Outcome,
+        started: float,
+        duration: float,
+        measurements: Sequence[Any] = (),
+        error: str | None = None,
+        device: Any = None,
+    ) -> Attempt:
+        # Positional, in field order: one Attempt is made per step, and keywords cost a microsecond.
+        return Attempt(
+            unit.serial,  # serial
+            stage.id,  # stage
+            stage.step,  # step
+            tries,  # attempt
+            outcome,  # outcome
+            started,  # started
+            started + duration,  # ended
+            self.recipe,  # recipe
+            unit.lot,  # lot
+            stage.station,  # station
+            slot,  # slot
+            self.operator_name,  # operator
+            tuple(measurements),  # measurements
+            error,  # error
+            getattr(device, "device_id", None),  # device_id
+        )

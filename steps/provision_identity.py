@@ -33,17 +33,21 @@ class ProvisionIdentity(StepType):
     def run(self, ctx: StepContext) -> None:
         device = open_device(ctx)
         allocator = resource(ctx, "identities")
+        carried = {kind: device.read_identity(kind) for kind in ctx.params.identities}
+        for kind, existing in carried.items():
+            # Written before (an earlier attempt, or another line): identities are kept for good.
+            if existing is not None and not well_formed(kind, existing):
+                raise StepFailed(f"the unit already carries a malformed {kind} {existing!r}")
+        # Every missing value is allocated before the first is written: an exhausted pool stops the
+        # step before the unit is touched, never halfway through its identities.
+        fresh = {kind: allocator.allocate(kind, ctx.unit.serial) for kind, value in carried.items() if value is None}
+        for kind, value in fresh.items():
+            if not well_formed(kind, value):
+                raise StationError(f"the allocator issued a malformed {kind} {value!r}; nothing was written")
         for kind in ctx.params.identities:
-            existing = device.read_identity(kind)
-            if existing is not None:
-                # Written before (an earlier attempt, or another line): identities are kept for good.
-                if not well_formed(kind, existing):
-                    raise StepFailed(f"the unit already carries a malformed {kind} {existing!r}")
-                value = existing
-            else:
-                value = allocator.allocate(kind, ctx.unit.serial)
-                if not well_formed(kind, value):
-                    raise StationError(f"the allocator issued a malformed {kind} {value!r}; it was not written")
+            value = fresh.get(kind) or carried[kind]
+            assert value is not None
+            if kind in fresh:
                 device.write_identity(kind, value)
                 if device.read_identity(kind) != value:
                     raise StepFailed(f"the unit's {kind} does not read back as {value} after writing it")

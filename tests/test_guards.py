@@ -336,7 +336,7 @@ IRREVERSIBLE_THEN_ERROR = """\
 
 
 def test_irreversible_stage_is_not_rerun_after_an_error_in_it(tmp_path: Path) -> None:
-    """An irreversible stage that ERRORed once is refused by the irreversible rule on the next run; it ran once."""
+    """An irreversible stage that ERRORed quarantines the unit (did it take effect?); the next run is refused."""
     flow = build(tmp_path, IRREVERSIBLE_THEN_ERROR)
     bench, history = Bench(instrument_down=True), MemoryHistory()
     [first] = runner(flow, bench, history).run([_unit("SN1")])
@@ -344,12 +344,14 @@ def test_irreversible_stage_is_not_rerun_after_an_error_in_it(tmp_path: Path) ->
     bench.instrument_down = False  # the station is repaired: only the rule can stop the second burn now
     [second] = runner(flow, bench, history).run([_unit("SN1")])
     assert second.status == "refused"
-    assert "refused by the irreversible rule" in (second.reason or "")
+    assert "refused by the status rule: the unit is quarantined" in (second.reason or "")
+    assert "irreversible stage 'burn' ended in ERROR" in (second.reason or "")
+    assert history.unit("SN1").status == "quarantined"
     assert bench.runs[("SN1", "burn")] == 1
 
 
 def test_irreversible_stage_is_not_rerun_from_a_json_history(tmp_path: Path) -> None:
-    """The irreversible rule holds across processes: a new JsonDirHistory on the same directory still refuses."""
+    """The quarantine holds across processes: a new JsonDirHistory on the same directory still refuses."""
     flow = build(tmp_path, IRREVERSIBLE_THEN_ERROR)
     bench = Bench(instrument_down=True)
     [first] = runner(flow, bench, JsonDirHistory(tmp_path / "records")).run([_unit("SN1")])
@@ -357,7 +359,7 @@ def test_irreversible_stage_is_not_rerun_from_a_json_history(tmp_path: Path) -> 
     bench.instrument_down = False
     [second] = runner(flow, bench, JsonDirHistory(tmp_path / "records")).run([_unit("SN1")])
     assert second.status == "refused"
-    assert "irreversible rule" in (second.reason or "")
+    assert "the unit is quarantined" in (second.reason or "")
     assert bench.runs[("SN1", "burn")] == 1
 
 

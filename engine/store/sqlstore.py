@@ -145,7 +145,8 @@ class SqlStore:
             tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
             tx.run(
                 "UPDATE units SET claimed_by = NULL, claimed_station = NULL, claimed_at = NULL, "
-                "lifecycle = coalesce(?, lifecycle), reason = ?, updated = ? WHERE serial = ? AND "
+                "lifecycle = coalesce(?, lifecycle), reason = CASE WHEN status = 'quarantined' THEN reason ELSE ? END, "
+                "updated = ? WHERE serial = ? AND "
                 "(claimed_by IS NULL OR claimed_by = ?)",
                 (lifecycle, reason, now, serial, self.holder),
             )

@@ -4,16 +4,21 @@ IMEIs are the 8-digit TAC, a 6-digit serial number from the configured range and
 digit; MAC addresses take the next free address of the OUI block (Bluetooth and Wi-Fi share the
 block, as a product's MACs usually do); serial numbers follow a format with a running ``n``.
 A value is never issued twice, and a unit asking again for a kind it was given gets the same value
-back. With a journal file every allocation is appended and synced to disk before it is handed out,
-so a restarted station neither loses nor reissues one.
+back. ``PoolIdentityAllocator`` issues from pools kept in the store (``engine.store``): atomic across
+every station on the store, never reused (a scrapped unit's values are retired, not issued again).
+Without a store, ``JournalIdentityAllocator`` keeps the station's own allocations, with a journal file
+appended and synced to disk before a value is handed out, so a restarted station neither loses nor
+reissues one.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from stdnum import imei, luhn
 
@@ -41,6 +46,98 @@ class AllocatorConfig:
     serial_format: str = "SIM{n:08d}"
 
 
+@dataclass(frozen=True)
+class Pool:
+    """Where identities of one kind come from: numbers ``first``..``last`` made into values."""
+
+    name: str
+    """The pool's key in the store: the same ranges on two stations are one pool."""
+    space: str
+    """Values are unique within a space (Bluetooth and Wi-Fi MACs share one)."""
+    first: int
+    last: int
+    what: str
+    """The pool as an error message names it."""
+
+
+def pool_of(kind: str, config: AllocatorConfig) -> Pool:
+    if kind == "imei":
+        return Pool(
+            f"imei:{config.tac}:{config.imei_first:06d}-{config.imei_last:06d}",
+            "imei",
+            config.imei_first,
+            config.imei_last,
+            f"IMEI pool of TAC {config.tac} ({config.imei_first:06d}-{config.imei_last:06d})",
+        )
+    if kind in ("bt_mac", "wifi_mac"):
+        oui = config.oui.upper()
+        return Pool(f"mac:{oui}", "mac", 0, _MAC_BLOCK - 1, f"MAC block of OUI {oui}")
+    return Pool(f"serial:{config.serial_format}", "serial", 1, 10**12 - 1, f"serial numbers {config.serial_format}")
+
+
+def identity_value(kind: str, n: int, config: AllocatorConfig) -> str:
+    """The ``n``-th value of ``kind``'s pool."""
+    if kind == "imei":
+        body = f"{config.tac}{n:06d}"
+        value = body + luhn.calc_check_digit(body)
+        assert imei.is_valid(value), value
+        return value
+    if kind in ("bt_mac", "wifi_mac"):
+        nic = f"{n:06X}"
+        return ":".join([config.oui.upper(), nic[0:2], nic[2:4], nic[4:6]])
+    return config.serial_format.format(n=n)
+
+
+def _known(kind: str) -> None:
+    if kind not in IDENTITY_KINDS:
+        raise StationError(f"no allocator for identity kind '{kind}'{did_you_mean(kind, IDENTITY_KINDS)}")
+
+
+class IdentityLedger(Protocol):
+    """Issues pool numbers atomically and for good (``engine.store.SqlStore`` is one)."""
+
+    def issue(
+        self,
+        kind: str,
+        serial: str,
+        *,
+        space: str,
+        pool: str,
+        first: int,
+        last: int,
+        make: Callable[[int], str],
+        what: str,
+    ) -> str: ...
+
+
+class PoolIdentityAllocator:
+    """Issues from the store's pools; an exhausted pool is a StationError before anything is written."""
+
+    def __init__(self, ledger: IdentityLedger, config: AllocatorConfig | None = None) -> None:
+        self.ledger = ledger
+        self.config = config if config is not None else AllocatorConfig()
+        self.offline = False
+
+    def allocate(self, kind: str, serial: str) -> str:
+        if self.offline:
+            raise StationError("the identity allocator is offline")
+        _known(kind)
+        pool = pool_of(kind, self.config)
+        try:
+            return self.ledger.issue(
+                kind,
+                serial,
+                space=pool.space,
+                pool=pool.name,
+                first=pool.first,
+                last=pool.last,
+                make=lambda n: identity_value(kind, n, self.config),
+                what=pool.what,
+            )
+        except LookupError as exc:
+            raise StationError(f"{exc}: configure a new range") from None
+
+
 class JournalIdentityAllocator:
     """Allocates from an ``AllocatorConfig``; with a journal file, allocations survive restarts."""
 
@@ -61,8 +158,7 @@ class JournalIdentityAllocator:
     def allocate(self, kind: str, serial: str) -> str:
         if self.offline:
             raise StationError("the identity allocator is offline")
-        if kind not in IDENTITY_KINDS:
-            raise StationError(f"no allocator for identity kind '{kind}'{did_you_mean(kind, IDENTITY_KINDS)}")
+        _known(kind)
         with self._lock:
             given = self._given.get((kind, serial))
             if given is not None:
@@ -89,22 +185,10 @@ class JournalIdentityAllocator:
                 return value
 
     def _candidate(self, kind: str) -> str:
-        if kind == "imei":
-            n = self._take("imei", self.config.imei_last + 1, f"IMEI range of TAC {self.config.tac}")
-            body = f"{self.config.tac}{n:06d}"
-            value = body + luhn.calc_check_digit(body)
-            assert imei.is_valid(value), value
-            return value
-        if kind in ("bt_mac", "wifi_mac"):
-            n = self._take("mac", _MAC_BLOCK, f"MAC block of OUI {self.config.oui}")
-            nic = f"{n:06X}"
-            return ":".join([self.config.oui.upper(), nic[0:2], nic[2:4], nic[4:6]])
-        n = self._take("serial", 10**12, "serial numbers")
-        return self.config.serial_format.format(n=n)
-
-    def _take(self, counter: str, end: int, what: str) -> int:
+        pool = pool_of(kind, self.config)
+        counter = "mac" if pool.space == "mac" else kind
         n = self._next[counter]
-        if n >= end:
-            raise StationError(f"the {what} is exhausted")
+        if n > pool.last:
+            raise StationError(f"the {pool.what} is exhausted")
         self._next[counter] = n + 1
-        return n
+        return identity_value(kind, n, self.config)

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.flow import Flow
 from engine.outcome import StationError
-from steps.common.identities import JournalIdentityAllocator
+from steps.common.identities import IdentityLedger, JournalIdentityAllocator, PoolIdentityAllocator
 from steps.common.images import FileImageStore
 from steps.hardware.config import SlotWiring, StationWiring, parse_wiring
 from steps.hardware.instruments import ScpiMeter, ScpiRfTester
@@ -34,16 +34,22 @@ class HardwareLine:
         base: Path | None = None,
         usb_backend: Any = None,
         wiring: StationWiring | None = None,
+        ledger: IdentityLedger | None = None,
     ) -> None:
         """``config`` is the station config as read (paths relative to ``base``), or give ``wiring``.
 
-        ``usb_backend`` None: libusb, looked up when a unit's USB link first opens.
+        ``usb_backend`` None: libusb, looked up when a unit's USB link first opens. ``ledger`` (the
+        store) issues identities from its pools; without one the station keeps its own journal.
         """
         self.flow = flow
         self.wiring = wiring if wiring is not None else parse_wiring(config, base if base is not None else Path.cwd())
         self.usb_backend = usb_backend
         w = self.wiring
-        self.identities = JournalIdentityAllocator(w.identities, w.identity_journal)
+        self.identities: PoolIdentityAllocator | JournalIdentityAllocator = (
+            PoolIdentityAllocator(ledger, w.identities)
+            if ledger is not None
+            else JournalIdentityAllocator(w.identities, w.identity_journal)
+        )
         self.image_store = FileImageStore(w.images_dir)
         resources: dict[str, Any] = {"identities": self.identities, "image_store": self.image_store}
         if w.rf_tester is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.flow import Flow
 from engine.outcome import StationError
+from steps.common.identities import IdentityLedger
 from steps.hardware.config import SlotWiring, StationWiring
 from steps.hardware.line import HardwareLine
 from steps.hardware.unit import HardwareUnit
@@ -61,7 +62,9 @@ class SimulatedUnit(HardwareUnit):
 class SimLine(HardwareLine):
     """A Line whose units and instruments are simulated; see ``steps.sim`` for the config keys."""
 
-    def __init__(self, flow: Flow, config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, flow: Flow, config: Mapping[str, Any] | None = None, *, ledger: IdentityLedger | None = None
+    ) -> None:
         self.config: SimConfig = parse_config(config, flow)
         self.model: LineModel = line_model(flow, self.config)
         self.state = StateDir(Path(self.config.state_dir)) if self.config.state_dir else None
@@ -87,7 +90,7 @@ class SimLine(HardwareLine):
             identities=self.config.allocator,
             identity_journal=self.root / "identities.tsv" if self.state is not None else None,
         )
-        super().__init__(flow, wiring=wiring, usb_backend=self.usb)
+        super().__init__(flow, wiring=wiring, usb_backend=self.usb, ledger=ledger)
         self._offline()
         self._lock = threading.Lock()
         self._devices: dict[str, SimDevice] = {}
