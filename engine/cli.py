@@ -1,4 +1,4 @@
-"""The ``floorflow`` command: validate · graph · run · steps.
+"""The ``floorflow`` command: validate · graph · run · units · recipe · export · steps.
 
 Exit codes: 0 ok; 1 a recipe has errors (validate) or a unit failed, was scrapped or refused (run);
 2 usage or recipe error (bad arguments, a file that cannot be read); 3 aborted; 4 station error.
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 from engine import __version__
 
@@ -55,9 +56,71 @@ def _parser() -> argparse.ArgumentParser:
     _station_arguments(run)
     run.set_defaults(run=_run)
 
+    _store_verbs(verbs)
+
     steps = verbs.add_parser("steps", help="list the registered step types and their parameters")
     steps.set_defaults(run=_steps)
     return parser
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://… (default: $FLOORFLOW_STORE, else sqlite:///floorflow.db)",
+    )
+
+
+def _store_verbs(verbs: Any) -> None:
+    # The verbs' modules are imported when one runs: building the parser stays cheap for validate.
+    units = verbs.add_parser("units", help="what the store knows of units: show, list, release")
+    unit_verbs = units.add_subparsers(dest="units_verb", required=True, metavar="VERB", parser_class=_Parser)
+    show = unit_verbs.add_parser("show", help="a unit's history, lifecycle, identities and status")
+    show.add_argument("serial", metavar="SERIAL")
+    listing = unit_verbs.add_parser("list", help="units, by status or lot")
+    listing.add_argument("--status", choices=("in-route", "shipped", "scrapped", "quarantined", "held"))
+    listing.add_argument("--lot")
+    release = unit_verbs.add_parser("release", help="a supervisor's decision on a quarantined unit")
+    release.add_argument("serial", metavar="SERIAL")
+    release.add_argument(
+        "--decision",
+        required=True,
+        choices=("done", "not-done"),
+        help="done: the interrupted irreversible step took effect; not-done: it did not and may run again",
+    )
+    release.add_argument("--by", required=True, metavar="NAME", help="who decides (kept in the audit log)")
+    release.add_argument("--note", help="why, for the audit log")
+    for parser, run in ((show, "units_show"), (listing, "units_list"), (release, "units_release")):
+        _store_option(parser)
+        parser.set_defaults(run=_store_verb(run))
+
+    recipe = verbs.add_parser("recipe", help="recipes for production: release")
+    recipe_verbs = recipe.add_subparsers(dest="recipe_verb", required=True, metavar="VERB", parser_class=_Parser)
+    rrelease = recipe_verbs.add_parser("release", help="release a recipe's content for production runs")
+    rrelease.add_argument("recipe", metavar="RECIPE", type=Path)
+    rrelease.add_argument("--by", required=True, metavar="NAME", help="who releases it (kept in the audit log)")
+    _store_option(rrelease)
+    rrelease.set_defaults(run=_store_verb("recipe_release"))
+
+    out = verbs.add_parser("export", help="write the records as json, csv, junit or html")
+    out.add_argument("out", metavar="OUT", type=Path)
+    out.add_argument("--format", required=True, choices=("json", "csv", "junit", "html"))
+    out.add_argument("--since", metavar="WHEN", help="only attempts ended since this ISO 8601 date or time")
+    _store_option(out)
+    out.set_defaults(run=_store_verb("export"))
+
+
+def _store_verb(name: str) -> Any:
+    def guarded(args: argparse.Namespace) -> int:
+        from engine import storecli
+        from engine.store import StoreError
+
+        try:
+            return int(getattr(storecli, name)(args))
+        except (storecli.StoreUsageError, StoreError) as exc:
+            raise UsageError(str(exc)) from None
+
+    return guarded
 
 
 def _readable(path: Path) -> None:
@@ -121,7 +184,16 @@ def _station_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
     parser.add_argument("--operator", help="who runs the station (default: the login name)")
-    parser.add_argument("--json-out", type=Path, metavar="DIR", help="write each unit's record as DIR/SERIAL.json")
+    parser.add_argument("--json-out", type=Path, metavar="DIR", help="also write each unit's record as DIR/SERIAL.json")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="where records live: sqlite:///PATH or postgresql://… (default: $FLOORFLOW_STORE, else "
+        "sqlite:///floorflow.db; with --sim: DIR/floorflow.db with --json-out DIR, else in memory)",
+    )
+    parser.add_argument(
+        "--production", action="store_true", help="run only a recipe released with 'floorflow recipe release'"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,11 +15,12 @@ from engine.check import check_recipe
 from engine.console import progress_for
 from engine.diagnostics import RecipeError, did_you_mean
 from engine.flow import Flow
-from engine.history import History, JsonDirHistory, MemoryHistory
+from engine.history import History, JsonMirror
 from engine.operator import load_answers, operator_for, stdin_is_terminal
 from engine.outcome import StationError
 from engine.registry import Registry, line_factory
 from engine.runner import StationRunner, UnitResult, UnitSpec
+from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
 from engine.yamlload import load_file
 
 
@@ -70,7 +71,57 @@ def _config(path: Path) -> dict[str, Any]:
         raise RunUsageError(str(exc)) from None
 
 
-def _line(flow: Flow, args: argparse.Namespace) -> Any:
+def store_url(args: argparse.Namespace) -> str:
+    """``--store``; else a dry run keeps its records next to ``--json-out`` or in memory, a station in the default."""
+    if args.store is not None:
+        return str(args.store)
+    if args.sim:
+        return f"sqlite:///{args.json_out / 'floorflow.db'}" if args.json_out is not None else MEMORY
+    return default_url()
+
+
+def _sim_state(args: argparse.Namespace, url: str) -> str | None:
+    """Where simulated units keep their state between runs: beside the records they go with."""
+    if args.json_out is not None:
+        return str(args.json_out / "sim-state")
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return url[len("sqlite:///") :] + ".sim-state"
+    return None
+
+
+def _open(url: str, flow: Flow, production: bool) -> SqlStore:
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        raise StationStartError(str(exc)) from None
+    try:
+        for serial, reason in store.recover():
+            print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
+        if production:
+            released = store.released(flow.content_hash)
+            if released is None:
+                earlier = store.releases_of(flow.recipe)
+                known = (
+                    "; released: " + ", ".join(f"{d.reason} (hash {d.subject[:12]})" for d in earlier)
+                    if earlier
+                    else ""
+                )
+                raise RunUsageError(
+                    f"--production: recipe {flow.recipe} v{flow.version} (hash {flow.content_hash[:12]}) is not "
+                    f"released for production in {store.shown}{known}. "
+                    f"Release it with: floorflow recipe release {flow.source} --by NAME"
+                )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+class StationStartError(Exception):
+    """The station cannot start (exit 4): its store or its hardware is not there."""
+
+
+def _line(flow: Flow, args: argparse.Namespace, store: SqlStore, url: str) -> Any:
     if not args.sim:
         if args.sim_config is not None:
             raise RunUsageError("--sim-config goes with --sim")
@@ -80,18 +131,19 @@ def _line(flow: Flow, args: argparse.Namespace) -> Any:
                 "(see docs/hardware.md), or --sim for a dry run on simulated hardware"
             )
         try:
-            return line_factory("hardware")(flow, _config(args.hardware), base=args.hardware.parent)
+            return line_factory("hardware")(flow, _config(args.hardware), base=args.hardware.parent, ledger=store)
         except ValueError as exc:
             raise RunUsageError(f"{args.hardware}: {exc}") from None
     if args.hardware is not None:
         raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
     config = _config(args.sim_config) if args.sim_config is not None else {}
-    if args.json_out is not None:
+    state = _sim_state(args, url)
+    if state is not None:
         # The simulated units live as long as their records: a later station (another process)
         # finds the same simulated hardware state the earlier one left.
-        config.setdefault("state_dir", str(args.json_out / "sim-state"))
+        config.setdefault("state_dir", state)
     try:
-        return line_factory("sim")(flow, config)
+        return line_factory("sim")(flow, config, ledger=store)
     except ValueError as exc:
         raise RunUsageError(f"{args.sim_config}: {exc}") from None
 
@@ -135,8 +187,34 @@ def run_station(args: argparse.Namespace) -> int:
         except RecipeError as exc:
             print(exc, file=sys.stderr)
             return EXIT_USAGE
-    history: History = JsonDirHistory(args.json_out) if args.json_out is not None else MemoryHistory()
-    line = _line(flow, args)
+    if args.hardware is not None and args.sim:
+        raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
+    url = store_url(args)
+    if args.json_out is not None:
+        args.json_out.mkdir(parents=True, exist_ok=True)
+    try:
+        store = _open(url, flow, args.production)
+    except StationStartError as exc:
+        print(f"error: the station cannot start: {exc}", file=sys.stderr)
+        return EXIT_STATION
+    try:
+        return _run_with(flow, registry, args, units, slots, answers, store, url)
+    finally:
+        store.close()
+
+
+def _run_with(
+    flow: Flow,
+    registry: Registry,
+    args: argparse.Namespace,
+    units: list[UnitSpec],
+    slots: int,
+    answers: Any,
+    store: SqlStore,
+    url: str,
+) -> int:
+    history: History = JsonMirror(store, args.json_out) if args.json_out is not None else store
+    line = _line(flow, args, store, url)
     console = Console()
     progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
     name = args.operator or getpass.getuser()

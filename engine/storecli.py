@@ -1,0 +1,129 @@
+"""The store's verbs: ``units show|list|release``, ``recipe release`` and ``export``.
+
+Each opens the store named by ``--store`` (default ``$FLOORFLOW_STORE``, else ``sqlite:///floorflow.db``);
+a SQLite file that does not exist is an error here, never silently created empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from engine.store import ENVIRONMENT, SqlStore, StoreError, default_url, open_store
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+HELD = "held"
+
+
+class StoreUsageError(Exception):
+    """The command asks for something the store cannot give (exit 2)."""
+
+
+def open_existing(url: str | None) -> SqlStore:
+    url = url or default_url()
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///") :]).is_file():
+        raise StoreUsageError(f"no store at {url}: give --store URL (or set ${ENVIRONMENT})")
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        raise StoreUsageError(str(exc)) from None
+
+
+def units_show(args: argparse.Namespace) -> int:
+    from engine.unitview import show_unit
+
+    with open_existing(args.store) as store:
+        record = store.unit(args.serial)
+        if not record.attempts and record.product is None and record.lot is None and not record.identities:
+            print(f"floorflow: unit {args.serial} is not in the store {store.shown}", file=sys.stderr)
+            return EXIT_FAILED
+        held = store.lot_hold(record.lot) if record.lot else None
+        show_unit(record, Console(), held=held)
+    return EXIT_OK
+
+
+def units_list(args: argparse.Namespace) -> int:
+    from engine.unitview import list_units
+
+    with open_existing(args.store) as store:
+        status = None if args.status == HELD else args.status
+        records = store.units(status=status, lot=args.lot)
+        holds = {lot.lot: lot.hold for lot in store.lots() if lot.hold is not None}
+    if args.status == HELD:
+        records = [r for r in records if r.status == "in-route" and r.lot in holds]
+    elif args.status == "in-route":
+        records = [r for r in records if r.lot not in holds]
+    list_units(records, Console(), holds=holds)
+    return EXIT_OK
+
+
+def units_release(args: argparse.Namespace) -> int:
+    with open_existing(args.store) as store:
+        try:
+            what = store.release(args.serial, args.decision, args.by, args.note)
+        except (LookupError, ValueError) as exc:
+            print(f"floorflow: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"unit {args.serial} released by {args.by}: {what}")
+    return EXIT_OK
+
+
+def recipe_release(args: argparse.Namespace) -> int:
+    from engine.check import check_recipe
+    from engine.registry import Registry
+
+    if not args.recipe.is_file():
+        raise StoreUsageError(f"{args.recipe}: no such file")
+    flow, problems = check_recipe(args.recipe, Registry.discover())
+    for diag in problems:
+        print(diag, file=sys.stderr)
+    if flow is None:
+        print(f"floorflow: {args.recipe} has errors: it is not released", file=sys.stderr)
+        return EXIT_FAILED
+    if flow.abstract:
+        raise StoreUsageError(f"{args.recipe}: recipe '{flow.recipe}' is abstract: release a recipe that extends it")
+    try:
+        store = open_store(args.store or default_url())
+    except StoreError as exc:
+        raise StoreUsageError(str(exc)) from None
+    with store:
+        earlier = store.release_recipe(flow.recipe, flow.version, flow.content_hash, str(args.recipe), args.by)
+    named = f"{flow.recipe} v{flow.version} (hash {flow.content_hash[:12]})"
+    if earlier is not None:
+        print(f"{named} was already released for production by {earlier.by} at {_shown(earlier.at)}")
+    else:
+        print(f"{named} released for production by {args.by}")
+    return EXIT_OK
+
+
+def export(args: argparse.Namespace) -> int:
+    from engine.export import export as write
+
+    since = parse_since(args.since) if args.since is not None else None
+    with open_existing(args.store) as store:
+        units = store.units()
+        lots = store.lots()
+    if not args.out.parent.is_dir():
+        raise StoreUsageError(f"{args.out.parent}: no such directory")
+    count = write(args.format, units, lots, args.out, since=since)
+    print(f"{count} attempts of {len(units)} units written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def parse_since(text: str) -> float:
+    """An ISO 8601 date or date and time; without a zone it is the station's local time."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise StoreUsageError(
+            f"--since {text!r}: give an ISO 8601 date or time, like 2026-11-21 or 2026-11-21T08:00"
+        ) from None
+    return when.astimezone().timestamp() if when.tzinfo is None else when.timestamp()
+
+
+def _shown(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
