@@ -102,6 +102,11 @@ class UnitState:
         """Apply one attempt's outcome to the unit's state."""
         if self.recipe is None:
             self.recipe = recipe
+        if outcome is Outcome.NOT_DONE:
+            # A supervisor found the interrupted attempt had no effect: the stage has not been entered.
+            self.irreversible_entered.pop(stage.id, None)
+            self.tries.pop(stage.id, None)
+            return
         if stage.irreversible:
             self.irreversible_entered.setdefault(stage.id, started)
         tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1

@@ -484,3 +484,23 @@ def test_a_scrapped_unit_never_runs_again() -> None:
     state = state_of(flow, history, "SN1")
     refused = refusal(state, flow.stages["test"], None)
     assert refused is not None and refused.rule == "status"
+
+
+def test_a_supervisor_decision_settles_an_interrupted_irreversible_stage(tmp_path: Path) -> None:
+    """After an ERROR in an irreversible stage, NOT-DONE lets it run again; a PASS (done) counts it as passed."""
+    flow = build(tmp_path, IRREVERSIBLE_THEN_ERROR)
+    bench, history = Bench(instrument_down=True), MemoryHistory()
+    runner(flow, bench, history).run([_unit("SN1")])
+    errored = history.unit("SN1").attempts[-1]
+    assert (errored.stage, errored.outcome) == ("burn", Outcome.ERROR)
+    index, burn = RouteIndex(flow), flow.stages["burn"]
+
+    not_done = UnitState.replay(index, [errored, errored._replace(outcome=Outcome.NOT_DONE, operator="qa")])
+    assert refusal(not_done, burn, None) is None
+    assert not_done.next_stage() is burn
+
+    done = UnitState.replay(index, [errored, errored._replace(outcome=Outcome.PASS, operator="qa")])
+    assert "burn" in done.passed
+    assert done.next_stage() is flow.stages["after"]
+    refused = refusal(done, burn, None)
+    assert refused is not None and refused.rule in ("ordering", "irreversible")
