@@ -39,4 +39,4 @@ class DeviceRecover(StepType):
         version = device.status().os_version
         if version is None:
             raise StepFailed(f"after recovery with '{p.image}' the unit reports no OS version")
-        ctx.measure("os_version", version)
+        ctx.measure("os_version", version, image=p.image)

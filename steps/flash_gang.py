@@ -53,7 +53,7 @@ class FlashGang(StepType):
         device.write_storage(image, progress, ctx.cancelled)
         if expected is not None:
             got = device.storage_digest()
-            ctx.measure("storage_sha256", got)
+            ctx.measure("storage_sha256", got, image=p.image)
             if got != expected:
                 raise StepFailed(
                     f"storage read back after writing '{p.image}' hashes to {got[:16]}…, the image to {expected[:16]}…"

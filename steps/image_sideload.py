@@ -37,3 +37,4 @@ class ImageSideload(StepType):
         device.sideload(image_of(ctx, name))
         if name not in device.status().images:
             raise StepFailed(f"the unit does not list '{name}' after installing it")
+        ctx.measure("installed_image", name, image=name)

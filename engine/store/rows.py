@@ -62,11 +62,14 @@ def _measurement_of(m: list[Any]) -> MeasurementRecord:
 
 
 def image_rows(a: Attempt) -> list[tuple[Any, ...]]:
-    """An attempt that passed says which images it left on the unit: measurements tagged ``image``."""
+    """An attempt that passed says which images it left on the unit: measurements tagged ``image``.
+
+    A ``…sha256`` measurement so tagged is the hash the unit read back.
+    """
     if a.outcome is not Outcome.PASS:
         return []
     return [
-        (a.serial, str(m.tags["image"]), str(m.value) if m.value is not None else None, a.stage, a.ended)
+        (a.serial, str(m.tags["image"]), str(m.value) if m.name.endswith("sha256") else None, a.stage, a.ended)
         for m in a.measurements
         if "image" in m.tags
     ]
