@@ -185,6 +185,9 @@ class StationRunner:
             self._cancels.add(cancel)
         try:
             result = self._route(UnitSpec(unit.serial, lot), state, model, cancel)
+        except Exception as exc:  # the claim is released below, whatever went wrong
+            log.exception("unit %s could not be run", unit.serial)
+            result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._cancels.discard(cancel)

@@ -28,9 +28,16 @@ def open_existing(url: str | None) -> SqlStore:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///") :]).is_file():
         raise StoreUsageError(f"no store at {url}: give --store URL (or set ${ENVIRONMENT})")
     try:
-        return open_store(url)
+        store = open_store(url)
     except StoreError as exc:
         raise StoreUsageError(str(exc)) from None
+    try:
+        for serial, reason in store.recover():  # a station that died shows as what it left, not as in-route
+            print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def units_show(args: argparse.Namespace) -> int:

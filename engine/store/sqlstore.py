@@ -74,13 +74,17 @@ class SqlStore:
 
         def work(tx: Tx) -> tuple[UnitRecord, str | None]:
             now = time.time()
-            tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
+            new = tx.run(
+                "INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now)
+            )
             found = tx.row(
                 f"SELECT claimed_by, claimed_station, claimed_at FROM units WHERE serial = ?{tx.for_update}", (serial,)
             )
             assert found is not None
             holder, where, since = found
-            if holder is not None and holder != self.holder:
+            if holder == self.holder:
+                return _load_unit(tx, serial), "route interlock: the unit is being run in another slot of this station"
+            if holder is not None:
                 if tx.alive(holder):
                     at = f" at station {where}" if where else ""
                     return _load_unit(tx, serial), (
@@ -98,6 +102,9 @@ class SqlStore:
                     (self.holder, station, now, lot, product, now, serial),
                 )
                 record.lot = unit_lot
+            elif new == 1:
+                # Never seen before and refused (a mistyped serial, a unit at the wrong station): not a unit.
+                tx.run("DELETE FROM units WHERE serial = ?", (serial,))
             return record, refused
 
         return self._worker.call(work)

@@ -172,7 +172,7 @@ class Worker:
             except Exception as exc:
                 log.exception("%d records could not be written to %s", len(batch), self.backend.shown)
                 self._broken = exc
-                if pending is not None:
+                if isinstance(pending, _Job):  # not _STOP: a close() waits on the thread, not on a job
                     pending.error = StoreError(f"the store {self.backend.shown} failed: {exc}")
                     pending.done.set()
                 return

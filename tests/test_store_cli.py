@@ -1,0 +1,295 @@
+"""The store through the real command line: ``floorflow run --store``, ``units show|list|release``,
+``recipe release``, ``run --production`` and ``export``, on the simulated line.
+
+The main path (run, show, list) runs on SQLite and on PostgreSQL; the rest on SQLite files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import storekit
+from stdnum import imei as imei_number
+from storekit import sqlite_url
+
+from engine.cli import main
+from engine.export import CSV_COLUMNS
+from engine.outcome import Outcome
+from engine.store import open_store
+from steps.sim.persist import StateDir
+
+store_url = storekit.store_url
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = str(ROOT / "workflows/phone-wim.yaml")
+FAST = "image_kib: 1\nusb_mb_s: 0\n"
+"""Small images, no simulated USB delay: a phone runs its whole route in a few seconds."""
+KINDS = ["imei", "bt_mac", "wifi_mac", "serial"]
+
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables wide enough that no value is cut or wrapped."""
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.delenv("FLOORFLOW_STORE", raising=False)
+
+
+def ff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def sim_config(directory: Path, text: str = FAST, name: str = "sim.yaml") -> str:
+    path = directory / name
+    path.write_text(text)
+    return str(path)
+
+
+def sim_unit_state(url: str, serial: str) -> dict[str, object]:
+    """What the simulated unit itself holds (the sim keeps it beside a SQLite store)."""
+    root = Path(url[len("sqlite:///") :] + ".sim-state")
+    data: dict[str, object] = json.loads(StateDir(root).path(serial).read_text())
+    return data
+
+
+# -- the main path, on both backends -------------------------------------------------------------------------
+
+
+def test_a_sim_run_ships_units_and_units_show_and_list_them(
+    store_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`run --sim --store` ships the phones with identities from the store's pools; `units` shows them."""
+    code, out, err = ff(
+        capsys, "run", PHONE, "--sim", "--sim-config", sim_config(tmp_path), "--store", store_url,
+        "--unit", "SN-A1", "--unit", "SN-A2", "--slots", "2", "--lot", "LOT-9", "--operator", "olga",
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "SN-A1 shipped" in out and "SN-A2 shipped" in out
+    with open_store(store_url) as store:
+        records = {serial: store.unit(serial) for serial in ("SN-A1", "SN-A2")}
+    identities: dict[str, dict[str, str]] = {}
+    for serial, record in records.items():
+        assert (record.status, record.lifecycle, record.lot, record.product) == (
+            "shipped",
+            "Packed",
+            "LOT-9",
+            "X1-EU-32G",
+        )
+        assert record.attempts[-1].stage == "sample_test" and record.attempts[-1].operator == "olga"
+        assert [i.kind for i in record.identities] == KINDS
+        identities[serial] = {i.kind: i.value for i in record.identities}
+        assert imei_number.is_valid(identities[serial]["imei"]) and identities[serial]["imei"].startswith("35693803")
+    values = [v for given in identities.values() for v in given.values()]
+    assert len(set(values)) == len(values) == 8
+    if store_url.startswith("sqlite:"):  # the simulated phone carries what the store issued
+        assert sim_unit_state(store_url, "SN-A1")["identities"] == identities["SN-A1"]
+
+    code, out, err = ff(capsys, "units", "show", "SN-A1", "--store", store_url)
+    assert code == 0, err
+    assert "unit SN-A1" in out
+    assert re.search(r"status\s+shipped", out) and re.search(r"lifecycle\s+Packed", out)
+    for kind, value in identities["SN-A1"].items():
+        assert re.search(rf"{kind}\s+│\s+{re.escape(value)}\s", out), kind
+    assert identities["SN-A2"]["imei"] not in out
+    assert "write_identities" in out and "advance_packed" in out
+
+    code, out, err = ff(capsys, "units", "list", "--status", "shipped", "--store", store_url)
+    assert code == 0, err
+    assert "units (2)" in out and "SN-A1" in out and "SN-A2" in out
+    code, out, _ = ff(capsys, "units", "list", "--status", "quarantined", "--store", store_url)
+    assert code == 0 and "no units" in out and "SN-A1" not in out
+    code, out, _ = ff(capsys, "units", "list", "--lot", "LOT-8", "--store", store_url)
+    assert code == 0 and "no units" in out
+
+
+# -- production releases -------------------------------------------------------------------------------------
+
+
+def test_production_runs_only_a_released_recipe(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`run --production` of an unreleased recipe exits 2 saying how to release it; released, it runs."""
+    url = sqlite_url(tmp_path / "line.db")
+    run = ("run", PHONE, "--sim", "--sim-config", sim_config(tmp_path), "--store", url, "--production")
+    code, out, err = ff(capsys, *run, "--station", "smt", "--unit", "P1")
+    assert code == 2
+    assert "--production: recipe phone-wim v1 (hash " in err and "is not released for production" in err
+    assert f"Release it with: floorflow recipe release {PHONE} --by NAME" in err
+    with open_store(url) as store:
+        assert store.units() == []  # nothing ran
+        # another content of the recipe was released: the refusal names it
+        assert store.release_recipe("phone-wim", 1, "feedbeefcafe0123", "old/phone-wim.yaml", "carol") is None
+    code, out, err = ff(capsys, *run, "--station", "smt", "--unit", "P1")
+    assert code == 2 and "; released: phone-wim v1 (hash feedbeefcafe). Release it with" in err
+
+    base = str(ROOT / "workflows/base/phone.yaml")
+    code, out, err = ff(capsys, "recipe", "release", base, "--by", "x", "--store", url)
+    assert code == 2 and "recipe 'phone-base' is abstract" in err
+
+    code, out, err = ff(capsys, "recipe", "release", PHONE, "--by", "alice", "--store", url)
+    assert code == 0, err
+    assert re.search(r"phone-wim v1 \(hash [0-9a-f]{12}\) released for production by alice", out)
+    code, out, err = ff(capsys, "recipe", "release", PHONE, "--by", "bob", "--store", url)
+    assert code == 0, err
+    assert "was already released for production by alice" in out
+
+    code, out, err = ff(capsys, *run, "--station", "smt", "--unit", "P1")
+    assert code == 0, out + err
+    with open_store(url) as store:
+        record = store.unit("P1")
+        release = store.releases_of("phone-wim")[-1]
+        assert release.by == "alice"
+        assert [(a.stage, a.outcome) for a in record.attempts] == [("flash_golden", Outcome.PASS)]
+        assert record.attempts[0].recipe.content_hash == release.subject
+        assert [(d.by, d.action) for d in store.audit(release.subject)] == [("alice", "recipe-release")]
+
+
+# -- a quarantine and a supervisor's release -----------------------------------------------------------------
+
+
+def test_units_release_of_a_quarantined_unit_is_recorded_and_shown(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The identity allocator offline in write_identities quarantines the phone; a release lets it finish."""
+    url = sqlite_url(tmp_path / "line.db")
+    offline = sim_config(tmp_path, FAST + "offline: [identities]\n", "offline.yaml")
+    code, out, err = ff(capsys, "run", PHONE, "--sim", "--sim-config", offline, "--store", url, "--unit", "Q1")
+    assert code == 4, out + err
+    assert "'write_identities': the identity allocator is offline" in out
+
+    code, out, _ = ff(capsys, "units", "list", "--status", "quarantined", "--store", url)
+    assert "units (1)" in out and "Q1" in out
+    code, out, _ = ff(capsys, "units", "show", "Q1", "--store", url)
+    assert code == 0
+    assert "status     quarantined: irreversible stage 'write_identities' ended in ERROR" in out
+
+    healthy = sim_config(tmp_path)
+    code, out, err = ff(capsys, "run", PHONE, "--sim", "--sim-config", healthy, "--store", url, "--unit", "Q1")
+    assert code == 1, out + err
+    assert "the unit is quarantined" in out and "floorflow units release Q1 --decision done|not-done" in out
+
+    note = "allocator was down, nothing written"
+    release = ("units", "release", "Q1", "--decision", "not-done", "--by", "alice", "--note", note, "--store", url)
+    code, out, err = ff(capsys, *release)
+    assert code == 0, err
+    assert out.strip() == "unit Q1 released by alice: 'write_identities' counts as not done: it may run again"
+    code, out, _ = ff(capsys, "units", "show", "Q1", "--store", url)
+    assert re.search(r"status\s+in-route: released by alice", out)
+    assert re.search(r"floorflow\s+│\s+quarantine\s+│\s+Q1", out)
+    assert re.search(rf"alice\s+│\s+release-not-done\s+│\s+Q1\s+│\s+{note}", out)
+    assert re.search(r"write_identities\s+│\s+1\s+│\s+NOT-DONE", out)
+    code, _, err = ff(capsys, *release)
+    assert code == 1 and "unit Q1 is not quarantined (it is in-route)" in err
+
+    code, out, err = ff(capsys, "run", PHONE, "--sim", "--sim-config", healthy, "--store", url, "--unit", "Q1")
+    assert code == 0, out + err
+    with open_store(url) as store:
+        record = store.unit("Q1")
+    assert record.status == "shipped"
+    writes = [a.outcome for a in record.attempts if a.stage == "write_identities"]
+    assert writes == [Outcome.ERROR, Outcome.NOT_DONE, Outcome.PASS]
+    assert [i.kind for i in record.identities] == KINDS
+    counts = sim_unit_state(url, "Q1")["counts"]
+    assert isinstance(counts, dict) and counts["write_identity:imei"] == 1  # the phone's IMEI was written once
+
+
+# -- reading a store: show, list, export ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQLite store with two phones shipped through the whole route (made once for the module)."""
+    directory = tmp_path_factory.mktemp("shipped")
+    url = sqlite_url(directory / "line.db")
+    args = ["run", PHONE, "--sim", "--sim-config", sim_config(directory), "--store", url, "--slots", "2"]
+    assert main([*args, "--unit", "SN-E1", "--unit", "SN-E2", "--lot", "LOT-E"]) == 0
+    yield url
+
+
+def test_units_show_of_an_unknown_unit_exits_1(shipped: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = ff(capsys, "units", "show", "SN-NOPE", "--store", shipped)
+    assert code == 1
+    assert f"floorflow: unit SN-NOPE is not in the store {shipped}" in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "junit", "html"])
+def test_export_writes_every_format(shipped: str, fmt: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`export OUT --format F` writes the store's units and attempts in each format."""
+    with open_store(shipped) as store:
+        units = {u.serial: u for u in store.units()}
+    attempts = sum(len(u.attempts) for u in units.values())
+    assert sorted(units) == ["SN-E1", "SN-E2"] and attempts >= 2 * 27  # 27 stages on the route, each run at least once
+    out_file = tmp_path / f"report.{fmt}"
+    code, _, err = ff(capsys, "export", str(out_file), "--format", fmt, "--store", shipped)
+    assert code == 0, err
+    assert f"{attempts} attempts of 2 units written to {out_file}" in err
+    text = out_file.read_text(encoding="utf-8")
+    if fmt == "json":
+        document = json.loads(text)
+        assert [u["serial"] for u in document["units"]] == list(units)
+        for unit in document["units"]:
+            assert unit["status"] == "shipped" and unit["lot"] == "LOT-E"
+            assert len(unit["attempts"]) == len(units[unit["serial"]].attempts)
+            assert [i["kind"] for i in unit["identities"]] == KINDS
+        assert [lot["lot"] for lot in document["lots"]] == ["LOT-E"]
+    elif fmt == "csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        assert list(rows[0]) == list(CSV_COLUMNS)
+        assert {r["serial"] for r in rows} == {"SN-E1", "SN-E2"}
+        assert {(r["serial"], r["stage"]) for r in rows} >= {("SN-E1", "write_identities"), ("SN-E2", "ready")}
+    elif fmt == "junit":
+        root = ET.fromstring(text)
+        cases = list(root.iter("testcase"))
+        assert len(cases) == attempts
+        assert "SN-E1" in text and "SN-E2" in text
+    else:
+        assert text.lstrip().lower().startswith("<!doctype html") and "</html>" in text
+        assert "SN-E1" in text and "SN-E2" in text
+        # self-contained: no script, style sheet or image fetched from anywhere
+        assert not re.search(r"<(script|img|link|iframe)\b[^>]*\b(src|href)\s*=", text, re.I)
+        assert "@import" not in text and "url(http" not in text
+
+
+# -- what is not a store -------------------------------------------------------------------------------------
+
+
+def test_a_missing_sqlite_store_is_a_usage_error_without_a_traceback(tmp_path: Path) -> None:
+    """`units list` on a SQLite path that does not exist exits 2 with a message, and creates nothing."""
+    missing = tmp_path / "nowhere" / "line.db"
+    url = sqlite_url(missing)
+    env = {k: v for k, v in os.environ.items() if k != "FLOORFLOW_STORE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "units", "list", "--store", url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"floorflow: error: no store at {url}: give --store URL (or set $FLOORFLOW_STORE)"
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not missing.parent.exists()
+
+
+def test_reading_verbs_never_create_a_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """show, release and export on a store that is not there exit 2 and leave no file behind."""
+    url = sqlite_url(tmp_path / "line.db")
+    for args in (
+        ("units", "show", "SN1"),
+        ("units", "release", "SN1", "--decision", "done", "--by", "x"),
+        ("export", str(tmp_path / "out.json"), "--format", "json"),
+    ):
+        code, _, err = ff(capsys, *args, "--store", url)
+        assert code == 2 and f"no store at {url}" in err, args
+    assert list(tmp_path.iterdir()) == []
