@@ -18,6 +18,8 @@ from engine.store.migrations import MIGRATIONS, Migration
 from engine.store.rows import (
     ATTEMPT_COLUMNS,
     INSERT_ATTEMPT,
+    INSERT_ATTEMPTS,
+    ROWS_PER_INSERT,
     UNIT_COLUMNS,
     attempt_of,
     attempt_row,
@@ -403,7 +405,11 @@ class SqlStore:
 
 
 def _write_attempts(tx: Tx, attempts: list[Attempt]) -> None:
-    tx.many(INSERT_ATTEMPT, [attempt_row(a) for a in attempts])
+    rows = [attempt_row(a) for a in attempts]
+    whole = len(rows) - len(rows) % ROWS_PER_INSERT
+    for start in range(0, whole, ROWS_PER_INSERT):
+        tx.run(INSERT_ATTEMPTS, [value for row in rows[start : start + ROWS_PER_INSERT] for value in row])
+    tx.many(INSERT_ATTEMPT, rows[whole:])
     images = [row for a in attempts for row in image_rows(a)]
     if images:
         tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)

@@ -1,0 +1,390 @@
+"""Throughput of the durable store (SQLite, PostgreSQL), and the engine's per-step overhead with it.
+
+Records: stage attempts as the runner makes them (``engine.record.Attempt``), each with one
+measurement (value, verdict, units, limits) and realistic fields (recipe reference with a SHA-256
+content hash, lot, station, slot, operator, device id). Units have 20 stages (``--stages``) of
+varied step types. The attempts are built before the clock starts: what is timed is the store.
+
+``sqlite_records_per_s``: one process writes ``--records`` attempts (default 20,000) through
+``SqlStore.add`` into a fresh SQLite file in a temporary directory; the clock stops when ``flush()``
+returns, i.e. when the last of them is committed. Only adds: no claims.
+
+``pg_records_per_s_1`` and ``pg_records_per_s_16``: the same into PostgreSQL (``--pg``), in a fresh
+schema the benchmark creates and drops (``?options=-csearch_path%3D<schema>``), by 1 and by 16
+station processes at once (multiprocessing, spawn). Each station opens its own store and runs its
+own units as a station does: ``claim`` (the route interlock, a transaction waited for), the unit's
+attempts through ``add`` (written behind), ``finish`` (waited for; it commits after every attempt
+before it). About ``--pg-records`` attempts per run in all (default 20,000), split between the
+stations. The stations wait on one barrier; the figure is the attempts of all stations over the wall
+time from the barrier to the last station's last ``flush()``. Only attempts are counted. When the
+server cannot be reached, a note says so and the PostgreSQL figures are null.
+
+``us_per_step_durable_sqlite``: bench/overhead.py's benchmark (a generated recipe of ``--steps``
+trivial stages, one range-checked measurement each, one ``StationRunner``, a null Line, a fresh unit
+per run) with the runner's history a durable SQLite store (``open_store("sqlite:///<tmp>/bench.db")``)
+instead of ``MemoryHistory``: wall time of ``runner.run`` plus a final ``flush()`` (the unit's
+``finish`` already waits until every attempt is committed) over the steps. In the same invocation,
+the same way and with the same code as bench/overhead.py: ``us_per_step_memory`` (MemoryHistory) and
+``openhtf_us_per_phase``; ``ratio_vs_openhtf_durable`` is OpenHTF's figure over the durable one.
+
+    python bench/store.py [--records N] [--pg-records N] [--stages N] [--steps N] [--runs N]
+                          [--pg URL | --no-pg]
+
+Every figure is the median of ``--runs`` runs (default 5). The last line printed is one JSON object:
+``{"sqlite_records_per_s": …, "pg_records_per_s_1": …, "pg_records_per_s_16": …,
+"us_per_step_durable_sqlite": …, "ratio_vs_openhtf_durable": …, …}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import hashlib
+import json
+import multiprocessing
+import os
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from overhead import _Measure, _NullLine, build_flow, time_floorflow, time_openhtf
+
+from engine.context import MeasurementRecord
+from engine.operator import SimOperator
+from engine.outcome import Outcome, Verdict
+from engine.record import Attempt, RecipeRef, UnitRecord
+from engine.registry import Registry
+from engine.runner import StationRunner, UnitSpec
+from engine.store import open_store
+
+TARGET_PG_16 = 2000.0
+"""Attempts per second that 16 stations must be able to write to one PostgreSQL server."""
+TARGET_RATIO = 20.0
+"""How many times cheaper per step than OpenHTF the engine must stay with a durable SQLite record."""
+DEFAULT_PG = "postgresql://postgres@127.0.0.1/test"
+STATIONS = (1, 16)
+
+RECIPE = RecipeRef("phone-wim", 7, hashlib.sha256(b"bench/store.py recipe").hexdigest())
+PRODUCT = "phone"
+# (step type, measurement, units, low, high, typical value): the kinds of stage a phone line runs.
+KINDS: tuple[tuple[str, str, str | None, float | None, float | None, float], ...] = (
+    ("device.connect", "enumeration_s", "s", 0.0, 10.0, 1.84),
+    ("flash.gang", "image_sha256_ok", None, 1.0, 1.0, 1.0),
+    ("boot.wait", "boot_s", "s", 0.0, 90.0, 31.2),
+    ("device.record_id", "chip_id_len", None, 16.0, 16.0, 16.0),
+    ("uart.functional", "uart_loopback_errors", None, 0.0, 0.0, 0.0),
+    ("rf.calibrate", "tx_power_dbm", "dBm", 21.0, 24.0, 22.71),
+    ("rf.measure", "evm_db", "dB", None, -25.0, -31.4),
+    ("rf.verify_config", "band_count", None, 5.0, 5.0, 5.0),
+    ("device.calibrate_sensors", "accel_offset_mg", "mg", -50.0, 50.0, 7.3),
+    ("provision.identity", "imei_luhn_ok", None, 1.0, 1.0, 1.0),
+)
+
+
+def unit_attempts(serial: str, *, stages: int, lot: str, station: str, slot: int, t0: float) -> list[Attempt]:
+    """A unit's ``stages`` passing attempts, one measurement each, one after the other from ``t0``."""
+    out: list[Attempt] = []
+    at = t0
+    for i in range(stages):
+        step, name, units, low, high, value = KINDS[i % len(KINDS)]
+        took = 0.5 + (i % 7) * 0.37
+        measured = MeasurementRecord(name, value + (i % 3) * 0.01, Verdict.PASS, units, low, high)
+        stage = f"s{i:02d}_{step.split('.')[1]}"
+        device = f"USB-{serial[-6:]}-{slot}"
+        out.append(
+            Attempt(serial, stage, step, 1, Outcome.PASS, at, at + took, RECIPE, lot, station, slot, "operator-ana",
+                    (measured,), None, device)
+        )  # fmt: skip
+        at += took + 0.05
+    return out
+
+
+def admit(record: UnitRecord, lot_hold: str | None) -> str | None:
+    """The route decision for a fresh unit: it may run unless its lot is on hold."""
+    return None if lot_hold is None else f"lot on hold: {lot_hold}"
+
+
+# -- SQLite, one process, adds only ------------------------------------------------------------------
+
+
+def sqlite_records_per_s(records: int, stages: int, run: int) -> float:
+    units = -(-records // stages)
+    attempts: list[Attempt] = []
+    for u in range(units):
+        serial = f"SQ{run:02d}U{u:06d}"
+        attempts += unit_attempts(serial, stages=stages, lot="LOT-SQ", station="st-01", slot=u % 4, t0=1.7e9 + u * 60)
+    del attempts[records:]
+    with tempfile.TemporaryDirectory(prefix="floorflow-bench-store-") as tmp:
+        path = Path(tmp) / "records.db"
+        store = open_store(f"sqlite:///{path}")
+        try:
+            add = store.add
+            gc.collect()
+            start = time.perf_counter()
+            for attempt in attempts:
+                add(attempt)
+            store.flush()
+            elapsed = time.perf_counter() - start
+        finally:
+            store.close()
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (count,) = conn.execute("SELECT count(*) FROM attempts").fetchone()
+    if count != records:
+        raise SystemExit(f"error: {records} attempts were added, the SQLite file has {count}")
+    return records / elapsed
+
+
+# -- PostgreSQL, N station processes -----------------------------------------------------------------
+
+
+def with_search_path(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def pg_schema(url: str) -> Iterator[str | None]:
+    """A fresh schema's URL, dropped afterwards; None (and a note printed) when the server is unreachable."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        print(f"note: PostgreSQL figures are null: psycopg is not importable ({exc})")
+        yield None
+        return
+    schema = f"floorflow_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except Exception as exc:
+        print(f"note: PostgreSQL at {url} is unreachable ({type(exc).__name__}: {exc}); its figures are null")
+        yield None
+        return
+    try:
+        yield with_search_path(url, schema)
+    finally:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def station_main(
+    url: str, tag: str, index: int, units: int, stages: int, runs: int, barrier: Any, results: Any
+) -> None:
+    """One station process: ``runs`` times, wait on the barrier, then claim, add and finish its units."""
+    station = f"st-{index:02d}"
+    lot = f"LOT-PG-{index % 4}"
+    try:
+        with open_store(url) as store:
+            for run in range(runs):
+                work: list[tuple[str, list[Attempt]]] = []
+                for u in range(units):
+                    serial = f"PG{tag}R{run:02d}S{index:02d}U{u:05d}"
+                    t0 = 1.7e9 + u * 60
+                    work.append(
+                        (serial, unit_attempts(serial, stages=stages, lot=lot, station=station, slot=u % 4, t0=t0))
+                    )
+                gc.collect()
+                barrier.wait(timeout=300)
+                start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes
+                for serial, attempts in work:
+                    _, refused = store.claim(serial, station=station, lot=lot, product=PRODUCT, decide=admit)
+                    if refused is not None:
+                        raise RuntimeError(f"{serial} was refused: {refused}")
+                    for attempt in attempts:
+                        store.add(attempt)
+                    store.finish(serial, "shipped", None, "Packed")
+                store.flush()
+                end = time.perf_counter()
+                results.put((index, run, start, end, sum(len(a) for _, a in work), None))
+    except BaseException as exc:
+        results.put((index, -1, 0.0, 0.0, 0, f"{type(exc).__name__}: {exc}"))
+        barrier.abort()
+
+
+def pg_records_per_s(url: str, stations: int, records: int, stages: int, runs: int) -> list[float]:
+    """Attempts per second of ``stations`` processes together, each run."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(stations)
+    results = ctx.Queue()
+    units = max(1, round(records / (stations * stages)))
+    procs = [
+        ctx.Process(
+            target=station_main,
+            args=(url, f"{stations:02d}", i, units, stages, runs, barrier, results),
+            name=f"station-{i}",
+        )
+        for i in range(stations)
+    ]
+    for p in procs:
+        p.start()
+    per_run: dict[int, list[tuple[float, float, int]]] = {}
+    try:
+        for _ in range(stations * runs):
+            index, run, start, end, count, error = results.get(timeout=900)
+            if error is not None:
+                raise SystemExit(f"error: PostgreSQL station {index} failed: {error}")
+            per_run.setdefault(run, []).append((start, end, count))
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.terminate()
+    rates: list[float] = []
+    for run in range(runs):
+        rows = per_run[run]
+        wall = max(end for _, end, _ in rows) - min(start for start, _, _ in rows)
+        rates.append(sum(count for _, _, count in rows) / wall)
+    return rates
+
+
+def count_pg_attempts(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        found = conn.execute("SELECT count(*) FROM attempts").fetchone()
+    return int(found[0]) if found else 0
+
+
+# -- the runner with a durable SQLite record ----------------------------------------------------------
+
+
+def time_durable_sqlite(steps: int, runs: int) -> list[float]:
+    """Microseconds per step of each run, the runner's history a SQLite store, up to the last commit."""
+    registry = Registry()
+    registry.register(_Measure, origin="bench/overhead.py")
+    flow = build_flow(steps, registry)
+    per_step: list[float] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="floorflow-bench-store-") as tmp,
+        open_store(f"sqlite:///{tmp}/bench.db") as store,
+    ):
+        runner = StationRunner(flow, registry, _NullLine(), SimOperator(), store)
+        for k in range(runs):
+            serial = f"DURABLE{k:04d}"
+            gc.collect()
+            start = time.perf_counter()
+            results = runner.run([UnitSpec(serial)], 1)
+            store.flush()  # already so: finish() commits after every attempt before it
+            elapsed = time.perf_counter() - start
+            if [r.status for r in results] != ["shipped"]:
+                raise SystemExit(f"error: unit {serial} did not ship: {results}")
+            record = store.unit(serial)
+            if len(record.attempts) != steps or any(len(a.measurements) != 1 for a in record.attempts):
+                raise SystemExit(f"error: unit {serial}: expected {steps} committed attempts of one measurement")
+            if record.status != "shipped":
+                raise SystemExit(f"error: unit {serial} is {record.status} in the store, not shipped")
+            per_step.append(elapsed / steps * 1e6)
+    return per_step
+
+
+# -- output ---------------------------------------------------------------------------------------------
+
+
+def _row(name: str, values: list[float], unit: str, fmt: str) -> str:
+    median = statistics.median(values)
+    spread = f"min {min(values):{fmt}}  max {max(values):{fmt}}"
+    return f"{name:<40} median {median:>10{fmt}} {unit:<10} ({spread})"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--records", type=int, default=20_000, metavar="N", help="SQLite: attempts per run (20,000)")
+    parser.add_argument(
+        "--pg-records", type=int, default=20_000, metavar="N", help="PostgreSQL: attempts per run, all stations"
+    )
+    parser.add_argument("--stages", type=int, default=20, metavar="N", help="attempts per unit (default: 20)")
+    parser.add_argument("--steps", type=int, default=1000, metavar="N", help="overhead: steps per run (1000)")
+    parser.add_argument("--runs", type=int, default=5, metavar="N", help="runs per figure (default: 5)")
+    parser.add_argument("--pg", default=DEFAULT_PG, metavar="URL", help=f"PostgreSQL server (default: {DEFAULT_PG})")
+    parser.add_argument("--no-pg", action="store_true", help="skip PostgreSQL (its figures are null)")
+    args = parser.parse_args(argv)
+    for name in ("records", "pg_records", "stages", "steps", "runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+
+    began = time.perf_counter()
+    figures: dict[str, Any] = {}
+    print(f"{args.runs} runs per figure; medians\n")
+
+    sqlite = [sqlite_records_per_s(args.records, args.stages, run) for run in range(args.runs)]
+    figures["sqlite_records_per_s"] = round(statistics.median(sqlite))
+    print(_row(f"SQLite, 1 process, {args.records} adds", sqlite, "records/s", ".0f"))
+
+    pg: dict[int, float | None] = dict.fromkeys(STATIONS)
+    pg_counts: dict[int, int] = {}
+    if args.no_pg:
+        print("note: --no-pg: the PostgreSQL figures are null")
+    else:
+        with pg_schema(args.pg) as url:
+            if url is not None:
+                open_store(url).close()  # migrate once, before the stations open it together
+                written = 0
+                for stations in STATIONS:
+                    rates = pg_records_per_s(url, stations, args.pg_records, args.stages, args.runs)
+                    units = max(1, round(args.pg_records / (stations * args.stages)))
+                    pg_counts[stations] = stations * units * args.stages
+                    written += pg_counts[stations] * args.runs
+                    pg[stations] = statistics.median(rates)
+                    label = f"PostgreSQL, {stations} station{'s' if stations > 1 else ''}, {pg_counts[stations]} adds"
+                    print(_row(label, rates, "records/s", ".0f"))
+                found = count_pg_attempts(url)
+                if found != written:
+                    raise SystemExit(f"error: {written} attempts were added to PostgreSQL, it has {found}")
+    for stations in STATIONS:
+        value = pg[stations]
+        figures[f"pg_records_per_s_{stations}"] = None if value is None else round(value)
+
+    memory = time_floorflow(args.steps, args.runs)
+    durable = time_durable_sqlite(args.steps, args.runs)
+    htf_times, htf_label = time_openhtf(args.steps, args.runs)
+    print()
+    print(_row(f"runner, {args.steps} steps, memory record", memory, "us/step", ".2f"))
+    print(_row(f"runner, {args.steps} steps, SQLite record", durable, "us/step", ".2f"))
+    if htf_times is not None:
+        print(_row(f"{htf_label}, {args.steps} phases", htf_times, "us/phase", ".2f"))
+    else:
+        print(f"note: {htf_label}; the OpenHTF figures are null")
+
+    durable_us = statistics.median(durable)
+    openhtf_us = statistics.median(htf_times) if htf_times is not None else None
+    ratio = openhtf_us / durable_us if openhtf_us is not None else None
+    figures["us_per_step_durable_sqlite"] = round(durable_us, 2)
+    figures["ratio_vs_openhtf_durable"] = round(ratio, 2) if ratio is not None else None
+    figures["us_per_step_memory"] = round(statistics.median(memory), 2)
+    figures["openhtf_us_per_phase"] = round(openhtf_us, 2) if openhtf_us is not None else None
+    figures["sqlite_records_per_run"] = args.records
+    for stations in STATIONS:
+        figures[f"pg_records_per_run_{stations}"] = pg_counts.get(stations)
+    figures["stages_per_unit"] = args.stages
+    figures["steps"] = args.steps
+    figures["runs"] = args.runs
+    figures["seconds"] = round(time.perf_counter() - began, 1)
+
+    print("\ntargets:")
+    pg16 = pg[16]
+    if pg16 is None:
+        print(f"  PostgreSQL, 16 stations >= {TARGET_PG_16:.0f} records/s: not measured")
+    else:
+        print(f"  PostgreSQL, 16 stations >= {TARGET_PG_16:.0f} records/s: {pg16:.0f} ({_met(pg16 >= TARGET_PG_16)})")
+    if ratio is None:
+        print(f"  >= {TARGET_RATIO:.0f}x cheaper per step than OpenHTF with a SQLite record: not measured")
+    else:
+        print(
+            f"  >= {TARGET_RATIO:.0f}x cheaper per step than OpenHTF with a SQLite record: {ratio:.1f}x "
+            f"({openhtf_us:.1f} / {durable_us:.2f} us; {_met(ratio >= TARGET_RATIO)})"
+        )
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
