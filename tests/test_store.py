@@ -751,3 +751,30 @@ def test_a_unit_refused_before_it_ever_ran_is_not_listed(store_url: str, tmp_pat
         assert refused.status == "refused"
         assert store.unit("TYPO-1").attempts == []
         assert [u.serial for u in store.units()] == []
+
+
+TWO_BURNS = """\
+    recipe: two-burns
+    version: 1
+    stages:
+      - {id: fuse, step: lab.measure, irreversible: true}
+      - {id: burn, step: lab.instrument, irreversible: true}
+"""
+
+
+def test_a_release_decides_only_the_interrupted_intent(store_url: str, tmp_path: Path) -> None:
+    """Intents that ended normally keep no decision; the interrupted one carries the supervisor's."""
+    flow = build(tmp_path, TWO_BURNS)
+    bench = Bench(instrument_down=True)
+    with open_store(store_url) as store:
+        runner(flow, bench, store).run([UnitSpec("SN1")])
+        assert store.unit("SN1").status == QUARANTINED
+        store.release("SN1", "not-done", "qa")
+        bench.instrument_down = False
+        [again] = runner(flow, bench, store).run([UnitSpec("SN1")])
+        assert again.status == "shipped"
+        decisions = store._worker.call(
+            lambda tx: tx.rows("SELECT outcome, decision FROM intents WHERE serial = ? ORDER BY id", ("SN1",)),
+            write=False,
+        )
+    assert [tuple(row) for row in decisions] == [("PASS", None), ("ERROR", "not-done"), ("PASS", None)]

@@ -264,13 +264,14 @@ class SqlStore:
                 raise ValueError(f"unit {serial} is being run by a station ({holder}): release it when it has stopped")
             intent = tx.row(
                 "SELECT id, stage, step, attempt, recipe, recipe_version, recipe_hash, lot FROM intents "
-                "WHERE serial = ? AND decision IS NULL AND (outcome IS NULL OR outcome <> 'PASS') ORDER BY id DESC",
+                "WHERE serial = ? AND decision IS NULL AND (outcome IS NULL OR outcome IN ('ERROR', 'ABORTED')) "
+                "ORDER BY id DESC",
                 (serial,),
             )
             now = time.time()
             what = "no interrupted step was found"
             if intent is not None:
-                _, stage, step, number, recipe, version, content_hash, lot = intent
+                ident, stage, step, number, recipe, version, content_hash, lot = intent
                 outcome = Outcome.PASS if decision == "done" else Outcome.NOT_DONE
                 note_text = f"{by} decided: {decision}" + (f" ({note})" if note else "")
                 _write_attempts(
@@ -278,7 +279,7 @@ class SqlStore:
                     [Attempt(serial, stage, step, number, outcome, now, now, RecipeRef(recipe, version, content_hash),
                              lot, None, 0, by, (), note_text, None)],
                 )  # fmt: skip
-                tx.run("UPDATE intents SET decision = ? WHERE serial = ? AND decision IS NULL", (decision, serial))
+                tx.run("UPDATE intents SET decision = ? WHERE id = ?", (decision, ident))
                 what = f"'{stage}' counts as {'done' if decision == 'done' else 'not done: it may run again'}"
             tx.run(
                 "UPDATE units SET status = 'in-route', reason = ?, claimed_by = NULL, updated = ? WHERE serial = ?",
