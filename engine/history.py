@@ -11,14 +11,13 @@ record. ``JsonMirror`` writes those files (``--json-out DIR``) next to any other
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from engine.files import write_atomically
 from engine.record import Attempt, UnitRecord
 
 QUARANTINED = "quarantined"
@@ -251,14 +250,4 @@ class JsonMirror:
 
 
 def _write_atomically(path: Path, data: Any, sync: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.flush()
-            if sync:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, (json.dumps(data, indent=2) + "\n").encode(), sync=sync)

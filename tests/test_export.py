@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import export as export_module
 from engine.context import MeasurementRecord
-from engine.export import CSV_COLUMNS, FORMATS, export, first_pass
+from engine.export import CSV_COLUMNS, FORMATS, export
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, LotRecord, RecipeRef, UnitRecord
+from engine.reporttext import first_pass
 
 T0 = 1_700_000_000.0
 """2023-11-14T22:13:20Z."""
@@ -487,7 +487,7 @@ def test_failed_sync_keeps_the_previous_file(tmp_path: Path, monkeypatch: pytest
     def broken(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_module.os, "fsync", broken)
+    monkeypatch.setattr(os, "fsync", broken)
     with pytest.raises(OSError, match="disk full"):
         export("csv", _units(), _lots(), out)
     assert out.read_text() == "previous\n"

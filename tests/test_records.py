@@ -6,7 +6,6 @@ import json
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from steplab import Bench, build, runner, state_of
@@ -143,11 +142,10 @@ def test_a_failed_write_keeps_the_previous_record_whole(tmp_path: Path, monkeypa
     history.finish("SN1", "in-route", None)
     before = (tmp_path / "SN1.json").read_text()
 
-    def half_then_fail(data: Any, fh: Any, **kwargs: Any) -> None:
-        fh.write('{"serial": "SN1", "attem')
+    def disk_full(fd: int, mode: int) -> None:  # called once the new record is in the temporary file
         raise OSError("disk full")
 
-    monkeypatch.setattr("engine.history.json.dump", half_then_fail)
+    monkeypatch.setattr("engine.files.os.fchmod", disk_full)
     with pytest.raises(OSError, match="disk full"):
         history.add(Attempt("SN1", "rf", "lab.measure", 1, Outcome.PASS, 3.0, 4.0, recipe))
     with pytest.raises(OSError, match="disk full"):

@@ -1,0 +1,62 @@
+"""How the reports write times, values, limits and a unit's first-pass yield (shared by every format)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.context import MeasurementRecord
+from engine.outcome import Outcome, Verdict
+from engine.record import Attempt, UnitRecord
+
+STATUSES = ("shipped", "scrapped", "quarantined", "in-route")
+"""A unit's statuses, in the order the reports count them."""
+
+
+def first_pass(unit: UnitRecord) -> bool:
+    """True when every stage of the unit passed on its first attempt (a skipped stage does not count against it).
+
+    A unit without an attempt has passed nothing, so it is not first-pass.
+    """
+    first: dict[str, Attempt] = {}
+    for attempt in unit.attempts:
+        first.setdefault(attempt.stage, attempt)
+    return bool(first) and all(a.outcome in (Outcome.PASS, Outcome.SKIPPED) for a in first.values())
+
+
+def iso(epoch: float) -> str:
+    """ISO 8601 in UTC, as the records write times."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds")
+
+
+def readable_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cell_text(value: Any) -> str:
+    """A value as a cell shows it: nothing for None, true/false for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def limits_text(m: MeasurementRecord) -> str:
+    if m.low is None and m.high is None:
+        return "no limits"
+    return f"limits {cell_text(m.low) or '-inf'}..{cell_text(m.high) or '+inf'}"
+
+
+def measurement_line(m: MeasurementRecord) -> str:
+    """E.g. ``tx_power_dbm = 19.2 dBm (limits 14.0..18.0) FAIL``."""
+    units = f" {m.units}" if m.units else ""
+    return f"{m.name} = {cell_text(m.value)}{units} ({limits_text(m)}) {m.verdict.value}"
+
+
+def failing(attempt: Attempt) -> list[MeasurementRecord]:
+    return [m for m in attempt.measurements if m.verdict is Verdict.FAIL]
+
+
+def lot_of(unit: UnitRecord, attempt: Attempt) -> str | None:
+    return attempt.lot if attempt.lot is not None else unit.lot
