@@ -61,7 +61,6 @@ MIGRATIONS: tuple[Migration, ...] = (
                 device_id TEXT
             )""",
             "CREATE INDEX attempts_unit ON attempts (serial, id)",
-            "CREATE INDEX attempts_ended ON attempts (ended)",
             """CREATE TABLE intents (
                 id {id},
                 serial TEXT NOT NULL,

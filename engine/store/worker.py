@@ -1,7 +1,7 @@
 """The store's one connection, owned by one thread that runs every transaction in the order asked.
 
 Ordinary attempts are written behind: ``write`` queues a row and returns at once, and the thread
-commits the rows that queued up together in one transaction. Everything else is a job: the caller
+commits the rows that queued up within a couple of milliseconds together, in one transaction. Everything else is a job: the caller
 waits for its transaction to commit (or fail) and gets its result. Jobs and rows keep their order,
 so a job sees every row queued before it, and a durable job (an irreversible intent, an identity)
 commits the rows before it to disk with it.
@@ -25,6 +25,8 @@ log = logging.getLogger("floorflow.store")
 T = TypeVar("T")
 BATCH = 1024
 """Most rows written behind in one transaction."""
+GATHER_S = 0.002
+"""How long the first row written behind waits for others to share its commit."""
 
 
 class StoreError(Exception):
@@ -158,6 +160,9 @@ class Worker:
                 self._run(tx, item)
                 continue
             batch = [item]
+            # Group commit: let the rows of the next moments join this one's transaction. One commit of
+            # many rows costs about what one of a single row does, and the wait holds no lock.
+            time.sleep(GATHER_S)
             while len(batch) < BATCH:
                 try:
                     more = self._queue.get_nowait()
