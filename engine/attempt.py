@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.context import StepContext
-from engine.outcome import Outcome, StationError, StepFailed, Verdict
+from engine.outcome import NotStarted, Outcome, StationError, StepFailed, Verdict
 from engine.step import StepType
 
 log = logging.getLogger("floorflow.runner")
@@ -29,6 +29,9 @@ def call_step(step: StepType, ctx: StepContext, expected: frozenset[str]) -> tup
         returned = step.run(ctx) if stage.timeout_s is None else _with_timeout(step.run, ctx, stage.timeout_s)
     except StepFailed as exc:
         return Outcome.FAIL, str(exc) or "the step reported a failure"
+    except NotStarted as exc:
+        ctx.not_started = True
+        return Outcome.ERROR, str(exc)
     except StationError as exc:
         return Outcome.ERROR, str(exc)
     except StepTimeout:

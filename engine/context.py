@@ -108,6 +108,8 @@ class StepContext:
     report: Callable[[float, str | None], None] | None = None
     """Where progress goes (the runner's subscribers); None when nobody listens."""
     reported: float = -1.0
+    not_started: bool = False
+    """The step raised NotStarted: it changed nothing on the unit."""
 
     def measure(self, name: str, value: Any, units: str | None = None, **tags: Any) -> Verdict:
         """Record one measured value; the engine judges it against the stage's limits."""

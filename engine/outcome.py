@@ -36,3 +36,11 @@ class StationError(Exception):
     Any other exception from a step is an ERROR too; this one says so on purpose, with a message
     meant for the operator.
     """
+
+
+class NotStarted(StationError):
+    """Raised by a step that stopped before it changed anything on the unit (an exhausted identity pool).
+
+    The attempt is an ERROR, but the unit is as it was: even an irreversible stage may run again, and
+    the unit is not quarantined.
+    """

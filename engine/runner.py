@@ -383,7 +383,7 @@ class StationRunner:
             outcome = Outcome.ABORTED
         duration = time.perf_counter() - clock
         quarantine = None
-        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED):
+        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
             quarantine = (
                 f"irreversible stage '{stage.id}' ended in {outcome.value} ({error}): whether it took effect is unknown"
             )
@@ -404,6 +404,10 @@ class StationRunner:
         )
         if quarantine is not None:
             state.status, state.reason = QUARANTINED, quarantine
+        elif ctx.not_started and stage.irreversible:
+            # The step changed nothing: the stage has not been entered, and may run once things are mended.
+            unchanged = "the step stopped before it changed the unit: the stage may run again"
+            self._record(unit, state, stage, slot, tries, Outcome.NOT_DONE, time.time(), 0.0, (), unchanged, device)
         return outcome, error
 
     def _record(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from engine.context import StepContext
-from engine.outcome import StationError, StepFailed
+from engine.outcome import NotStarted, StationError, StepFailed
 from engine.step import StepType, param
 from steps.common import open_device, resource, valid_mac
 
@@ -40,7 +40,12 @@ class ProvisionIdentity(StepType):
                 raise StepFailed(f"the unit already carries a malformed {kind} {existing!r}")
         # Every missing value is allocated before the first is written: an exhausted pool stops the
         # step before the unit is touched, never halfway through its identities.
-        fresh = {kind: allocator.allocate(kind, ctx.unit.serial) for kind, value in carried.items() if value is None}
+        try:
+            fresh = {
+                kind: allocator.allocate(kind, ctx.unit.serial) for kind, value in carried.items() if value is None
+            }
+        except StationError as exc:  # an exhausted pool, the allocator offline: nothing was written
+            raise NotStarted(str(exc)) from None
         for kind, value in fresh.items():
             if not well_formed(kind, value):
                 raise StationError(f"the allocator issued a malformed {kind} {value!r}; nothing was written")

@@ -156,40 +156,19 @@ def test_production_runs_only_a_released_recipe(capsys: pytest.CaptureFixture[st
 # -- a quarantine and a supervisor's release -----------------------------------------------------------------
 
 
-def test_units_release_of_a_quarantined_unit_is_recorded_and_shown(
+def test_an_offline_allocator_leaves_the_phone_untouched_and_free_to_retry(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """The identity allocator offline in write_identities quarantines the phone; a release lets it finish."""
+    """No identity can be allocated: write_identities stops before writing, so the phone is not quarantined."""
     url = sqlite_url(tmp_path / "line.db")
     offline = sim_config(tmp_path, FAST + "offline: [identities]\n", "offline.yaml")
     code, out, err = ff(capsys, "run", PHONE, "--sim", "--sim-config", offline, "--store", url, "--unit", "Q1")
     assert code == 4, out + err
     assert "'write_identities': the identity allocator is offline" in out
-
     code, out, _ = ff(capsys, "units", "list", "--status", "quarantined", "--store", url)
-    assert "units (1)" in out and "Q1" in out
-    code, out, _ = ff(capsys, "units", "show", "Q1", "--store", url)
-    assert code == 0
-    assert "status     quarantined: irreversible stage 'write_identities' ended in ERROR" in out
+    assert "no units" in out
 
     healthy = sim_config(tmp_path)
-    code, out, err = ff(capsys, "run", PHONE, "--sim", "--sim-config", healthy, "--store", url, "--unit", "Q1")
-    assert code == 1, out + err
-    assert "the unit is quarantined" in out and "floorflow units release Q1 --decision done|not-done" in out
-
-    note = "allocator was down, nothing written"
-    release = ("units", "release", "Q1", "--decision", "not-done", "--by", "alice", "--note", note, "--store", url)
-    code, out, err = ff(capsys, *release)
-    assert code == 0, err
-    assert out.strip() == "unit Q1 released by alice: 'write_identities' counts as not done: it may run again"
-    code, out, _ = ff(capsys, "units", "show", "Q1", "--store", url)
-    assert re.search(r"status\s+in-route: released by alice", out)
-    assert re.search(r"floorflow\s+│\s+quarantine\s+│\s+Q1", out)
-    assert re.search(rf"alice\s+│\s+release-not-done\s+│\s+Q1\s+│\s+{note}", out)
-    assert re.search(r"write_identities\s+│\s+1\s+│\s+NOT-DONE", out)
-    code, _, err = ff(capsys, *release)
-    assert code == 1 and "unit Q1 is not quarantined (it is in-route)" in err
-
     code, out, err = ff(capsys, "run", PHONE, "--sim", "--sim-config", healthy, "--store", url, "--unit", "Q1")
     assert code == 0, out + err
     with open_store(url) as store:
@@ -200,6 +179,56 @@ def test_units_release_of_a_quarantined_unit_is_recorded_and_shown(
     assert [i.kind for i in record.identities] == KINDS
     counts = sim_unit_state(url, "Q1")["counts"]
     assert isinstance(counts, dict) and counts["write_identity:imei"] == 1  # the phone's IMEI was written once
+
+
+def test_an_exhausted_imei_pool_stops_the_next_phone_before_it_is_touched(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A pool of one IMEI: the second phone gets a clear error naming the pool, and nothing is written to it."""
+    url = sqlite_url(tmp_path / "line.db")
+    one = sim_config(tmp_path, FAST + "allocator: {imei_first: 7, imei_last: 7}\n", "one.yaml")
+    code, out, err = ff(
+        capsys, "run", PHONE, "--sim", "--sim-config", one, "--store", url, "--unit", "E1", "--unit", "E2"
+    )
+    assert code == 4, out + err
+    assert (
+        "IMEI pool of TAC 35693803 (000007-000007) is exhausted: all 1 values were issued: configure a new range" in out
+    )
+    with open_store(url) as store:
+        first, second = store.unit("E1"), store.unit("E2")
+        quarantined = store.units(status="quarantined")
+    assert first.status == "shipped" and [i.value[8:14] for i in first.identities if i.kind == "imei"] == ["000007"]
+    assert second.status == "in-route" and second.identities == [] and quarantined == []
+    counts = sim_unit_state(url, "E2")["counts"]
+    assert isinstance(counts, dict) and not any(key.startswith("write_identity") for key in counts)
+
+
+def test_units_release_of_a_quarantined_unit_is_recorded_and_shown(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A station died inside an irreversible step: the unit is quarantined; a supervisor's release is kept."""
+    url = sqlite_url(tmp_path / "line.db")
+    storekit.left_by_dead_station(url, "Q1", stage="burn")
+
+    code, out, err = ff(capsys, "units", "list", "--status", "quarantined", "--store", url)
+    assert "units (1)" in out and "Q1" in out
+    assert "warning: unit Q1 is quarantined: irreversible stage 'burn' was interrupted" in err
+    code, out, _ = ff(capsys, "units", "show", "Q1", "--store", url)
+    assert code == 0
+    assert re.search(r"status\s+quarantined: irreversible stage 'burn' was interrupted", out)
+
+    note = "fuse reads blank"
+    release = ("units", "release", "Q1", "--decision", "not-done", "--by", "alice", "--note", note, "--store", url)
+    code, out, err = ff(capsys, *release)
+    assert code == 0, err
+    assert out.strip() == "unit Q1 released by alice: 'burn' counts as not done: it may run again"
+    code, out, _ = ff(capsys, "units", "show", "Q1", "--store", url)
+    assert re.search(r"status\s+in-route: released by alice", out)
+    assert re.search(r"floorflow\s+│\s+quarantine\s+│\s+Q1", out)
+    assert re.search(rf"alice\s+│\s+release-not-done\s+│\s+Q1\s+│\s+{note}", out)
+    assert re.search(r"burn\s+│\s+1\s+│\s+NOT-DONE", out)
+    code, _, err = ff(capsys, *release)
+    assert code == 1 and "unit Q1 is not quarantined (it is in-route)" in err
 
 
 # -- reading a store: show, list, export ---------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """The store's one connection, owned by one thread that runs every transaction in the order asked.
 
 Ordinary attempts are written behind: ``write`` queues a row and returns at once, and the thread
-commits the rows that queued up within a couple of milliseconds together, in one transaction. Everything else is a job: the caller
-waits for its transaction to commit (or fail) and gets its result. Jobs and rows keep their order,
-so a job sees every row queued before it, and a durable job (an irreversible intent, an identity)
-commits the rows before it to disk with it.
+commits the rows that queued up within a couple of milliseconds together, in one transaction.
+Everything else is a job: the caller waits for its transaction to commit (or fail) and gets its
+result. Jobs and rows keep their order, so a job sees every row queued before it, and a durable job
+(an irreversible intent, an identity) commits the rows before it to disk with it.
 """
 
 from __future__ import annotations
