@@ -134,8 +134,6 @@ def _line(flow: Flow, args: argparse.Namespace, store: SqlStore, url: str) -> An
             return line_factory("hardware")(flow, _config(args.hardware), base=args.hardware.parent, ledger=store)
         except ValueError as exc:
             raise RunUsageError(f"{args.hardware}: {exc}") from None
-    if args.hardware is not None:
-        raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
     config = _config(args.sim_config) if args.sim_config is not None else {}
     state = _sim_state(args, url)
     if state is not None:

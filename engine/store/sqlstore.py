@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from engine.history import QUARANTINED, Decide
 from engine.outcome import Outcome
 from engine.record import Attempt, Decision, LotRecord, RecipeRef, UnitRecord
 from engine.store.backend import Backend
@@ -28,13 +29,9 @@ from engine.store.rows import (
 )
 from engine.store.worker import StoreError, Tx, Worker
 
-QUARANTINED = "quarantined"
 DECISIONS = ("done", "not-done")
 STATION = "floorflow"
 """Who the audit log names for what the stations decide themselves (a quarantine)."""
-
-Decide = Callable[[UnitRecord, str | None], str | None]
-"""Given the unit's record and its lot's hold, why its stage may not run here (None: it may)."""
 
 
 class SqlStore:
