@@ -21,6 +21,7 @@ from engine.outcome import StationError
 from engine.registry import Registry, line_factory
 from engine.runner import StationRunner, UnitResult, UnitSpec
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
+from engine.storecli import warn_recovered
 from engine.yamlload import load_file
 
 
@@ -95,8 +96,7 @@ def _open(url: str, flow: Flow, production: bool) -> SqlStore:
     except StoreError as exc:
         raise StationStartError(str(exc)) from None
     try:
-        for serial, reason in store.recover():
-            print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
+        warn_recovered(store)
         if production:
             released = store.released(flow.content_hash)
             if released is None:

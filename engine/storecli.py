@@ -32,12 +32,17 @@ def open_existing(url: str | None) -> SqlStore:
     except StoreError as exc:
         raise StoreUsageError(str(exc)) from None
     try:
-        for serial, reason in store.recover():  # a station that died shows as what it left, not as in-route
-            print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
+        warn_recovered(store)  # a station that died shows as what it left, not as in-route
     except BaseException:
         store.close()
         raise
     return store
+
+
+def warn_recovered(store: SqlStore) -> None:
+    """Quarantine what stations that died left inside irreversible steps, and say so on stderr."""
+    for serial, reason in store.recover():
+        print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
 
 
 def units_show(args: argparse.Namespace) -> int:
