@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from typing import Any
 from engine.check import check_recipe
 from engine.context import StepContext
 from engine.flow import Flow
-from engine.history import MemoryHistory
+from engine.history import History, MemoryHistory
 from engine.operator import SimOperator
 from engine.registry import Registry
 from engine.runner import StationRunner, UnitSpec
@@ -100,29 +100,43 @@ def build_flow(steps: int, registry: Registry) -> Flow:
     return flow
 
 
-def time_floorflow(steps: int, runs: int) -> list[float]:
-    """Microseconds per step of each run."""
+def floorflow_timer(steps: int, history: History | None = None) -> Callable[[str], float]:
+    """A runner of the generated recipe: each call runs one fresh unit through it, in microseconds per step.
+
+    With a durable store as ``history``, the time runs until the unit's last attempt is committed.
+    """
     registry = Registry()  # private: only the benchmark's step type, no entry points
     registry.register(_Measure, origin="bench/overhead.py")
     flow = build_flow(steps, registry)
-    history = MemoryHistory()
+    record = MemoryHistory() if history is None else history
+    flush = getattr(record, "flush", None)
     # One runner for every run: it attaches its slot models to the flow's state machine once, for the
     # station's life, not per unit (attaching is O(states)); what is timed is the per-unit, per-step work.
-    runner = StationRunner(flow, registry, _NullLine(), SimOperator(), history)
-    per_step: list[float] = []
-    for k in range(runs):
-        serial = f"BENCH{k:04d}"  # a fresh unit each run: no recorded attempts to replay
+    runner = StationRunner(flow, registry, _NullLine(), SimOperator(), record)
+
+    def run(serial: str) -> float:  # a fresh unit each run: no recorded attempts to replay
         gc.collect()  # start each run (both engines) without the previous run's garbage
         start = time.perf_counter()
         results = runner.run([UnitSpec(serial)], 1)
+        if flush is not None:
+            flush()  # already so: the unit's finish() commits every attempt before it
         elapsed = time.perf_counter() - start
         if [r.status for r in results] != ["shipped"]:
             raise SystemExit(f"error: unit {serial} did not ship: {results}")
-        attempts = history.unit(serial).attempts
-        if len(attempts) != steps or any(len(a.measurements) != 1 for a in attempts):
-            raise SystemExit(f"error: unit {serial}: expected {steps} attempts of one measurement each")
-        per_step.append(elapsed / steps * 1e6)
-    return per_step
+        unit = record.unit(serial)
+        if len(unit.attempts) != steps or any(len(a.measurements) != 1 for a in unit.attempts):
+            raise SystemExit(f"error: unit {serial}: expected {steps} recorded attempts of one measurement each")
+        if unit.status != "shipped":
+            raise SystemExit(f"error: unit {serial} is {unit.status} in its record, not shipped")
+        return elapsed / steps * 1e6
+
+    return run
+
+
+def time_floorflow(steps: int, runs: int) -> list[float]:
+    """Microseconds per step of each run."""
+    run = floorflow_timer(steps)
+    return [run(f"BENCH{k:04d}") for k in range(runs)]
 
 
 @contextmanager
@@ -136,8 +150,11 @@ def _bare_argv() -> Iterator[None]:
         sys.argv = saved
 
 
-def time_openhtf(steps: int, runs: int) -> tuple[list[float] | None, str]:
-    """Microseconds per phase of each run, and OpenHTF's version (or why it cannot run)."""
+def openhtf_timer(steps: int) -> tuple[Callable[[], float] | None, str]:
+    """A runner of the equivalent OpenHTF test (microseconds per phase of a run), and OpenHTF's version.
+
+    No runner when OpenHTF cannot run: then the text says why.
+    """
     try:
         import openhtf as htf
         from openhtf.util import console_output, logs
@@ -170,16 +187,23 @@ def time_openhtf(steps: int, runs: int) -> tuple[list[float] | None, str]:
         test = htf.Test(*(make_phase(i) for i in range(steps)))
     # No output callbacks: none are added, and there is no station server (it only runs when started).
     assert not test.get_option("output_callbacks")
-    per_phase: list[float] = []
-    for _ in range(runs):
+
+    def run() -> float:
         gc.collect()
         start = time.perf_counter()
         passed = test.execute(test_start=lambda: "DUT")
         elapsed = time.perf_counter() - start
         if not passed:
             raise SystemExit("error: the OpenHTF test did not pass")
-        per_phase.append(elapsed / steps * 1e6)
-    return per_phase, label
+        return elapsed / steps * 1e6
+
+    return run, label
+
+
+def time_openhtf(steps: int, runs: int) -> tuple[list[float] | None, str]:
+    """Microseconds per phase of each run, and OpenHTF's version (or why it cannot run)."""
+    run, label = openhtf_timer(steps)
+    return (None if run is None else [run() for _ in range(runs)]), label
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ releases, listing units, and the station runner recording into the store end to 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from storekit import attempt, claim, left_by_dead_station, measurement, until_go
 from engine.outcome import Outcome, Verdict
 from engine.record import Decision, LotRecord, UnitRecord
 from engine.runner import UnitSpec
-from engine.store import QUARANTINED, StoreError, open_store
+from engine.store import QUARANTINED, StoreError, open_store, rows, worker
 from engine.store.migrations import LATEST, MIGRATIONS, Migration
 from engine.store.sqlstore import SqlStore
 from steps.common.identities import AllocatorConfig, PoolIdentityAllocator
@@ -243,6 +244,36 @@ def test_close_reports_a_failed_last_batch_without_crashing_its_worker(
     assert not closing.is_alive()
     assert [type(e) for e in closed] == [StoreError] and "serial" in str(closed[0])
     assert crashes == []
+
+
+def test_a_waiting_caller_cuts_the_group_commit_short(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows written behind wait a moment for company, unless someone waits for them: a job ends the wait."""
+    monkeypatch.setattr(worker, "GATHER_S", 60.0)
+    with open_store(store_url) as store:
+        store.add(attempt("SN1", "s1"))
+        read: list[UnitRecord] = []
+        reader = threading.Thread(target=lambda: read.append(store.unit("SN1")), daemon=True)
+        reader.start()
+        reader.join(20)  # far less than the gathering time: the read did not wait it out
+        assert not reader.is_alive()
+        assert [a.stage for a in read[0].attempts] == ["s1"]
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["c-encoder", "plain"])
+def test_measurement_json_is_compact_with_either_encoder(accelerated: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measurement column is the JSON ``json.dumps`` writes, with or without the interpreter's C encoder."""
+    if not accelerated:
+        monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    encode = rows._compact_json()
+    values = [
+        ["Vdd \u00b5A \u2264", 1.25, -0.0, 10**20, None, True, False, 'quote " and \\ and \n'],
+        {"tags": {"image": "golden", "bytes": b"\x00"}},
+        [float("inf"), float("-inf")],
+        [],
+    ]
+    for value in values:
+        assert encode(value) == json.dumps(value, separators=(",", ":"), default=str)
+    assert json.loads(encode(values[0])) == values[0]
 
 
 # -- the route interlock -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.context import MeasurementRecord
@@ -19,8 +19,32 @@ INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES {_ROW}"
 ROWS_PER_INSERT = 64
 """Attempts written by one INSERT statement: one statement of many rows costs far less than many of one."""
 INSERT_ATTEMPTS = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
-_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
 UNIT_COLUMNS = "serial, lot, status, reason, product, lifecycle"
+
+
+def _compact_json() -> Callable[[Any], str]:
+    """Compact JSON, with ``str()`` of anything JSON has no type for.
+
+    ``JSONEncoder.encode`` makes its C encoder anew on every call, about half of what encoding one
+    measurement costs: this makes it once, where the interpreter has one, and checks that it agrees.
+    """
+    plain = json.JSONEncoder(default=str, separators=(",", ":"), check_circular=False).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return plain
+    try:
+        chunks = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+        def fast(value: Any) -> str:
+            return "".join(chunks(value, 0))
+
+        sample = [["v\u00b5", 1.25, None, True, {"image": b"x"}, float("nan")]]
+        return fast if fast(sample) == plain(sample) else plain
+    except TypeError:  # another interpreter's signature
+        return plain
+
+
+_encode = _compact_json()
 
 
 def attempt_row(a: Attempt) -> tuple[Any, ...]:
@@ -66,15 +90,15 @@ def _measurement_of(m: list[Any]) -> MeasurementRecord:
     return MeasurementRecord(name, value, Verdict(verdict), units, low, high, m[6] if len(m) > 6 else {})
 
 
-def image_rows(a: Attempt) -> list[tuple[Any, ...]]:
-    """An attempt that passed says which images it left on the unit: measurements tagged ``image``.
+def image_rows(attempts: Sequence[Attempt]) -> list[tuple[Any, ...]]:
+    """The images the attempts that passed left on their units: their measurements tagged ``image``.
 
     A ``…sha256`` measurement so tagged is the hash the unit read back.
     """
-    if a.outcome is not Outcome.PASS:
-        return []
     return [
         (a.serial, str(m.tags["image"]), str(m.value) if m.name.endswith("sha256") else None, a.stage, a.ended)
+        for a in attempts
+        if a.outcome is Outcome.PASS
         for m in a.measurements
         if "image" in m.tags
     ]

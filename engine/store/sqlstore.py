@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from engine.history import QUARANTINED, Decide
@@ -406,9 +407,9 @@ def _write_attempts(tx: Tx, attempts: list[Attempt]) -> None:
     rows = [attempt_row(a) for a in attempts]
     whole = len(rows) - len(rows) % ROWS_PER_INSERT
     for start in range(0, whole, ROWS_PER_INSERT):
-        tx.run(INSERT_ATTEMPTS, [value for row in rows[start : start + ROWS_PER_INSERT] for value in row])
+        tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
     tx.many(INSERT_ATTEMPT, rows[whole:])
-    images = [row for a in attempts for row in image_rows(a)]
+    images = image_rows(attempts)
     if images:
         tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)
 

@@ -26,7 +26,7 @@ T = TypeVar("T")
 BATCH = 1024
 """Most rows written behind in one transaction."""
 GATHER_S = 0.002
-"""How long the first row written behind waits for others to share its commit."""
+"""How long the first row written behind waits for others to share its commit (a job cuts it short)."""
 
 
 class StoreError(Exception):
@@ -85,6 +85,8 @@ class Worker:
         self.migrations = tuple(migrations)
         self._rows_written = rows_written
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._waited_for = threading.Event()
+        """Set when a job is queued: someone waits, the rows before it need not gather more company."""
         self._broken: BaseException | None = None
         self.holder = ""
         ready = threading.Event()
@@ -108,6 +110,7 @@ class Worker:
             self._fail()
         job: _Job[T] = _Job(work, write, durable)
         self._queue.put(job)
+        self._waited_for.set()
         while not job.done.wait(1.0):
             if not self._thread.is_alive():
                 self._fail()
@@ -121,6 +124,7 @@ class Worker:
     def close(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)
+            self._waited_for.set()
             self._thread.join()
         if self._broken is not None:
             self._fail()
@@ -161,8 +165,10 @@ class Worker:
                 continue
             batch = [item]
             # Group commit: let the rows of the next moments join this one's transaction. One commit of
-            # many rows costs about what one of a single row does, and the wait holds no lock.
-            time.sleep(GATHER_S)
+            # many rows costs about what one of a single row does, and the wait holds no lock. A job
+            # queued meanwhile ends the wait: its caller is waiting for these rows to be written.
+            if self._waited_for.wait(GATHER_S):
+                self._waited_for.clear()
             while len(batch) < BATCH:
                 try:
                     more = self._queue.get_nowait()
