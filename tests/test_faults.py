@@ -217,7 +217,7 @@ def _rows(store: SqlStore, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _attempts(store: SqlStore) -> Counter[tuple[Any, ...]]:
-    return Counter(_rows(store, "SELECT serial, stage, attempt, outcome, started FROM attempts"))
+    return Counter(_rows(store, "SELECT serial, stage, attempt, outcome, started FROM attempt_records"))
 
 
 def _open_intents(store: SqlStore) -> list[tuple[str, str, str]]:

@@ -18,19 +18,21 @@ from steplab import Bench, build, runner
 from storekit import attempt, claim, left_by_dead_station, measurement, until_gone
 
 from engine.outcome import Outcome, Verdict
-from engine.record import Decision, LotRecord, UnitRecord
+from engine.record import Decision, LotRecord, RecipeRef, UnitRecord
 from engine.runner import UnitSpec
 from engine.store import QUARANTINED, StoreError, open_store, rows, worker
 from engine.store.migrations import LATEST, MIGRATIONS, Migration
 from engine.store.sqlstore import SqlStore
+from engine.store.worker import Tx
 from steps.common.identities import AllocatorConfig, PoolIdentityAllocator
 
 store_url = storekit.store_url
 
 INTERLOCK = "route interlock: the unit is being run"
 
+NEXT = LATEST + 1
 EXTRA = Migration(
-    2,
+    NEXT,
     "test: a colour for each unit and a table of notes",
     (
         "ALTER TABLE units ADD COLUMN colour TEXT",
@@ -60,16 +62,16 @@ def test_a_new_store_is_at_the_latest_schema_version(store_url: str) -> None:
 
 
 def test_an_old_store_is_upgraded_in_place_and_keeps_its_rows(store_url: str) -> None:
-    """A version-1 store opened by code with a migration 2 is migrated where it lies; its records survive."""
+    """A store opened by code with one more migration is migrated where it lies; its records survive."""
     first = attempt("SN1", "boot", measurements=(measurement("volts", 3.3, units="V", low=3.0, high=3.6),))
     with open_store(store_url, MIGRATIONS) as store:
         assert claim(store, "SN1", lot="LOT-1") is None
         store.add(first)
         imei = _issue(store, "SN1")
         store.finish("SN1", "shipped", None, "Packed")
-        assert store.schema_version() == 1
+        assert store.schema_version() == LATEST
     with open_store(store_url, (*MIGRATIONS, EXTRA)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == NEXT
         record = store.unit("SN1")
         assert record.attempts == [first]
         assert (record.status, record.lot, record.lifecycle, record.product) == (
@@ -89,36 +91,81 @@ def test_an_old_store_is_upgraded_in_place_and_keeps_its_rows(store_url: str) ->
         ) == [("red", "scratched")]
     # Opened again by the same code: nothing is applied twice (CREATE TABLE notes would fail).
     with open_store(store_url, (*MIGRATIONS, EXTRA)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == NEXT
         assert store.unit("SN1").attempts == [first]
 
 
+V1_ATTEMPT = (
+    "INSERT INTO attempts (serial, stage, step, attempt, outcome, started, ended, recipe, recipe_version, recipe_hash, "
+    "lot, station, slot, operator, measurements, error, device_id) VALUES (" + ", ".join("?" * 17) + ")"
+)
+
+
+def test_version_1_attempts_move_under_their_visits_unchanged_and_in_order(store_url: str) -> None:
+    """Migration 2 moves the fields a visit shares into one row: every attempt reads back as it was, in order.
+
+    The attempts interleave two units, two recipes, missing lots, operators and devices (NULL is a value
+    of a visit like any other), and each comes back whole from the store and from ``attempt_records``.
+    """
+    t = 1_763_700_000.123456
+    old, new = RecipeRef("phone", 1, "a" * 64), RecipeRef("phone", 2, "b" * 64)
+    written = [
+        attempt("SN1", "flash", started=t, lot="LOT-1", operator="ana", device_id="usb-1", recipe=old,
+                measurements=(measurement("sha256", "ab" * 32, image="golden"),)),
+        attempt("SN2", "flash", Outcome.FAIL, started=t + 1, lot=None, operator=None, error="no device", recipe=old),
+        attempt("SN1", "boot", started=t + 2, lot="LOT-1", operator="ana", device_id="usb-1", recipe=old,
+                measurements=(measurement("boot_s", 31.2, units="s", low=0.0, high=90.0, band="lte-b3"),)),
+        attempt("SN2", "flash", number=2, started=t + 3, lot=None, operator=None, recipe=old),
+        attempt("SN1", "boot", number=2, started=t + 4, lot="LOT-1", operator="bo", station="rework", slot=2,
+                recipe=new),
+    ]  # fmt: skip
+    with open_store(store_url, MIGRATIONS[:1]) as store:
+        for a in written:
+            row = (a.serial, a.stage, a.step, a.attempt, a.outcome.value, a.started, a.ended, a.recipe.recipe,
+                   a.recipe.version, a.recipe.content_hash, a.lot, a.station, a.slot, a.operator,
+                   rows._encode([rows._measurement(m) for m in a.measurements]), a.error, a.device_id)  # fmt: skip
+            store._worker.call(lambda tx, row=row: tx.run(V1_ATTEMPT, row))
+        assert store.schema_version() == 1
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST
+        assert store.unit("SN1").attempts == [written[0], written[2], written[4]]
+        assert store.unit("SN2").attempts == [written[1], written[3]]
+        visits = store._worker.call(
+            lambda tx: tx.rows("SELECT serial, recipe_version, operator FROM visits ORDER BY id")
+        )
+        assert visits == [("SN1", 1, "ana"), ("SN2", 1, None), ("SN1", 2, "bo")]
+        store.add(attempt("SN2", "boot", started=t + 5, lot=None, operator=None, recipe=old))
+        assert [a.stage for a in store.unit("SN2").attempts] == ["flash", "flash", "boot"]
+        view = store._worker.call(lambda tx: tx.rows(f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempt_records ORDER BY id"))
+        assert [rows.attempt_of(r) for r in view][:5] == written
+
+
 def test_a_store_newer_than_the_code_is_refused(store_url: str) -> None:
-    """Code that knows version 1 refuses a store at version 2, saying so, and leaves the store as it is."""
+    """Code that knows the latest version refuses a store one newer, saying so, and leaves the store as it is."""
     with open_store(store_url, (*MIGRATIONS, EXTRA)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == NEXT
     with pytest.raises(StoreError) as caught:
         open_store(store_url, MIGRATIONS)
     message = str(caught.value)
-    assert "schema version 2, newer than this floorflow knows (1)" in message
+    assert f"schema version {NEXT}, newer than this floorflow knows ({LATEST})" in message
     assert "upgrade floorflow" in message
     with open_store(store_url, (*MIGRATIONS, EXTRA)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == NEXT
 
 
 def test_a_failed_migration_leaves_the_store_as_it_was(store_url: str) -> None:
-    """A migration that fails half-way is rolled back whole: the version and the schema stay at 1."""
+    """A migration that fails half-way is rolled back whole: the version and the schema stay as they were."""
     with open_store(store_url) as store:
         store.add(attempt("SN1", "boot"))
-    broken = Migration(2, "test: broken", ("CREATE TABLE half (x TEXT)", "THIS IS NOT SQL"))
+    broken = Migration(NEXT, "test: broken", ("CREATE TABLE half (x TEXT)", "THIS IS NOT SQL"))
     with pytest.raises(StoreError, match="cannot open the store"):
         open_store(store_url, (*MIGRATIONS, broken))
     with open_store(store_url) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == LATEST
         assert _outcomes(store.unit("SN1")) == [("boot", Outcome.PASS)]
-    fixed = Migration(2, "test: fixed", ("CREATE TABLE half (x TEXT)",))  # fails if 'half' had been left behind
+    fixed = Migration(NEXT, "test: fixed", ("CREATE TABLE half (x TEXT)",))  # fails if 'half' had been left behind
     with open_store(store_url, (*MIGRATIONS, fixed)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == NEXT
 
 
 # -- attempts ------------------------------------------------------------------------------------------------
@@ -165,6 +212,21 @@ def test_attempts_round_trip_with_their_measurements_in_order(store_url: str) ->
         assert store.unit("SN2").attempts == [other]
     with open_store(store_url) as store:  # and from another connection, after the first closed
         assert store.unit("SN1").attempts == [rf, retry, earlier]
+
+
+def test_a_visit_written_in_a_transaction_that_rolls_back_is_forgotten(store_url: str) -> None:
+    """The writer remembers visit ids; one whose row was rolled back must be written again, not referred to."""
+    first, second = attempt("SN1", "flash"), attempt("SN1", "boot")
+    with open_store(store_url) as store:
+
+        def fails(tx: Tx) -> None:
+            store._write(tx, [first])
+            raise LookupError("the transaction fails after its attempt was written")
+
+        with pytest.raises(LookupError):
+            store._worker.call(fails)
+        store.add(second)
+        assert store.unit("SN1").attempts == [second]
 
 
 def test_passed_attempts_record_the_images_they_wrote(store_url: str) -> None:

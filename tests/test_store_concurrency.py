@@ -19,6 +19,7 @@ import storekit
 from storekit import claim
 
 from engine.store import SqlStore, open_store
+from engine.store.migrations import LATEST
 
 store_url = storekit.store_url
 
@@ -138,7 +139,7 @@ def test_sixteen_processes_share_one_identity_pool_without_a_duplicate(store_url
     for values in issued.values():
         assert len(values) == each and values == sorted(values)  # each station takes the pool in order
     with open_store(store_url) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == LATEST
         assert store.remaining(POOL, 0, LAST) == LAST + 1 - 10_000
         for name in ("P00", "P07", "P15"):
             for i in (0, 311, each - 1):

@@ -9,7 +9,7 @@ class Backend(Protocol):
     shown: str
     """The store's address as messages show it (never with a password)."""
     types: ClassVar[dict[str, str]]
-    """``id``, ``real`` and ``big`` in the migrations, in this database's words."""
+    """``id``, ``real`` and ``big`` in the migrations in this database's words; ``same``: equal, NULL to NULL too."""
     for_update: str
     """Appended to a SELECT that locks the rows it reads inside a write transaction."""
 

@@ -1,9 +1,10 @@
 """The store's schema, as numbered migrations applied in order, in place.
 
 Each migration is a list of statements written once for both databases; ``{id}``, ``{real}`` and
-``{big}`` become each database's own types. A store at version N gets migrations N+1, ... applied
-in one transaction when it is opened, so an old database upgrades where it lies and keeps its rows.
-Migrations are only ever appended: a released one is never edited.
+``{big}`` become each database's own types, and ``{same}`` its equality that holds NULL to NULL. A
+store at version N gets migrations N+1, ... applied in one transaction when it is opened, so an old
+database upgrades where it lies and keeps its rows. Migrations are only ever appended: a released
+one is never edited.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ class Migration:
     description: str
     statements: tuple[str, ...]
 
+
+_VISIT = "serial, recipe, recipe_version, recipe_hash, lot, station, slot, operator, device_id"
+_SAME_VISIT = " AND ".join(
+    f"v.{c} = a.{c}" if c in ("serial", "recipe", "recipe_version", "recipe_hash", "slot") else f"v.{c} {{same}} a.{c}"
+    for c in _VISIT.split(", ")
+)
+_ATTEMPT = "stage, step, attempt, outcome, started, ended, measurements, error"
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -113,6 +121,48 @@ MIGRATIONS: tuple[Migration, ...] = (
                 id {id}, at {real} NOT NULL, by TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, reason TEXT
             )""",
             "CREATE INDEX audit_subject ON audit (subject, id)",
+        ),
+    ),
+    Migration(
+        2,
+        "a unit's visit to a station (recipe, lot, station, slot, operator, device) is written once, not per attempt",
+        (
+            """CREATE TABLE visits (
+                id {id},
+                serial TEXT NOT NULL,
+                recipe TEXT NOT NULL,
+                recipe_version INTEGER NOT NULL,
+                recipe_hash TEXT NOT NULL,
+                lot TEXT,
+                station TEXT,
+                slot INTEGER NOT NULL,
+                operator TEXT,
+                device_id TEXT
+            )""",
+            f"INSERT INTO visits ({_VISIT}) SELECT {_VISIT} FROM attempts GROUP BY {_VISIT} ORDER BY min(id)",
+            """CREATE TABLE visit_attempts (
+                id {id},
+                visit {big} NOT NULL,
+                stage TEXT NOT NULL,
+                step TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                started {real} NOT NULL,
+                ended {real} NOT NULL,
+                measurements TEXT NOT NULL,
+                error TEXT
+            )""",
+            # In the order they were written: the new ids keep it.
+            f"INSERT INTO visit_attempts (visit, {_ATTEMPT}) SELECT v.id, "
+            + ", ".join(f"a.{c}" for c in _ATTEMPT.split(", "))
+            + f" FROM attempts a JOIN visits v ON {_SAME_VISIT} ORDER BY a.id",
+            "DROP TABLE attempts",
+            "ALTER TABLE visit_attempts RENAME TO attempts",
+            "CREATE INDEX visits_unit ON visits (serial)",
+            "CREATE INDEX attempts_visit ON attempts (visit, id)",
+            # Every attempt with its visit's fields, as version 1 had them, for whoever reads the store in SQL.
+            f"""CREATE VIEW attempt_records AS SELECT a.id, {", ".join(f"v.{c}" for c in _VISIT.split(", "))},
+                {", ".join(f"a.{c}" for c in _ATTEMPT.split(", "))} FROM attempts a JOIN visits v ON v.id = a.visit""",
         ),
     ),
 )

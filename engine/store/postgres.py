@@ -20,6 +20,7 @@ class PostgresBackend:
         "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "real": "DOUBLE PRECISION",
         "big": "BIGINT",
+        "same": "IS NOT DISTINCT FROM",
     }
     for_update = " FOR UPDATE"
 

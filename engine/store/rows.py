@@ -1,24 +1,38 @@
-"""Records to rows and back: attempts with their measurements, and a unit's whole record."""
+"""Records to rows and back: attempts with their measurements and visits, and a unit's whole record.
+
+An attempt's row holds what changes from one attempt to the next; what stays the same while a unit
+is at a station (serial, recipe, lot, station, slot, operator, device) is its visit's row, written
+once. The ``attempt_records`` view joins them back.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from engine.context import MeasurementRecord
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, RecipeRef, UnitRecord
+from engine.store.worker import Tx
 
 ATTEMPT_COLUMNS = (
     "serial, stage, step, attempt, outcome, started, ended, recipe, recipe_version, recipe_hash, "
     "lot, station, slot, operator, measurements, error, device_id"
 )
-_ROW = "(" + ", ".join("?" * 17) + ")"
-INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES {_ROW}"
+"""The columns of ``attempt_records``, in the order of ``Attempt``'s fields."""
+SELECT_ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM attempt_records WHERE serial = ? ORDER BY id"
+VISIT_COLUMNS = "serial, recipe, recipe_version, recipe_hash, lot, station, slot, operator, device_id"
+INSERT_VISIT = f"INSERT INTO visits ({VISIT_COLUMNS}) VALUES ({', '.join('?' * 9)}) RETURNING id"
+_COLUMNS = "visit, stage, step, attempt, outcome, started, ended, measurements, error"
+_ROW = "(" + ", ".join("?" * 9) + ")"
+INSERT_ATTEMPT = f"INSERT INTO attempts ({_COLUMNS}) VALUES {_ROW}"
 ROWS_PER_INSERT = 64
 """Attempts written by one INSERT statement: one statement of many rows costs far less than many of one."""
-INSERT_ATTEMPTS = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
+INSERT_ATTEMPTS = f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
+VISITS_KEPT = 4096
+"""Visit ids the writer remembers; past that it forgets them all (a forgotten visit is written again)."""
 UNIT_COLUMNS = "serial, lot, status, reason, product, lifecycle"
 
 
@@ -47,13 +61,46 @@ def _compact_json() -> Callable[[Any], str]:
 _encode = _compact_json()
 
 
-def attempt_row(a: Attempt) -> tuple[Any, ...]:
-    r = a.recipe
-    measured = _encode([_measurement(m) for m in a.measurements]) if a.measurements else "[]"
-    return (
-        a.serial, a.stage, a.step, a.attempt, a.outcome.value, a.started, a.ended, r.recipe, r.version,
-        r.content_hash, a.lot, a.station, a.slot, a.operator, measured, a.error, a.device_id,
-    )  # fmt: skip
+class AttemptWriter:
+    """Writes attempts, each under its visit: a visit's row is written once and its id remembered.
+
+    Used only in the store's transactions (one thread). A visit written in a transaction that then
+    rolls back is forgotten with it.
+    """
+
+    def __init__(self) -> None:
+        self._visits: dict[tuple[Any, ...], int] = {}
+
+    def __call__(self, tx: Tx, attempts: Sequence[Attempt]) -> None:
+        visits = self._visits
+        rows = []
+        for a in attempts:
+            r = a.recipe
+            key = (a.serial, r.recipe, r.version, r.content_hash, a.lot, a.station, a.slot, a.operator, a.device_id)
+            visit = visits.get(key)
+            if visit is None:
+                visit = self._visit(tx, key)
+            measured = _encode([_measurement(m) for m in a.measurements]) if a.measurements else "[]"
+            rows.append((visit, a.stage, a.step, a.attempt, a.outcome.value, a.started, a.ended, measured, a.error))
+        whole = len(rows) - len(rows) % ROWS_PER_INSERT
+        for start in range(0, whole, ROWS_PER_INSERT):
+            tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
+        tx.many(INSERT_ATTEMPT, rows[whole:])
+        images = image_rows(attempts)
+        if images:
+            tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)
+
+    def _visit(self, tx: Tx, key: tuple[Any, ...]) -> int:
+        if len(self._visits) >= VISITS_KEPT:
+            self._visits.clear()
+        found = tx.row(INSERT_VISIT, key)
+        assert found is not None
+        self._visits[key] = visit = int(found[0])
+        tx.undo.append(lambda: self._forget(key))
+        return visit
+
+    def _forget(self, key: tuple[Any, ...]) -> None:
+        self._visits.pop(key, None)
 
 
 def _measurement(m: MeasurementRecord) -> list[Any]:

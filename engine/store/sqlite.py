@@ -32,7 +32,7 @@ def _started(pid: int) -> str:
 
 
 class SqliteBackend:
-    types: ClassVar[dict[str, str]] = {"id": "INTEGER PRIMARY KEY", "real": "REAL", "big": "INTEGER"}
+    types: ClassVar[dict[str, str]] = {"id": "INTEGER PRIMARY KEY", "real": "REAL", "big": "INTEGER", "same": "IS"}
     for_update = ""
 
     def __init__(self, path: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 from engine.history import QUARANTINED, Decide
@@ -18,14 +17,10 @@ from engine.record import Attempt, Decision, LotRecord, RecipeRef, UnitRecord
 from engine.store.backend import Backend
 from engine.store.migrations import MIGRATIONS, Migration
 from engine.store.rows import (
-    ATTEMPT_COLUMNS,
-    INSERT_ATTEMPT,
-    INSERT_ATTEMPTS,
-    ROWS_PER_INSERT,
+    SELECT_ATTEMPTS,
     UNIT_COLUMNS,
+    AttemptWriter,
     attempt_of,
-    attempt_row,
-    image_rows,
     unit_of,
 )
 from engine.store.worker import StoreError, Tx, Worker
@@ -39,7 +34,8 @@ class SqlStore:
     def __init__(self, backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.backend = backend
         self.shown = backend.shown
-        self._worker = Worker(backend, _write_attempts, migrations)
+        self._write = AttemptWriter()
+        self._worker = Worker(backend, self._write, migrations)
         self.holder = self._worker.holder
 
     def __enter__(self) -> SqlStore:
@@ -90,7 +86,7 @@ class SqlStore:
                     return _load_unit(tx, serial), (
                         f"route interlock: the unit is being run{at} since {_when(since)} ({holder})"
                     )
-                _recover_holder(tx, holder, serial)
+                _recover_holder(tx, self._write, holder, serial)
             record = _load_unit(tx, serial)
             unit_lot = lot if lot is not None else record.lot
             hold = _lot_hold(tx, unit_lot) if unit_lot is not None else None
@@ -116,7 +112,7 @@ class SqlStore:
             return
 
         def work(tx: Tx) -> None:
-            _write_attempts(tx, [attempt])
+            self._write(tx, [attempt])
             if intent is not None:
                 tx.run(
                     "UPDATE intents SET outcome = ?, ended = ? WHERE id = ?",
@@ -272,7 +268,7 @@ class SqlStore:
                 ident, stage, step, number, recipe, version, content_hash, lot = intent
                 outcome = Outcome.PASS if decision == "done" else Outcome.NOT_DONE
                 note_text = f"{by} decided: {decision}" + (f" ({note})" if note else "")
-                _write_attempts(
+                self._write(
                     tx,
                     [Attempt(serial, stage, step, number, outcome, now, now, RecipeRef(recipe, version, content_hash),
                              lot, None, 0, by, (), note_text, None)],
@@ -343,7 +339,7 @@ class SqlStore:
             done: list[tuple[str, str]] = []
             for holder in sorted(holders):
                 if holder != self.holder and not tx.alive(holder):
-                    done += _recover_holder(tx, holder)
+                    done += _recover_holder(tx, self._write, holder)
             return done
 
         return self._worker.call(work, durable=True)
@@ -403,23 +399,9 @@ class SqlStore:
 # -- in the worker's transactions ---------------------------------------------------------------------
 
 
-def _write_attempts(tx: Tx, attempts: list[Attempt]) -> None:
-    rows = [attempt_row(a) for a in attempts]
-    whole = len(rows) - len(rows) % ROWS_PER_INSERT
-    for start in range(0, whole, ROWS_PER_INSERT):
-        tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
-    tx.many(INSERT_ATTEMPT, rows[whole:])
-    images = image_rows(attempts)
-    if images:
-        tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)
-
-
 def _load_unit(tx: Tx, serial: str) -> UnitRecord:
     row = tx.row(f"SELECT {UNIT_COLUMNS} FROM units WHERE serial = ?", (serial,))
-    attempts = [
-        attempt_of(r)
-        for r in tx.rows(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE serial = ? ORDER BY id", (serial,))
-    ]
+    attempts = [attempt_of(r) for r in tx.rows(SELECT_ATTEMPTS, (serial,))]
     identities = tx.rows(
         "SELECT kind, value, issued, retired FROM identities WHERE serial = ? ORDER BY issued", (serial,)
     )
@@ -448,7 +430,7 @@ def _quarantine(tx: Tx, serial: str, reason: str) -> None:
     _audit(tx, STATION, "quarantine", serial, reason)
 
 
-def _recover_holder(tx: Tx, holder: str, only: str | None = None) -> list[tuple[str, str]]:
+def _recover_holder(tx: Tx, write: AttemptWriter, holder: str, only: str | None = None) -> list[tuple[str, str]]:
     """A station that died: its open irreversible steps become interrupted attempts, their units quarantined."""
     select = (
         "SELECT id, serial, stage, step, attempt, station, slot, recipe, recipe_version, recipe_hash, lot, operator, "
@@ -481,7 +463,7 @@ def _recover_holder(tx: Tx, holder: str, only: str | None = None) -> list[tuple[
             "stopped before its outcome was recorded, so whether it took effect is unknown"
         )
         error = "interrupted: the station stopped during this irreversible step"
-        _write_attempts(
+        write(
             tx,
             [Attempt(serial, stage, step, number, Outcome.ERROR, started, now, RecipeRef(recipe, version, content_hash),
                      lot, station, slot, operator, (), error, None)],

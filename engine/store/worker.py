@@ -40,6 +40,8 @@ class Tx:
         self.conn = conn
         self.backend = backend
         self.for_update = backend.for_update
+        self.undo: list[Callable[[], None]] = []
+        """What to forget if the transaction rolls back (what was remembered of rows written in it)."""
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.conn.execute(self.backend.sql(sql), params).rowcount)
@@ -200,13 +202,19 @@ class Worker:
             job.done.set()
 
     def _transaction(self, tx: Tx, work: Callable[[Tx], T], *, write: bool, durable: bool) -> T:
+        tx.undo.clear()
         self.backend.begin(tx.conn, write=write, durable=durable)
         try:
             result = work(tx)
         except BaseException:
+            _forget(tx)
             self.backend.end(tx.conn, commit=False, durable=durable)
             raise
-        self.backend.end(tx.conn, commit=True, durable=durable)
+        try:
+            self.backend.end(tx.conn, commit=True, durable=durable)
+        except BaseException:
+            _forget(tx)
+            raise
         return result
 
     def _migrate(self, conn: Any) -> None:
@@ -231,6 +239,13 @@ class Worker:
                     apply(t, migration, self.backend)
 
         self._transaction(tx, migrate, write=True, durable=True)
+
+
+def _forget(tx: Tx) -> None:
+    """The transaction did not commit: forget what was remembered of the rows written in it."""
+    for forget in tx.undo:
+        forget()
+    tx.undo.clear()
 
 
 def apply(tx: Tx, migration: Migration, backend: Backend) -> None:
