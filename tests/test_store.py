@@ -338,6 +338,30 @@ def test_measurement_json_is_compact_with_either_encoder(accelerated: bool, monk
     assert json.loads(encode(values[0])) == values[0]
 
 
+def test_the_measurements_column_is_the_json_of_each_measurement_whole() -> None:
+    """Numbers written into remembered text come out as encoding each measurement whole would write them."""
+    rows._PIECES.clear()
+    cases = [
+        measurement("v", 1.5, low=0, high=2),
+        measurement("v", 1.5, low=0.0, high=2.0),  # equal limits of another type: their own text
+        measurement("v", 7, low=0, high=2),
+        measurement("v", -0.0, Verdict.FAIL, "V", 0, 2),
+        measurement("v", 10**30, Verdict.MARGINAL, low=0, high=2),
+        measurement("v", float("nan"), low=0, high=2),
+        measurement("v", float("-inf"), low=0, high=2),
+        measurement("v", True, low=0, high=2),
+        measurement("v", "1.5", low=0, high=2),
+        measurement("v", 1.5, low=0, high=2, band="b3"),
+        measurement('say "\u00b5"', 2.25, units="\u00b5A"),
+    ]
+    for _ in range(2):  # the first time the text is made, the second it is remembered
+        for m in cases:
+            assert rows.measurements_json([m]) == rows._encode([rows._measurement(m)])
+    assert rows.measurements_json(cases) == rows._encode([rows._measurement(m) for m in cases])
+    for m, back in zip(cases, json.loads(rows.measurements_json(cases)), strict=True):
+        assert [type(x) for x in back[:6]] == [type(x) for x in rows._measurement(m)[:6]]
+
+
 # -- the route interlock -------------------------------------------------------------------------------------
 
 

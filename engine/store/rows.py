@@ -31,6 +31,8 @@ INSERT_ATTEMPT = f"INSERT INTO attempts ({_COLUMNS}) VALUES {_ROW}"
 ROWS_PER_INSERT = 64
 """Attempts written by one INSERT statement: one statement of many rows costs far less than many of one."""
 INSERT_ATTEMPTS = f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
+PIECES_KEPT = 4096
+"""Measurement texts remembered (by name, verdict, units and limits) before they are all forgotten."""
 VISITS_KEPT = 4096
 """Visit ids the writer remembers; past that it forgets them all (a forgotten visit is written again)."""
 UNIT_COLUMNS = "serial, lot, status, reason, product, lifecycle"
@@ -80,7 +82,7 @@ class AttemptWriter:
             visit = visits.get(key)
             if visit is None:
                 visit = self._visit(tx, key)
-            measured = _encode([_measurement(m) for m in a.measurements]) if a.measurements else "[]"
+            measured = measurements_json(a.measurements) if a.measurements else "[]"
             rows.append((visit, a.stage, a.step, a.attempt, a.outcome.value, a.started, a.ended, measured, a.error))
         whole = len(rows) - len(rows) % ROWS_PER_INSERT
         for start in range(0, whole, ROWS_PER_INSERT):
@@ -101,6 +103,37 @@ class AttemptWriter:
 
     def _forget(self, key: tuple[Any, ...]) -> None:
         self._visits.pop(key, None)
+
+
+_PIECES: dict[tuple[Any, ...], tuple[str, str]] = {}
+"""The JSON around a measured number, by its name, verdict, units and limits: it repeats with every unit."""
+_LARGEST = 1.7976931348623157e308
+
+
+def measurements_json(measurements: Sequence[MeasurementRecord]) -> str:
+    """The measurements column: ``[[name, value, verdict, units, low, high(, tags)], …]`` in compact JSON.
+
+    A finite number without tags is written into the text its stage's earlier values left around it:
+    the same text as encoding it whole, for half the work.
+    """
+    parts = []
+    for m in measurements:
+        value = m.value
+        kind = type(value)
+        if m.tags or not (kind is int or (kind is float and -_LARGEST <= value <= _LARGEST)):
+            parts.append(_encode(_measurement(m)))
+            continue
+        key = (m.name, m.verdict, m.units, m.low, m.high, type(m.low), type(m.high))  # 0 == 0.0, "0" != "0.0"
+        pieces = _PIECES.get(key)
+        if pieces is None:
+            if len(_PIECES) >= PIECES_KEPT:
+                _PIECES.clear()
+            pieces = _PIECES[key] = (
+                _encode([m.name])[:-1] + ",",
+                "," + _encode([m.verdict.value, m.units, m.low, m.high])[1:],
+            )
+        parts.append(pieces[0] + repr(value) + pieces[1])
+    return "[" + ",".join(parts) + "]"
 
 
 def _measurement(m: MeasurementRecord) -> list[Any]:
