@@ -18,3 +18,7 @@ def _data_dir(name: str) -> Path:
 
 def schema_path(name: str) -> Path:
     return _data_dir("schemas") / name
+
+
+def workflow_path(name: str) -> Path:
+    return _data_dir("workflows") / name

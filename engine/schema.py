@@ -1,4 +1,4 @@
-"""Check a recipe document against ``schemas/recipe.schema.json``.
+"""Check a document against its JSON Schema: a recipe (``schemas/recipe.schema.json``) or a line profile.
 
 The validator is built once per process. jsonschema's errors are turned into diagnostics that
 point at the offending key or value, with "did you mean …?" for misspelt keys.
@@ -25,11 +25,18 @@ def recipe_validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def validate_document(data: YMap) -> list[Diagnostic]:
-    """Every schema problem in one recipe file, one diagnostic each."""
+@functools.cache
+def profile_validator() -> Draft202012Validator:
+    schema = json.loads(schema_path("profile.schema.json").read_text())
+    return Draft202012Validator(schema)
+
+
+def validate_document(data: YMap, validator: Draft202012Validator | None = None) -> list[Diagnostic]:
+    """Every schema problem in one file (a recipe unless ``validator`` says otherwise), one diagnostic each."""
+    checker = validator if validator is not None else recipe_validator()
     out: dict[tuple[Pos, str], Diagnostic] = {}
-    for error in recipe_validator().iter_errors(data):
-        for diag in _diagnostics(error, data):
+    for error in checker.iter_errors(data):
+        for diag in _diagnostics(error, data, checker.schema):
             out.setdefault((diag.pos, diag.message), diag)
     return sorted(out.values(), key=lambda d: d.pos)
 
@@ -63,7 +70,7 @@ def _leaf_errors(error: ValidationError) -> list[ValidationError]:
     return [error]
 
 
-def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
+def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnostic]:
     diags = []
     for leaf in _leaf_errors(error):
         path = list(leaf.absolute_path)
@@ -71,7 +78,7 @@ def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
         kind = str(leaf.validator)
         if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
             schema = leaf.schema if isinstance(leaf.schema, dict) else {}
-            known = _known_keys(schema)
+            known = _known_keys(schema, root)
             for extra in sorted(set(instance) - known):
                 diags.append(
                     Diagnostic(
@@ -108,11 +115,10 @@ def _diagnostics(error: ValidationError, data: YMap) -> list[Diagnostic]:
     return diags
 
 
-def _known_keys(schema: dict[str, Any]) -> set[str]:
+def _known_keys(schema: dict[str, Any], root: Any) -> set[str]:
     keys = set(schema.get("properties", {}))
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        root: Any = recipe_validator().schema
         target = root["$defs"].get(ref.removeprefix("#/$defs/"), {})
         keys |= set(target.get("properties", {}))
     return keys

@@ -1,0 +1,112 @@
+"""``floorflow simulate``: a recipe's compiled Flow run on a simulated line (SimPy), with a line profile.
+
+``simulate(flow, profile, units, seed)`` runs the model (``engine.simulate.line``) and returns a
+``Result``: the figures a line planner reads (throughput, yields, utilization and queues, WIP, lead
+times, lot holds, recipe problems), as one JSON object and as the tallies plots are drawn from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from engine.flow import Flow
+from engine.simulate.line import NO_STATION, LineModel, Pool
+from engine.simulate.profile import Profile, ProfileError, load_profile
+from engine.simulate.stats import Histogram
+
+__all__ = ["ProfileError", "Result", "load_profile", "simulate"]
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass
+class Result:
+    figures: dict[str, Any]
+    """The JSON object ``--json`` prints."""
+    lead: Histogram
+    wip: list[tuple[float, int]]
+    """(seconds, units in the line), evenly spaced."""
+
+
+def simulate(flow: Flow, profile: Profile, units: int, seed: int = 0) -> Result:
+    """Run ``units`` units of ``flow`` through the line ``profile`` describes; the same seed, the same figures."""
+    if units < 1:
+        raise ValueError("simulate at least one unit")
+    model = LineModel(flow, profile, units, seed)
+    model.run()
+    return Result(_figures(model, seed), model.tally.lead, list(model.wip.samples))
+
+
+def _figures(model: LineModel, seed: int) -> dict[str, Any]:
+    tally, end = model.tally, model.end
+    for run, reached in tally.runs.values():  # stages a unit passed inside a run passed at their first attempt
+        for j, stage in enumerate(run.stages):
+            through = sum(reached[j + 1 :])
+            stage_model = model.models[stage.id]
+            stage_model.first += through
+            stage_model.first_passed += through
+            stage_model.attempts += through
+    hours = end / 3600
+    stations = {
+        pool.name: _pool_figures(pool, end)
+        for pool in model.stations.values()
+        if pool.name != NO_STATION or pool.visits
+    }
+    busiest = max(stations, key=lambda name: stations[name]["utilization"], default=None)
+    stages = {
+        stage_id: {
+            "first_pass_yield": _share(m.first_passed, m.first),
+            "first_attempts": m.first,
+            "attempts": m.attempts,
+        }
+        for stage_id, m in model.models.items()
+        if m.first
+    }
+    rty = math.prod(s["first_pass_yield"] for s in stages.values())
+    lead = tally.lead
+    return {
+        "recipe": model.flow.recipe,
+        "version": model.flow.version,
+        "profile": model.profile.name,
+        "seed": seed,
+        "units": tally.started,
+        "shipped": tally.shipped,
+        "scrapped": tally.scrapped,
+        "held": tally.held,
+        "refused": tally.refused,
+        "hours": round(hours, 4),
+        "uph": round(tally.shipped / hours, 3) if hours > 0 else 0.0,
+        "first_pass_yield": round(_share(tally.first_pass, tally.started), 6),
+        "rolled_throughput_yield": round(rty, 6),
+        "bottleneck": busiest,
+        "stations": stations,
+        "operators": _pool_figures(model.operators, end),
+        "stages": {k: {**v, "first_pass_yield": round(v["first_pass_yield"], 6)} for k, v in stages.items()},
+        "wip": {"mean": round(model.wip.mean(end), 3), "peak": model.wip.peak},
+        "lead_time": {
+            "mean_s": round(lead.mean, 3),
+            **{f"p{p}_s": round(lead.quantile(p / 100), 3) for p in PERCENTILES},
+            "max_s": round(lead.largest, 3),
+        },
+        "holds": tally.holds,
+        "recipe_problems": [
+            {"stage": stage, "rule": rule, "reason": reason, "units": count}
+            for (stage, rule, reason), count in sorted(tally.problems.items())
+        ],
+        "unit_states": model.table.states,
+    }
+
+
+def _pool_figures(pool: Pool, end: float) -> dict[str, Any]:
+    return {
+        "slots": pool.size,
+        "utilization": round(pool.busy / (pool.size * end), 6) if end > 0 else 0.0,
+        "mean_queue_s": round(pool.waited / pool.visits, 3) if pool.visits else 0.0,
+        "visits": pool.visits,
+    }
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0

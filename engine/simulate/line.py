@@ -1,0 +1,346 @@
+"""The whole line as a discrete-event simulation (SimPy): arrivals, stations with slots, operators, lots.
+
+Each unit is a SimPy process that walks the recipe's route through ``RouteTable``: it queues for a
+slot at the station of its next stage, runs that station's stages there (retries, rework and
+sampling as the recipe says, failures drawn from the profile), and leaves for the next station. A
+slot is held for the whole visit; an operator for the manual stages of it. Statistics stream into
+fixed-size counters: no unit's record is kept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from engine.flow import Flow, Stage
+from engine.outcome import Outcome
+from engine.sampling import is_sampled, rate_of, recall_threshold
+from engine.simulate.profile import Profile, Timing
+from engine.simulate.route import Node, RouteTable, Run
+from engine.simulate.stats import Histogram, Level
+from engine.unitstate import IN_ROUTE, SCRAPPED, SHIPPED
+
+BLOCK = 4096
+"""Random draws made at a time, per stream."""
+LOAD = 0.9
+"""Without arrivals in the profile, units arrive at this fraction of the bottleneck's capacity."""
+NO_STATION = "(no station)"
+"""Where stages without a station run: as many at once as there are units."""
+
+
+class Pool:
+    """Slots (or operators): taken if free, else waited for in order; a freed one goes to the first waiting."""
+
+    __slots__ = ("busy", "free", "name", "size", "visits", "waited", "waiting")
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.size = size
+        self.free = size
+        self.waiting: deque[simpy.Event] = deque()
+        self.busy = 0.0
+        """Slot-seconds in use."""
+        self.visits = 0
+        self.waited = 0.0
+
+
+class Draws:
+    """One stream of numbers from its own generator, so a seed gives the same numbers whatever the order."""
+
+    __slots__ = ("_left", "_rng", "_timing")
+
+    def __init__(self, rng: np.random.Generator, timing: Timing | None) -> None:
+        self._rng = rng
+        self._timing = timing
+        self._left: list[float] = []
+
+    def next(self) -> float:
+        left = self._left
+        if not left:
+            left.extend(self._timing.draw(self._rng, BLOCK) if self._timing else self._rng.random(BLOCK).tolist())
+            left.reverse()
+        return left.pop()
+
+
+class StageModel:
+    """A stage as the simulation runs it: its times, its chance to fail, what its attempts came to."""
+
+    __slots__ = ("attempts", "chance", "draws", "first", "first_passed", "fixed", "manual", "stage", "times")
+
+    def __init__(self, stage: Stage, profile: Profile, seeds: Iterator[np.random.SeedSequence]) -> None:
+        self.stage = stage
+        timing = profile.time_of(stage)
+        self.fixed = timing.a if timing.kind == "fixed" else None
+        self.times = Draws(np.random.default_rng(next(seeds)), timing)
+        self.chance = profile.fail_of(stage)
+        self.draws = Draws(np.random.default_rng(next(seeds)), None)
+        self.manual = stage.step in profile.manual_steps
+        self.first = 0
+        self.first_passed = 0
+        self.attempts = 0
+
+    def time(self) -> float:
+        return self.fixed if self.fixed is not None else self.times.next()
+
+
+@dataclass
+class Tally:
+    started: int = 0
+    shipped: int = 0
+    scrapped: int = 0
+    held: int = 0
+    refused: int = 0
+    first_pass: int = 0
+    finished: int = 0
+    lead: Histogram = field(default_factory=Histogram)
+    problems: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(stage, rule, reason) of every refusal that is not a lot hold: a recipe problem, and how often."""
+    holds: list[dict[str, Any]] = field(default_factory=list)
+    runs: dict[int, tuple[Run, list[int]]] = field(default_factory=dict)
+    """Per run, how many units got k stages into it before a failure (k = 0 … all)."""
+
+
+class LineModel:
+    def __init__(self, flow: Flow, profile: Profile, units: int, seed: int) -> None:
+        self.flow = flow
+        self.profile = profile
+        self.units = units
+        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(flow.stages) + 2 + len(flow.stations) + 1))
+        self.models = {s.id: StageModel(s, profile, seeds) for s in flow.stages.values()}
+        self.table = RouteTable(flow, self._chance, self._breaks)
+        slots = profile.slots(flow)
+        self.stations = {name: Pool(name, slots[name]) for name in slots}
+        self.stations[NO_STATION] = Pool(NO_STATION, units + 1)
+        self._station_draws = {name: Draws(np.random.default_rng(next(seeds)), None) for name in self.stations}
+        self._arrivals = np.random.default_rng(next(seeds))
+        self.operators = Pool("operators", profile.operators or self._default_operators())
+        self.env = simpy.Environment()
+        self.tally = Tally()
+        self.mean_gap = self._mean_gap()
+        expected_end = self.mean_gap * units
+        self.wip = Level(profile.wip_samples, max(expected_end, 1.0) / profile.wip_samples)
+        self.held_lots: set[int] = set()
+        self.lot_failures: dict[tuple[int, str], int] = {}
+        self.done = self.env.event()
+        self.end = 0.0
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _chance(self, stage: Stage) -> float:
+        return float(self.models[stage.id].chance)
+
+    def _breaks(self, stage: Stage) -> bool:
+        return stage.sampling is not None or self.models[stage.id].manual
+
+    def _default_operators(self) -> int:
+        manual = {m.stage.station for m in self.models.values() if m.manual}
+        slots = self.profile.slots(self.flow)
+        return max(1, sum(slots.get(name, 1) for name in manual if name is not None) + (None in manual))
+
+    def capacity_per_hour(self) -> dict[str, float]:
+        """Units per hour each station can take, from mean times, retries and sampling rates."""
+        seconds: dict[str, float] = {}
+        for model in self.models.values():
+            stage = model.stage
+            if stage.rework or stage.station is None:
+                continue
+            fail = model.chance
+            tries = sum(fail**i for i in range(stage.retry_max + 1))
+            share = rate_of(stage.sampling) if stage.sampling is not None else 1.0
+            seconds[stage.station] = seconds.get(stage.station, 0.0) + self.profile.time_of(stage).mean * tries * share
+        return {
+            name: (self.stations[name].size * 3600 / spent if spent > 0 else float("inf"))
+            for name, spent in seconds.items()
+        }
+
+    def _mean_gap(self) -> float:
+        profile = self.profile
+        if profile.rate_per_hour is not None:
+            return 3600 / profile.rate_per_hour
+        if profile.batch_size is not None and profile.batch_every_s is not None:
+            return profile.batch_every_s / profile.batch_size
+        slowest = min(self.capacity_per_hour().values(), default=float("inf"))
+        return 3600 / (LOAD * slowest) if slowest != float("inf") else 1.0
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.env.process(self._arrive())
+        self.env.run(until=self.done)
+
+    def _arrive(self) -> Generator[simpy.Event, Any, None]:
+        env, profile = self.env, self.profile
+        n = 0
+        if profile.batch_size is not None and profile.batch_every_s is not None:
+            while n < self.units:
+                for _ in range(min(profile.batch_size, self.units - n)):
+                    env.process(self._unit(n))
+                    n += 1
+                if n < self.units:
+                    yield env.timeout(profile.batch_every_s)
+            return
+        gaps: list[float] = []
+        while n < self.units:
+            env.process(self._unit(n))
+            n += 1
+            if n < self.units:
+                if not gaps:
+                    gaps = self._arrivals.exponential(self.mean_gap, BLOCK).tolist()
+                yield env.timeout(gaps.pop())
+
+    def _unit(self, n: int) -> Generator[simpy.Event, Any, None]:
+        env, table, tally, models, stations = self.env, self.table, self.tally, self.models, self.stations
+        born = env.now
+        tally.started += 1
+        self.wip.change(born, 1)
+        lot = n // self.profile.lot_size
+        node = table.start
+        clean = True
+        ending = ""
+        while node.status == IN_ROUTE and not ending:
+            stage = table.next_stage(node, None)
+            if stage is None:
+                break
+            station = stations[stage.station if stage.station is not None else NO_STATION]
+            arrived = env.now
+            if station.free:
+                station.free -= 1
+            else:
+                turn = env.event()
+                station.waiting.append(turn)
+                yield turn
+            began = env.now
+            station.waited += began - arrived
+            station.visits += 1
+            busy = manual = 0.0
+            where = stage.station
+            while True:
+                if lot not in self.held_lots:
+                    run = table.run(node, where)
+                    if run.stages:
+                        reached = self._reached(run)
+                        k = run.first_failure(self._station_draws[station.name].next())
+                        reached[k] += 1
+                        for passed in run.stages[:k]:
+                            busy += models[passed.id].time()
+                        if k:
+                            node = run.nodes[k - 1]
+                        if k < len(run.stages):  # its first attempt failed
+                            node, spent, ok = self._stage(node, run.stages[k], lot, n, failed_first=True)
+                            busy += spent
+                            clean = False
+                            if not ok and node.status == IN_ROUTE:
+                                continue  # retries used up: rework, on this station or another
+                        if node.status != IN_ROUTE:
+                            break
+                stage = table.next_stage(node, where)
+                if stage is None or stage.station != where:
+                    break
+                refused = table.refusal(node, stage, lot in self.held_lots)
+                if refused is not None:
+                    ending = "held" if refused.rule == "hold" else "refused"
+                    if ending == "refused":
+                        key = (stage.id, refused.rule, refused.reason)
+                        tally.problems[key] = tally.problems.get(key, 0) + 1
+                    break
+                model = models[stage.id]
+                node, spent, ok = self._stage(node, stage, lot, n, failed_first=False)
+                if model.manual:
+                    manual += spent
+                else:
+                    busy += spent
+                if not ok:
+                    clean = False
+            if manual:
+                operators = self.operators
+                asked = env.now
+                if operators.free:
+                    operators.free -= 1
+                else:
+                    turn = env.event()
+                    operators.waiting.append(turn)
+                    yield turn
+                operators.waited += env.now - asked
+                operators.visits += 1
+                yield env.timeout(manual)
+                operators.busy += manual
+                self._release(operators)
+            if busy:
+                yield env.timeout(busy)
+            station.busy += env.now - began
+            self._release(station)
+        now = env.now
+        self.wip.change(now, -1)
+        if ending == "held":
+            tally.held += 1
+        elif ending == "refused":
+            tally.refused += 1
+        elif node.status == SHIPPED or node.status == IN_ROUTE:
+            tally.shipped += 1
+            tally.first_pass += clean
+            tally.lead.add(now - born)
+        elif node.status == SCRAPPED:
+            tally.scrapped += 1
+        tally.finished += 1
+        if tally.finished == self.units:
+            self.end = now
+            self.done.succeed()
+
+    def _release(self, pool: Pool) -> None:
+        if pool.waiting:
+            pool.waiting.popleft().succeed()  # the slot passes straight to the first in line
+        else:
+            pool.free += 1
+
+    def _reached(self, run: Run) -> list[int]:
+        found = self.tally.runs.get(id(run))
+        if found is None:
+            found = self.tally.runs[id(run)] = (run, [0] * (len(run.stages) + 1))
+        return found[1]
+
+    def _stage(self, node: Node, stage: Stage, lot: int, n: int, *, failed_first: bool) -> tuple[Node, float, bool]:
+        """One stage, attempt after attempt as the recipe allows: the node after it, the time, whether it passed."""
+        table, model = self.table, self.models[stage.id]
+        sampling = stage.sampling
+        if sampling is not None and not is_sampled(sampling, f"LOT{lot:05d}", f"SIM{n:07d}", stage.id):
+            return table.after(node, stage, Outcome.SKIPPED), 0.0, True
+        spent = 0.0
+        while True:
+            tries = node.state.tries.get(stage.id, 0) + 1
+            spent += model.time()
+            if failed_first:
+                outcome, failed_first = Outcome.FAIL, False
+            else:
+                outcome = Outcome.FAIL if model.draws.next() < model.chance else Outcome.PASS
+            if tries == 1 and not failed_first:
+                model.first += 1
+                model.first_passed += outcome is Outcome.PASS
+            model.attempts += 1
+            node = table.after(node, stage, outcome)
+            if outcome is Outcome.PASS or tries > stage.retry_max:
+                break
+        if outcome is Outcome.FAIL and sampling is not None:
+            self._sample_failed(stage, lot)
+        return node, spent, outcome is Outcome.PASS
+
+    def _sample_failed(self, stage: Stage, lot: int) -> None:
+        assert stage.sampling is not None
+        key = (lot, stage.id)
+        failures = self.lot_failures[key] = self.lot_failures.get(key, 0) + 1
+        threshold = recall_threshold(stage.sampling)
+        if threshold is not None and failures >= threshold and lot not in self.held_lots:
+            self.held_lots.add(lot)
+            self.tally.holds.append(
+                {
+                    "at_s": round(self.env.now, 3),
+                    "lot": f"LOT{lot:05d}",
+                    "stage": stage.id,
+                    "failures": failures,
+                    "threshold": threshold,
+                }
+            )

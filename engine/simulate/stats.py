@@ -1,0 +1,92 @@
+"""Statistics kept as the simulation streams by: fixed memory however many units pass."""
+
+from __future__ import annotations
+
+import math
+
+
+class Histogram:
+    """Positive values in logarithmic bins: percentiles to within half a bin (0.6%), in fixed memory."""
+
+    PER_DECADE = 200
+    LOW = 1e-3
+    """Values below this (seconds) count in the first bin."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.count = 0
+        self.total = 0.0
+        self.largest = 0.0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        if value > self.largest:
+            self.largest = value
+        index = int(math.log10(value / self.LOW) * self.PER_DECADE) if value > self.LOW else 0
+        self.counts[index] = self.counts.get(index, 0) + 1
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def quantile(self, q: float) -> float:
+        """The value below which a fraction ``q`` of the values lie (the middle of its bin)."""
+        if not self.count:
+            return 0.0
+        rank = q * self.count
+        seen = 0
+        for index in sorted(self.counts):
+            seen += self.counts[index]
+            if seen >= rank:
+                return min(self._middle(index), self.largest)
+        return self.largest
+
+    def bins(self) -> list[tuple[float, float, int]]:
+        """(low, high, count) of every bin that holds values, in order."""
+        return [(self._edge(i), self._edge(i + 1), self.counts[i]) for i in sorted(self.counts)]
+
+    def _edge(self, index: int) -> float:
+        return float(self.LOW * 10 ** (index / self.PER_DECADE))
+
+    def _middle(self, index: int) -> float:
+        return float(self.LOW * 10 ** ((index + 0.5) / self.PER_DECADE))
+
+
+class Level:
+    """A level that changes at moments (units in the line, busy operators): its time average, and samples.
+
+    At most ``keep`` samples are kept, evenly spaced: when they fill up, every other one is dropped
+    and the spacing doubles.
+    """
+
+    def __init__(self, keep: int, spacing: float) -> None:
+        self.keep = max(2, keep)
+        self.spacing = spacing
+        self.samples: list[tuple[float, int]] = []
+        self.level = 0
+        self.peak = 0
+        self._since = 0.0
+        self._area = 0.0
+        self._next_sample = 0.0
+
+    def change(self, now: float, by: int) -> None:
+        while now >= self._next_sample:
+            self._sample(self._next_sample)
+        self._area += self.level * (now - self._since)
+        self._since = now
+        self.level += by
+        if self.level > self.peak:
+            self.peak = self.level
+
+    def mean(self, until: float) -> float:
+        area = self._area + self.level * (until - self._since)
+        return area / until if until > 0 else 0.0
+
+    def _sample(self, at: float) -> None:
+        self.samples.append((at, self.level))
+        self._next_sample = at + self.spacing
+        if len(self.samples) >= self.keep:
+            self.samples = self.samples[::2]
+            self.spacing *= 2
+            self._next_sample = self.samples[-1][0] + self.spacing
