@@ -1,4 +1,4 @@
-"""The ``floorflow`` command: validate · graph · run · units · recipe · export · steps.
+"""The ``floorflow`` command: validate · graph · run · simulate · units · recipe · export · steps.
 
 Exit codes: 0 ok; 1 a recipe has errors (validate) or a unit failed, was scrapped or refused (run);
 2 usage or recipe error (bad arguments, a file that cannot be read); 3 aborted; 4 station error.
@@ -55,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="run units through a recipe's stages on a station")
     _station_arguments(run)
     run.set_defaults(run=_run)
+
+    simulate = verbs.add_parser("simulate", help="simulate a whole line running a recipe: throughput, yield, queues")
+    simulate.add_argument("recipe", metavar="RECIPE", type=Path)
+    simulate.add_argument("--units", type=_positive, default=1000, metavar="N", help="units to start (default 1000)")
+    simulate.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: same seed, same figures")
+    simulate.add_argument(
+        "--profile", type=Path, metavar="FILE", help="line profile: times, failure rates, arrivals (default: shipped)"
+    )
+    simulate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    simulate.add_argument("--plot", type=Path, metavar="DIR", help="write utilization, WIP and lead-time PNGs into DIR")
+    simulate.set_defaults(run=_simulate)
 
     _store_verbs(verbs)
 
@@ -194,6 +205,25 @@ def _station_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--production", action="store_true", help="run only a recipe released with 'floorflow recipe release'"
     )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from engine.simcli import run_simulation
+
+    _readable(args.recipe)
+    if args.profile is not None:
+        _readable(args.profile)
+    return run_simulation(args)
 
 
 def _run(args: argparse.Namespace) -> int:

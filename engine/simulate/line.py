@@ -206,6 +206,13 @@ class LineModel:
             stage = table.next_stage(node, None)
             if stage is None:
                 break
+            if (
+                stage.sampling is not None
+                and not self._sampled(stage, lot, n)
+                and table.refusal(node, stage, lot in self.held_lots) is None
+            ):
+                node = table.after(node, stage, Outcome.SKIPPED)  # not taken to the sampling station at all
+                continue
             station = stations[stage.station if stage.station is not None else NO_STATION]
             arrived = env.now
             if station.free:
@@ -307,7 +314,7 @@ class LineModel:
         """One stage, attempt after attempt as the recipe allows: the node after it, the time, whether it passed."""
         table, model = self.table, self.models[stage.id]
         sampling = stage.sampling
-        if sampling is not None and not is_sampled(sampling, f"LOT{lot:05d}", f"SIM{n:07d}", stage.id):
+        if sampling is not None and not self._sampled(stage, lot, n):
             return table.after(node, stage, Outcome.SKIPPED), 0.0, True
         spent = 0.0
         while True:
@@ -327,6 +334,11 @@ class LineModel:
         if outcome is Outcome.FAIL and sampling is not None:
             self._sample_failed(stage, lot)
         return node, spent, outcome is Outcome.PASS
+
+    def _sampled(self, stage: Stage, lot: int, n: int) -> bool:
+        """The recipe's own rule: a hash of lot, unit and stage against the stage's sampling rate."""
+        assert stage.sampling is not None
+        return is_sampled(stage.sampling, f"LOT{lot:05d}", f"SIM{n:07d}", stage.id)
 
     def _sample_failed(self, stage: Stage, lot: int) -> None:
         assert stage.sampling is not None

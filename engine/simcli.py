@@ -1,0 +1,109 @@
+"""``floorflow simulate RECIPE --units N [--seed S] [--profile FILE] [--json] [--plot DIR]``.
+
+Exit codes: 0 the line ran; 1 the recipe has errors, or simulated units met a rule the recipe
+breaks (a recipe problem); 2 the profile cannot be used (each problem at its file:line:col).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from engine.check import check_recipe
+from engine.diagnostics import RecipeError
+from engine.registry import Registry
+from engine.simulate import load_profile, simulate
+
+RECIPE_PROBLEM = 1
+BAD_PROFILE = 2
+
+
+def run_simulation(args: argparse.Namespace) -> int:
+    flow, problems = check_recipe(args.recipe, Registry.discover())
+    for diag in problems:
+        print(diag, file=sys.stderr)
+    if flow is None or any(d.severity == "error" for d in problems):
+        return RECIPE_PROBLEM
+    try:
+        profile = load_profile(args.profile, flow)
+    except RecipeError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        return BAD_PROFILE
+    result = simulate(flow, profile, args.units, args.seed)
+    figures = result.figures
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        show(figures, Console())
+    if args.plot is not None:
+        from engine.simulate.plots import write_plots
+
+        for path in write_plots(result, args.plot):
+            print(f"wrote {path}", file=sys.stderr)
+    for problem in figures["recipe_problems"]:
+        print(
+            f"{args.recipe}: error: recipe problem: {problem['units']} simulated units were refused at "
+            f"'{problem['stage']}' by the {problem['rule']} rule: {problem['reason']}",
+            file=sys.stderr,
+        )
+    return RECIPE_PROBLEM if figures["recipe_problems"] else 0
+
+
+def show(figures: dict[str, Any], console: Console) -> None:
+    """The figures as tables: the line, its stations, lead times, lot holds."""
+    title = f"{figures['recipe']} v{figures['version']} · profile {figures['profile']} · seed {figures['seed']}"
+    line = Table(title=title)
+    line.add_column("line")
+    line.add_column("", justify="right")
+    lead = figures["lead_time"]
+    rows = [
+        ("units started", f"{figures['units']:,}"),
+        ("shipped", f"{figures['shipped']:,}"),
+        ("scrapped", f"{figures['scrapped']:,}"),
+        ("held (lot on hold)", f"{figures['held']:,}"),
+        ("refused (recipe problem)", f"{figures['refused']:,}"),
+        ("simulated time", f"{figures['hours']:,.1f} h"),
+        ("units per hour (shipped)", f"{figures['uph']:,.1f}"),
+        ("first-pass yield", f"{100 * figures['first_pass_yield']:.2f} %"),
+        ("rolled throughput yield", f"{100 * figures['rolled_throughput_yield']:.2f} %"),
+        ("bottleneck", str(figures["bottleneck"])),
+        ("WIP mean / peak", f"{figures['wip']['mean']:,.1f} / {figures['wip']['peak']:,}"),
+        (
+            "lead time p50 / p90 / p95 / p99",
+            " / ".join(f"{lead[k] / 3600:.2f} h" for k in ("p50_s", "p90_s", "p95_s", "p99_s")),
+        ),
+        ("lot holds (recalls)", f"{len(figures['holds']):,}"),
+    ]
+    for name, value in rows:
+        line.add_row(name, value)
+    console.print(line)
+
+    stations = Table(title="stations")
+    for heading in ("station", "slots", "utilization", "mean queue", "visits"):
+        stations.add_column(heading, justify="left" if heading == "station" else "right")
+    for name, s in [*figures["stations"].items(), ("operators", figures["operators"])]:
+        mark = " ◀" if name == figures["bottleneck"] else ""
+        stations.add_row(
+            f"{name}{mark}",
+            f"{s['slots']:,}",
+            f"{100 * s['utilization']:.1f} %",
+            f"{s['mean_queue_s']:,.1f} s",
+            f"{s['visits']:,}",
+        )
+    console.print(stations)
+
+    if figures["holds"]:
+        holds = Table(title=f"lot holds (first 10 of {len(figures['holds'])})")
+        for heading in ("at", "lot", "stage", "failed sampled units"):
+            holds.add_column(heading)
+        for hold in figures["holds"][:10]:
+            holds.add_row(
+                f"{hold['at_s'] / 3600:.2f} h", hold["lot"], hold["stage"], f"{hold['failures']} of {hold['threshold']}"
+            )
+        console.print(holds)
