@@ -107,6 +107,10 @@ def recall_threshold(sampling: Sampling) -> int | None:
 
 
 def is_sampled(sampling: Sampling, lot: str | None, serial: str, stage: str) -> bool:
+    return sample_draw(lot, serial, stage) < rate_of(sampling)
+
+
+def sample_draw(lot: str | None, serial: str, stage: str) -> float:
+    """The unit's draw in [0, 1) for a sampled stage: sampled when below the stage's rate."""
     digest = hashlib.sha256(f"{lot}/{serial}/{stage}".encode()).digest()
-    draw = int.from_bytes(digest[:8], "big") / 2**64
-    return draw < rate_of(sampling)
+    return int.from_bytes(digest[:8], "big") / 2**64

@@ -41,9 +41,9 @@ def simulate(flow: Flow, profile: Profile, units: int, seed: int = 0) -> Result:
 
 def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     tally, end = model.tally, model.end
-    for run, reached in tally.runs.values():  # stages a unit passed inside a run passed at their first attempt
+    for run in model.table.runs():  # stages a unit passed inside a run passed at their first attempt
         for j, stage in enumerate(run.stages):
-            through = sum(reached[j + 1 :])
+            through = sum(run.reached[j + 1 :])
             stage_model = model.models[stage.id]
             stage_model.first += through
             stage_model.first_passed += through

@@ -9,8 +9,9 @@ fixed-size counters: no unit's record is kept.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import simpy
 
 from engine.flow import Flow, Stage
 from engine.outcome import Outcome
-from engine.sampling import is_sampled, rate_of, recall_threshold
+from engine.sampling import rate_of, recall_threshold, sample_draw
 from engine.simulate.profile import Profile, Timing
 from engine.simulate.route import Node, RouteTable, Run
 from engine.simulate.stats import Histogram, Level
@@ -36,10 +37,12 @@ NO_STATION = "(no station)"
 class Pool:
     """Slots (or operators): taken if free, else waited for in order; a freed one goes to the first waiting."""
 
-    __slots__ = ("busy", "free", "name", "size", "visits", "waited", "waiting")
+    __slots__ = ("busy", "draw", "free", "name", "size", "visits", "waited", "waiting")
 
-    def __init__(self, name: str, size: int) -> None:
+    def __init__(self, name: str, size: int, draw: Callable[[], float]) -> None:
         self.name = name
+        self.draw = draw
+        """Uniform numbers: how far through its run each unit gets before a failure."""
         self.size = size
         self.free = size
         self.waiting: deque[simpy.Event] = deque()
@@ -49,43 +52,39 @@ class Pool:
         self.waited = 0.0
 
 
-class Draws:
-    """One stream of numbers from its own generator, so a seed gives the same numbers whatever the order."""
+def stream(rng: np.random.Generator, timing: Timing | None = None) -> Callable[[], float]:
+    """Numbers from one generator of their own (times of ``timing``, else uniform in [0, 1)), one per call.
 
-    __slots__ = ("_left", "_rng", "_timing")
+    Each stream has its own generator, so a seed gives each stream the same numbers whatever order
+    the units ask in; they are drawn ``BLOCK`` at a time.
+    """
+    if timing is not None and timing.kind == "fixed":
+        return itertools.repeat(timing.a).__next__
 
-    def __init__(self, rng: np.random.Generator, timing: Timing | None) -> None:
-        self._rng = rng
-        self._timing = timing
-        self._left: list[float] = []
+    def numbers() -> Iterator[float]:
+        while True:
+            yield from (timing.draw(rng, BLOCK) if timing is not None else rng.random(BLOCK).tolist())
 
-    def next(self) -> float:
-        left = self._left
-        if not left:
-            left.extend(self._timing.draw(self._rng, BLOCK) if self._timing else self._rng.random(BLOCK).tolist())
-            left.reverse()
-        return left.pop()
+    return numbers().__next__
 
 
 class StageModel:
     """A stage as the simulation runs it: its times, its chance to fail, what its attempts came to."""
 
-    __slots__ = ("attempts", "chance", "draws", "first", "first_passed", "fixed", "manual", "stage", "times")
+    __slots__ = ("attempts", "chance", "draw", "first", "first_passed", "manual", "rate", "stage", "time")
 
     def __init__(self, stage: Stage, profile: Profile, seeds: Iterator[np.random.SeedSequence]) -> None:
         self.stage = stage
-        timing = profile.time_of(stage)
-        self.fixed = timing.a if timing.kind == "fixed" else None
-        self.times = Draws(np.random.default_rng(next(seeds)), timing)
+        self.time = stream(np.random.default_rng(next(seeds)), profile.time_of(stage))
+        """Seconds of the next attempt."""
         self.chance = profile.fail_of(stage)
-        self.draws = Draws(np.random.default_rng(next(seeds)), None)
+        self.draw = stream(np.random.default_rng(next(seeds)))
+        """The next attempt fails when this is below ``chance``."""
         self.manual = stage.step in profile.manual_steps
+        self.rate = rate_of(stage.sampling) if stage.sampling is not None else 1.0
         self.first = 0
         self.first_passed = 0
         self.attempts = 0
-
-    def time(self) -> float:
-        return self.fixed if self.fixed is not None else self.times.next()
 
 
 @dataclass
@@ -101,8 +100,6 @@ class Tally:
     problems: dict[tuple[str, str, str], int] = field(default_factory=dict)
     """(stage, rule, reason) of every refusal that is not a lot hold: a recipe problem, and how often."""
     holds: list[dict[str, Any]] = field(default_factory=list)
-    runs: dict[int, tuple[Run, list[int]]] = field(default_factory=dict)
-    """Per run, how many units got k stages into it before a failure (k = 0 … all)."""
 
 
 class LineModel:
@@ -110,15 +107,14 @@ class LineModel:
         self.flow = flow
         self.profile = profile
         self.units = units
-        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(flow.stages) + 2 + len(flow.stations) + 1))
+        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(flow.stages) + len(flow.stations) + 2))
         self.models = {s.id: StageModel(s, profile, seeds) for s in flow.stages.values()}
         self.table = RouteTable(flow, self._chance, self._breaks)
         slots = profile.slots(flow)
-        self.stations = {name: Pool(name, slots[name]) for name in slots}
-        self.stations[NO_STATION] = Pool(NO_STATION, units + 1)
-        self._station_draws = {name: Draws(np.random.default_rng(next(seeds)), None) for name in self.stations}
+        self.stations = {name: Pool(name, slots[name], stream(np.random.default_rng(next(seeds)))) for name in slots}
+        self.stations[NO_STATION] = Pool(NO_STATION, units + 1, stream(np.random.default_rng(next(seeds))))
         self._arrivals = np.random.default_rng(next(seeds))
-        self.operators = Pool("operators", profile.operators or self._default_operators())
+        self.operators = Pool("operators", profile.operators or self._default_operators(), stream(self._arrivals))
         self.env = simpy.Environment()
         self.tally = Tally()
         self.mean_gap = self._mean_gap()
@@ -135,7 +131,7 @@ class LineModel:
         return float(self.models[stage.id].chance)
 
     def _breaks(self, stage: Stage) -> bool:
-        return stage.sampling is not None or self.models[stage.id].manual
+        return stage.sampling is not None
 
     def _default_operators(self) -> int:
         manual = {m.stage.station for m in self.models.values() if m.manual}
@@ -195,6 +191,7 @@ class LineModel:
 
     def _unit(self, n: int) -> Generator[simpy.Event, Any, None]:
         env, table, tally, models, stations = self.env, self.table, self.tally, self.models, self.stations
+        held_lots = self.held_lots
         born = env.now
         tally.started += 1
         self.wip.change(born, 1)
@@ -209,7 +206,7 @@ class LineModel:
             if (
                 stage.sampling is not None
                 and not self._sampled(stage, lot, n)
-                and table.refusal(node, stage, lot in self.held_lots) is None
+                and table.refusal(node, stage, lot in held_lots) is None
             ):
                 node = table.after(node, stage, Outcome.SKIPPED)  # not taken to the sampling station at all
                 continue
@@ -227,19 +224,25 @@ class LineModel:
             busy = manual = 0.0
             where = stage.station
             while True:
-                if lot not in self.held_lots:
+                if lot not in held_lots:
                     run = table.run(node, where)
                     if run.stages:
-                        reached = self._reached(run)
-                        k = run.first_failure(self._station_draws[station.name].next())
-                        reached[k] += 1
-                        for passed in run.stages[:k]:
-                            busy += models[passed.id].time()
+                        k = run.first_failure(station.draw())
+                        run.reached[k] += 1
+                        for time, by_hand in self._timers(run)[:k]:
+                            if by_hand:
+                                manual += time()
+                            else:
+                                busy += time()
                         if k:
                             node = run.nodes[k - 1]
                         if k < len(run.stages):  # its first attempt failed
-                            node, spent, ok = self._stage(node, run.stages[k], lot, n, failed_first=True)
-                            busy += spent
+                            failing = run.stages[k]
+                            node, spent, ok = self._stage(node, failing, lot, n, failed_first=True)
+                            if models[failing.id].manual:
+                                manual += spent
+                            else:
+                                busy += spent
                             clean = False
                             if not ok and node.status == IN_ROUTE:
                                 continue  # retries used up: rework, on this station or another
@@ -248,7 +251,7 @@ class LineModel:
                 stage = table.next_stage(node, where)
                 if stage is None or stage.station != where:
                     break
-                refused = table.refusal(node, stage, lot in self.held_lots)
+                refused = table.refusal(node, stage, lot in held_lots)
                 if refused is not None:
                     ending = "held" if refused.rule == "hold" else "refused"
                     if ending == "refused":
@@ -304,11 +307,12 @@ class LineModel:
         else:
             pool.free += 1
 
-    def _reached(self, run: Run) -> list[int]:
-        found = self.tally.runs.get(id(run))
-        if found is None:
-            found = self.tally.runs[id(run)] = (run, [0] * (len(run.stages) + 1))
-        return found[1]
+    def _timers(self, run: Run) -> tuple[tuple[Callable[[], float], bool], ...]:
+        """The time stream of each stage of the run, and whether an operator does it."""
+        if run.attached is None:
+            run.attached = tuple((self.models[s.id].time, self.models[s.id].manual) for s in run.stages)
+        timers: tuple[tuple[Callable[[], float], bool], ...] = run.attached
+        return timers
 
     def _stage(self, node: Node, stage: Stage, lot: int, n: int, *, failed_first: bool) -> tuple[Node, float, bool]:
         """One stage, attempt after attempt as the recipe allows: the node after it, the time, whether it passed."""
@@ -323,7 +327,7 @@ class LineModel:
             if failed_first:
                 outcome, failed_first = Outcome.FAIL, False
             else:
-                outcome = Outcome.FAIL if model.draws.next() < model.chance else Outcome.PASS
+                outcome = Outcome.FAIL if model.draw() < model.chance else Outcome.PASS
             if tries == 1 and not failed_first:
                 model.first += 1
                 model.first_passed += outcome is Outcome.PASS
@@ -337,8 +341,7 @@ class LineModel:
 
     def _sampled(self, stage: Stage, lot: int, n: int) -> bool:
         """The recipe's own rule: a hash of lot, unit and stage against the stage's sampling rate."""
-        assert stage.sampling is not None
-        return is_sampled(stage.sampling, f"LOT{lot:05d}", f"SIM{n:07d}", stage.id)
+        return sample_draw(f"LOT{lot:05d}", f"SIM{n:07d}", stage.id) < self.models[stage.id].rate
 
     def _sample_failed(self, stage: Stage, lot: int) -> None:
         assert stage.sampling is not None

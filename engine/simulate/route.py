@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from engine.flow import Flow, Stage
 from engine.guards import Refusal, refusal
@@ -33,7 +34,14 @@ class Run:
     nodes: tuple[Node, ...]
     """The node after each stage passed."""
     falls: tuple[float, ...]
-    """Decreasing: 1 minus the chance that the first k+1 stages all pass, for each k."""
+    """Increasing: 1 minus the chance that the first k+1 stages all pass, for each k."""
+    reached: list[int] = field(default_factory=list)
+    """How many units got k stages into the run before a failure (k = 0 … all): counted by the caller."""
+    attached: Any = None
+    """Whatever the caller keeps with the run (the simulation: each stage's time stream)."""
+
+    def __post_init__(self) -> None:
+        self.reached = [0] * (len(self.stages) + 1)
 
     def first_failure(self, draw: float) -> int:
         """How many stages pass before the first failure, for a uniform ``draw`` in [0, 1)."""
@@ -63,7 +71,7 @@ class RouteTable:
         self.recipe = RecipeRef(flow.recipe, flow.version, flow.content_hash)
         self._fail_of = fail_of
         self._breaks = breaks
-        """A stage a run stops before: sampled, or needing an operator (the unit's own path decides)."""
+        """A stage a run stops before: a sampled one (the unit's own draw decides whether it runs)."""
         self._own: dict[str | None, frozenset[str]] = {None: frozenset()}
         for stage in flow.stages.values():
             if stage.station is not None:
@@ -74,6 +82,10 @@ class RouteTable:
     @property
     def states(self) -> int:
         return len(self._nodes)
+
+    def runs(self) -> list[Run]:
+        """Every run worked out so far."""
+        return [run for node in self._nodes.values() for run in node._runs.values()]
 
     def next_stage(self, node: Node, station: str | None) -> Stage | None:
         """The stage the unit runs next; at a station, one of that station's first (the runner's choice)."""
