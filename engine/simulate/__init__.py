@@ -41,13 +41,15 @@ def simulate(flow: Flow, profile: Profile, units: int, seed: int = 0) -> Result:
 
 def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     tally, end = model.tally, model.end
+    first = {stage_id: m.first for stage_id, m in model.models.items()}
+    first_passed = {stage_id: m.first_passed for stage_id, m in model.models.items()}
+    attempts = {stage_id: m.attempts for stage_id, m in model.models.items()}
     for run in model.table.runs():  # stages a unit passed inside a run passed at their first attempt
         for j, stage in enumerate(run.stages):
             through = sum(run.reached[j + 1 :])
-            stage_model = model.models[stage.id]
-            stage_model.first += through
-            stage_model.first_passed += through
-            stage_model.attempts += through
+            first[stage.id] += through
+            first_passed[stage.id] += through
+            attempts[stage.id] += through
     hours = end / 3600
     stations = {
         pool.name: _pool_figures(pool, end)
@@ -57,12 +59,12 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     busiest = max(stations, key=lambda name: stations[name]["utilization"], default=None)
     stages = {
         stage_id: {
-            "first_pass_yield": _share(m.first_passed, m.first),
-            "first_attempts": m.first,
-            "attempts": m.attempts,
+            "first_pass_yield": _share(first_passed[stage_id], first[stage_id]),
+            "first_attempts": first[stage_id],
+            "attempts": attempts[stage_id],
         }
-        for stage_id, m in model.models.items()
-        if m.first
+        for stage_id in model.models
+        if first[stage_id]
     }
     rty = math.prod(s["first_pass_yield"] for s in stages.values())
     lead = tally.lead

@@ -13,6 +13,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,7 @@ class LineModel:
                     if run.stages:
                         k = run.first_failure(station.draw())
                         run.reached[k] += 1
-                        for time, by_hand in self._timers(run)[:k]:
+                        for time, by_hand in islice(run.attached or self._timers(run), k):
                             if by_hand:
                                 manual += time()
                             else:
@@ -277,9 +278,11 @@ class LineModel:
                     yield turn
                 operators.waited += env.now - asked
                 operators.visits += 1
-                yield env.timeout(manual)
                 operators.busy += manual
-                self._release(operators)
+                # The operator's part comes first; the operator is free again when it ends, the unit
+                # when the machine's part has followed it: one wait for the unit, a callback for the operator.
+                env.timeout(manual).callbacks.append(self._operator_free)
+                busy += manual
             if busy:
                 yield env.timeout(busy)
             station.busy += env.now - began
@@ -300,6 +303,9 @@ class LineModel:
         if tally.finished == self.units:
             self.end = now
             self.done.succeed()
+
+    def _operator_free(self, _: simpy.Event) -> None:
+        self._release(self.operators)
 
     def _release(self, pool: Pool) -> None:
         if pool.waiting:
@@ -324,11 +330,11 @@ class LineModel:
         while True:
             tries = node.state.tries.get(stage.id, 0) + 1
             spent += model.time()
-            if failed_first:
+            if failed_first:  # the run's draw already said so
                 outcome, failed_first = Outcome.FAIL, False
             else:
                 outcome = Outcome.FAIL if model.draw() < model.chance else Outcome.PASS
-            if tries == 1 and not failed_first:
+            if tries == 1:
                 model.first += 1
                 model.first_passed += outcome is Outcome.PASS
             model.attempts += 1
