@@ -239,7 +239,7 @@ class LineModel:
                             node = run.nodes[k - 1]
                         if k < len(run.stages):  # its first attempt failed
                             failing = run.stages[k]
-                            node, spent, ok = self._stage(node, failing, lot, n, failed_first=True)
+                            node, spent, ok, _ = self._stage(node, failing, lot, n, failed_first=True)
                             if models[failing.id].manual:
                                 manual += spent
                             else:
@@ -260,12 +260,12 @@ class LineModel:
                         tally.problems[key] = tally.problems.get(key, 0) + 1
                     break
                 model = models[stage.id]
-                node, spent, ok = self._stage(node, stage, lot, n, failed_first=False)
+                node, spent, ok, failed = self._stage(node, stage, lot, n, failed_first=False)
                 if model.manual:
                     manual += spent
                 else:
                     busy += spent
-                if not ok:
+                if failed:
                     clean = False
             if manual:
                 operators = self.operators
@@ -320,13 +320,19 @@ class LineModel:
         timers: tuple[tuple[Callable[[], float], bool], ...] = run.attached
         return timers
 
-    def _stage(self, node: Node, stage: Stage, lot: int, n: int, *, failed_first: bool) -> tuple[Node, float, bool]:
-        """One stage, attempt after attempt as the recipe allows: the node after it, the time, whether it passed."""
+    def _stage(
+        self, node: Node, stage: Stage, lot: int, n: int, *, failed_first: bool
+    ) -> tuple[Node, float, bool, bool]:
+        """One stage, attempt after attempt as the recipe allows.
+
+        The node after it, the time it took, whether it passed in the end, and whether any attempt failed.
+        """
         table, model = self.table, self.models[stage.id]
         sampling = stage.sampling
         if sampling is not None and not self._sampled(stage, lot, n):
-            return table.after(node, stage, Outcome.SKIPPED), 0.0, True
+            return table.after(node, stage, Outcome.SKIPPED), 0.0, True, False
         spent = 0.0
+        failed = False
         while True:
             tries = node.state.tries.get(stage.id, 0) + 1
             spent += model.time()
@@ -338,12 +344,13 @@ class LineModel:
                 model.first += 1
                 model.first_passed += outcome is Outcome.PASS
             model.attempts += 1
+            failed |= outcome is Outcome.FAIL
             node = table.after(node, stage, outcome)
             if outcome is Outcome.PASS or tries > stage.retry_max:
                 break
         if outcome is Outcome.FAIL and sampling is not None:
             self._sample_failed(stage, lot)
-        return node, spent, outcome is Outcome.PASS
+        return node, spent, outcome is Outcome.PASS, failed
 
     def _sampled(self, stage: Stage, lot: int, n: int) -> bool:
         """The recipe's own rule: a hash of lot, unit and stage against the stage's sampling rate."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.diagnostics import Diagnostic, Pos, RecipeError, did_you_mean
 from engine.flow import Flow, Stage
+from engine.registry import Registry
 from engine.resources import workflow_path
 from engine.schema import profile_validator, validate_document
 from engine.yamlload import YMap, load_file
@@ -195,6 +196,18 @@ def _check(data: YMap, flow: Flow | None) -> list[Diagnostic]:
                     )
     if flow is None:
         return problems
+    step_types = Registry.discover().names()
+    steps = data.get("steps", {})
+    for name in steps:
+        if name not in step_types:
+            problems.append(
+                Diagnostic(
+                    steps.where(name, of_key=True),
+                    "error",
+                    "profile-unknown-step",
+                    f"no step type is called '{name}'{did_you_mean(name, step_types)}",
+                )
+            )
     for section, known, what in (
         ("stages", list(flow.stages), "stage"),
         ("stations", list(flow.stations), "station"),
