@@ -1,0 +1,142 @@
+"""`floorflow simulate` as a line planner runs it: the table, --json, --plot, and every mistake a message.
+
+Exit codes: 0 the line ran; 1 the recipe has errors or simulated units met a rule it breaks; 2 usage,
+or a profile that cannot be used (each problem at its file:line:col). Never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = str(ROOT / "workflows/sphere-module.yaml")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _simulate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(["simulate", *args])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def test_json_is_one_object_with_the_figures_a_planner_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _simulate(capsys, MODULE, "--units", "400", "--seed", "3", "--json")
+    assert code == 0
+    figures = json.loads(out)
+    assert figures["units"] == 400 == sum(figures[k] for k in ("shipped", "scrapped", "held", "refused"))
+    assert figures["seed"] == 3 and figures["profile"] == "default" and figures["recipe"] == "sphere-module"
+    for key in ("uph", "first_pass_yield", "rolled_throughput_yield"):
+        assert figures[key] > 0
+    assert set(figures["stations"]) == {"fixture", "rf"}
+    assert figures["bottleneck"] == max(figures["stations"], key=lambda s: figures["stations"][s]["utilization"])
+    for station in figures["stations"].values():
+        assert 0 < station["utilization"] <= 1 and station["mean_queue_s"] >= 0
+    lead = figures["lead_time"]
+    assert 0 < lead["p50_s"] <= lead["p90_s"] <= lead["p95_s"] <= lead["p99_s"] <= lead["max_s"]
+
+
+def test_the_table_names_the_figures_and_the_bottleneck(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _simulate(capsys, MODULE, "--units", "300")
+    assert code == 0
+    figures = json.loads(_simulate(capsys, MODULE, "--units", "300", "--json")[1])
+    for label in ("units started", "shipped", "units per hour", "first-pass yield", "rolled throughput yield"):
+        assert label in out
+    assert f"{figures['bottleneck']} ◀" in out
+    assert f"{figures['shipped']:,}" in out
+
+
+def test_plot_writes_three_pngs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    into = tmp_path / "plots" / "new"
+    code, _, err = _simulate(capsys, MODULE, "--units", "300", "--json", "--plot", str(into))
+    assert code == 0
+    for name in ("utilization.png", "wip.png", "lead_time.png"):
+        path = into / name
+        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000, name
+        assert f"wrote {path}" in err
+
+
+def test_a_profile_mistake_exits_2_at_its_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    profile = tmp_path / "line.yaml"
+    profile.write_text("profile: line\nstations:\n  fixture: {slots: 4}\n  rff: {slots: 2}\n")
+    code, out, err = _simulate(capsys, MODULE, "--profile", str(profile))
+    assert code == 2 and out == ""
+    assert f"{profile}:4:3: error: recipe sphere-module has no station 'rff' (did you mean 'rf'?)" in err
+
+
+def test_a_profile_changes_the_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Twice the RF testers: the RF station is less busy, with the same seed and units."""
+    profile = tmp_path / "line.yaml"
+    profile.write_text("profile: more-rf\narrivals: {rate_per_hour: 40}\nstations:\n  rf: {slots: 8}\n")
+    base = tmp_path / "base.yaml"
+    base.write_text("profile: base\narrivals: {rate_per_hour: 40}\n")
+    more = json.loads(_simulate(capsys, MODULE, "--units", "400", "--profile", str(profile), "--json")[1])
+    less = json.loads(_simulate(capsys, MODULE, "--units", "400", "--profile", str(base), "--json")[1])
+    assert more["stations"]["rf"]["slots"] == 8 and less["stations"]["rf"]["slots"] == 4
+    assert more["stations"]["rf"]["utilization"] < 0.6 * less["stations"]["rf"]["utilization"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--units", "0"], "must be at least 1"),
+        (["--units", "many"], "not a whole number"),
+        (["--profile", "no-such-profile.yaml"], "no-such-profile.yaml: no such file"),
+    ],
+    ids=["zero-units", "not-a-number", "missing-profile"],
+)
+def test_usage_mistakes_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code, _, err = _simulate(capsys, MODULE, *args)
+    assert code == 2 and message in err
+
+
+def test_a_recipe_with_errors_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    recipe = tmp_path / "broken.yaml"
+    recipe.write_text("recipe: broken\nversion: 1\nstages:\n  - {id: a, step: no.such_step}\n")
+    code, out, err = _simulate(capsys, str(recipe), "--units", "10")
+    assert code == 1 and out == ""
+    assert f"{recipe}:4:" in err
+
+
+def test_units_a_rule_refuses_are_a_recipe_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Rework sends a Tested unit back to a stage allowed until Tested: the lifecycle rule refuses it there."""
+    recipe = tmp_path / "lifecycle-rework.yaml"
+    recipe.write_text(
+        textwrap.dedent(
+            """\
+            recipe: lifecycle-rework
+            version: 1
+            lifecycle: [Built, Tested]
+            stations:
+              cell: {slots: 2}
+              bench: {slots: 1}
+            stages:
+              - {id: connect, step: device.connect, station: cell, allowed_until: Tested}
+              - {id: promote, step: lifecycle.advance, station: cell, with: {to: Tested}}
+              - {id: check, step: device.record_id, station: cell, on_fail: fix}
+            rework:
+              - id: fix
+                step: manual.checklist
+                station: bench
+                with: {checks: [reseated]}
+                then: connect
+                max_visits: 2
+            """
+        )
+    )
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("profile: refusals\ndefaults: {fail: 0, time: {fixed: 5}}\nstages:\n  check: {fail: 0.3}\n")
+    code, out, err = _simulate(capsys, str(recipe), "--units", "200", "--profile", str(profile), "--json")
+    assert code == 1
+    refused = json.loads(out)["refused"]
+    assert refused > 0
+    assert f"recipe problem: {refused} simulated units were refused at 'connect' by the lifecycle rule" in err
