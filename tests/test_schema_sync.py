@@ -219,8 +219,10 @@ def test_workflows_exist() -> None:
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_workflow_modeline_points_at_the_schema(path: Path) -> None:
-    """The file's first line is the yaml-language-server modeline naming recipe.schema.json."""
+    """The file's first line is the yaml-language-server modeline naming its schema: a line profile's
+    (under workflows/profiles) or the recipe schema."""
     first = path.read_text(encoding="utf-8").splitlines()[0]
     modeline = MODELINE.match(first)
     assert modeline, f"{path.name}: first line is not a `# yaml-language-server: $schema=` modeline"
-    assert (path.parent / modeline.group(1)).resolve() == SCHEMA_PATH.resolve(), modeline.group(1)
+    schema = SCHEMA_PATH.with_name("profile.schema.json") if path.parent.name == "profiles" else SCHEMA_PATH
+    assert (path.parent / modeline.group(1)).resolve() == schema.resolve(), modeline.group(1)
