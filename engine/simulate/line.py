@@ -90,6 +90,8 @@ class StageModel:
 
 @dataclass
 class Tally:
+    """What the units came to, streamed: counts, lead times, recipe problems, lot holds."""
+
     started: int = 0
     shipped: int = 0
     scrapped: int = 0
@@ -104,18 +106,21 @@ class Tally:
 
 
 class LineModel:
+    """One simulation: the line's stations, operators and stage models, the route table, the tallies."""
+
     def __init__(self, flow: Flow, profile: Profile, units: int, seed: int) -> None:
         self.flow = flow
         self.profile = profile
         self.units = units
-        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(flow.stages) + len(flow.stations) + 2))
+        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(flow.stages) + len(flow.stations) + 3))
         self.models = {s.id: StageModel(s, profile, seeds) for s in flow.stages.values()}
         self.table = RouteTable(flow, self._chance, self._breaks)
         slots = profile.slots(flow)
         self.stations = {name: Pool(name, slots[name], stream(np.random.default_rng(next(seeds)))) for name in slots}
         self.stations[NO_STATION] = Pool(NO_STATION, units + 1, stream(np.random.default_rng(next(seeds))))
         self._arrivals = np.random.default_rng(next(seeds))
-        self.operators = Pool("operators", profile.operators or self._default_operators(), stream(self._arrivals))
+        operators = profile.operators or self._default_operators()
+        self.operators = Pool("operators", operators, stream(np.random.default_rng(next(seeds))))
         self.env = simpy.Environment()
         self.tally = Tally()
         self.mean_gap = self._mean_gap()
