@@ -277,6 +277,40 @@ def test_batch_arrivals_on_fixed_times_give_exact_figures(tmp_path: Path) -> Non
     assert result.lead.count == 300
 
 
+@pytest.mark.parametrize("breaks", [False, True], ids=["no-breaks", "breaks"])
+def test_an_operators_breaks_hold_the_units_that_arrive_during_them(tmp_path: Path, breaks: bool) -> None:
+    """One operator, a manual stage of exactly 10 s, a unit every 100 s: nothing random, every wait known.
+
+    With a 300 s break every 1001 s, break k is due at 1001k, while the operator is busy with the unit
+    that arrived at 1000k (until 1000k + 10): it starts then and ends at 1000k + 310. The units that
+    arrive at 1000k + 100, 200 and 300 wait 210, 120 and 30 s. Nine breaks fall before the last unit
+    (9900 s): 9 x 360 s of waiting over 100 operator visits. Without breaks nobody waits.
+    """
+    flow = _recipe(
+        tmp_path,
+        """        recipe: one-bench
+        version: 1
+        stations:
+          bench: {slots: 100}
+        stages:
+          - {id: check, step: manual.checklist, station: bench, with: {checks: [screen]}}
+        """,
+    )
+    rest = "  breaks: {every_s: 1001, for_s: 300}\n" if breaks else ""
+    profile = _profile(
+        tmp_path,
+        flow,
+        "profile: one-operator\narrivals: {batch: {size: 1, every_s: 100}}\ndefaults: {fail: 0, time: {fixed: 10}}\n"
+        f"operators:\n  count: 1\n{rest}",
+    )
+    figures = simulate(flow, profile, units=100, seed=0).figures
+    operators = figures["operators"]
+    assert operators["visits"] == 100 and operators["slots"] == 1
+    assert operators["mean_queue_s"] == pytest.approx(9 * 360 / 100 if breaks else 0.0, abs=1e-6)
+    assert figures["lead_time"]["max_s"] == pytest.approx(220.0 if breaks else 10.0, abs=1e-6)
+    assert figures["shipped"] == 100
+
+
 def test_without_arrivals_units_come_at_90_percent_of_the_bottlenecks_capacity(tmp_path: Path) -> None:
     """No arrivals in the profile: a Poisson stream at 90% of the slowest station's capacity.
 

@@ -87,6 +87,7 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         "operators": _pool_figures(model.operators, end),
         "stages": {k: {**v, "first_pass_yield": round(v["first_pass_yield"], 6)} for k, v in stages.items()},
         "wip": {"mean": round(model.wip.mean(end), 3), "peak": model.wip.peak},
+        "wip_over_time": [[round(t, 3), level] for t, level in model.wip.samples],
         "lead_time": {
             "mean_s": round(lead.mean, 3),
             **{f"p{p}_s": round(lead.quantile(p / 100), 3) for p in PERCENTILES},

@@ -173,7 +173,27 @@ class LineModel:
 
     def run(self) -> None:
         self.env.process(self._arrive())
+        every, lasting = self.profile.break_every_s, self.profile.break_for_s
+        if every is not None and lasting is not None:
+            for i in range(self.operators.size):
+                self.env.process(self._breaks_of(every * (i + 1) / self.operators.size, every, lasting))
         self.env.run(until=self.done)
+
+    def _breaks_of(self, first: float, every: float, lasting: float) -> Generator[simpy.Event, Any, None]:
+        """One operator's breaks: away for ``lasting`` seconds every ``every``, after the unit in hand."""
+        env, operators = self.env, self.operators
+        yield env.timeout(first)
+        while True:
+            due = env.now
+            if operators.free:
+                operators.free -= 1
+            else:
+                turn = env.event()
+                operators.waiting.append(turn)
+                yield turn
+            yield env.timeout(lasting)
+            self._release(operators)
+            yield env.timeout(max(0.0, due + every - env.now))
 
     def _arrive(self) -> Generator[simpy.Event, Any, None]:
         env, profile = self.env, self.profile

@@ -82,6 +82,8 @@ class Profile:
     batch_every_s: float | None = None
     lot_size: int = LOT_SIZE
     operators: int | None = None
+    break_every_s: float | None = None
+    break_for_s: float | None = None
     manual_steps: tuple[str, ...] = MANUAL_STEPS
     wip_samples: int = WIP_SAMPLES
     defaults: Behaviour = Behaviour()
@@ -145,6 +147,8 @@ def _read(path: Path, flow: Flow | None, fallback: Profile | None) -> Profile:
         batch_every_s=batch.get("every_s"),
         lot_size=int(data.get("lots", {}).get("size", fallback.lot_size if fallback else LOT_SIZE)),
         operators=operators.get("count"),
+        break_every_s=operators.get("breaks", {}).get("every_s"),
+        break_for_s=operators.get("breaks", {}).get("for_s"),
         manual_steps=tuple(operators.get("steps", fallback.manual_steps if fallback else MANUAL_STEPS)),
         wip_samples=int(data.get("wip_samples", WIP_SAMPLES)),
         defaults=_behaviour(data.get("defaults", {})),
