@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.flow import Flow
-from engine.simulate.line import NO_STATION, LineModel, Pool
+from engine.simulate.line import NO_STATION, LineModel, Operators, Pool
 from engine.simulate.profile import Profile, ProfileError, load_profile
 from engine.simulate.stats import Histogram
 
@@ -102,7 +102,7 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     }
 
 
-def _pool_figures(pool: Pool, end: float) -> dict[str, Any]:
+def _pool_figures(pool: Pool | Operators, end: float) -> dict[str, Any]:
     return {
         "slots": pool.size,
         "utilization": round(pool.busy / (pool.size * end), 6) if end > 0 else 0.0,

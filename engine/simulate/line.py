@@ -9,6 +9,7 @@ fixed-size counters: no unit's record is kept.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
@@ -62,11 +63,39 @@ def stream(rng: np.random.Generator, timing: Timing | None = None) -> Callable[[
     if timing is not None and timing.kind == "fixed":
         return itertools.repeat(timing.a).__next__
 
-    def numbers() -> Iterator[float]:
-        while True:
-            yield from (timing.draw(rng, BLOCK) if timing is not None else rng.random(BLOCK).tolist())
+    def block(_: object) -> list[float]:
+        drawn: list[float] = timing.draw(rng, BLOCK) if timing is not None else rng.random(BLOCK).tolist()
+        return drawn
 
-    return numbers().__next__
+    return itertools.chain.from_iterable(map(block, itertools.repeat(None))).__next__
+
+
+class Operators:
+    """The operators, each known by when they are next free: whoever asks takes the first one free.
+
+    Asked in time order (each unit asks when it is at a station), this is a first-come, first-served
+    queue with as many servers as operators, and needs no events: the wait is known when asked.
+    """
+
+    __slots__ = ("busy", "free_at", "size", "visits", "waited")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.free_at = [0.0] * size
+        """A heap: when each operator is next free."""
+        self.busy = 0.0
+        self.visits = 0
+        self.waited = 0.0
+
+    def take(self, now: float, seconds: float, *, work: bool = True) -> float:
+        """An operator for ``seconds`` from the first moment one is free: how long the asker waits for it."""
+        start = max(now, self.free_at[0])
+        heapq.heapreplace(self.free_at, start + seconds)
+        if work:  # not a break
+            self.visits += 1
+            self.busy += seconds
+            self.waited += start - now
+        return start - now
 
 
 class StageModel:
@@ -120,7 +149,7 @@ class LineModel:
         self.stations[NO_STATION] = Pool(NO_STATION, units + 1, stream(np.random.default_rng(next(seeds))))
         self._arrivals = np.random.default_rng(next(seeds))
         operators = profile.operators or self._default_operators()
-        self.operators = Pool("operators", operators, stream(np.random.default_rng(next(seeds))))
+        self.operators = Operators(operators)
         self.env = simpy.Environment()
         self.tally = Tally()
         self.mean_gap = self._mean_gap()
@@ -181,19 +210,10 @@ class LineModel:
 
     def _breaks_of(self, first: float, every: float, lasting: float) -> Generator[simpy.Event, Any, None]:
         """One operator's breaks: away for ``lasting`` seconds every ``every``, after the unit in hand."""
-        env, operators = self.env, self.operators
-        yield env.timeout(first)
+        yield self.env.timeout(first)
         while True:
-            due = env.now
-            if operators.free:
-                operators.free -= 1
-            else:
-                turn = env.event()
-                operators.waiting.append(turn)
-                yield turn
-            yield env.timeout(lasting)
-            self._release(operators)
-            yield env.timeout(max(0.0, due + every - env.now))
+            self.operators.take(self.env.now, lasting, work=False)
+            yield self.env.timeout(every)
 
     def _arrive(self) -> Generator[simpy.Event, Any, None]:
         env, profile = self.env, self.profile
@@ -293,21 +313,8 @@ class LineModel:
                 if failed:
                     clean = False
             if manual:
-                operators = self.operators
-                asked = env.now
-                if operators.free:
-                    operators.free -= 1
-                else:
-                    turn = env.event()
-                    operators.waiting.append(turn)
-                    yield turn
-                operators.waited += env.now - asked
-                operators.visits += 1
-                operators.busy += manual
-                # The operator's part comes first; the operator is free again when it ends, the unit
-                # when the machine's part has followed it: one wait for the unit, a callback for the operator.
-                env.timeout(manual).callbacks.append(self._operator_free)
-                busy += manual
+                # The operator's part first, then the machine's: one wait for the unit, none for the operator.
+                busy += self.operators.take(env.now, manual) + manual
             if busy:
                 yield env.timeout(busy)
             station.busy += env.now - began
@@ -328,9 +335,6 @@ class LineModel:
         if tally.finished == self.units:
             self.end = now
             self.done.succeed()
-
-    def _operator_free(self, _: simpy.Event) -> None:
-        self._release(self.operators)
 
     def _release(self, pool: Pool) -> None:
         if pool.waiting:
