@@ -282,7 +282,10 @@ class LineModel:
                                 busy += time()
                         if k:
                             node = run.nodes[k - 1]
-                        if k < len(run.stages):  # its first attempt failed
+                        if k == len(run.stages):
+                            if run.leaves:
+                                break
+                        else:  # its first attempt failed
                             failing = run.stages[k]
                             node, spent, ok, _ = self._stage(node, failing, lot, n, failed_first=True)
                             if models[failing.id].manual:
@@ -318,7 +321,10 @@ class LineModel:
             if busy:
                 yield env.timeout(busy)
             station.busy += env.now - began
-            self._release(station)
+            if station.waiting:
+                station.waiting.popleft().succeed()  # the slot passes straight to the first in line
+            else:
+                station.free += 1
         now = env.now
         self.wip.change(now, -1)
         if ending == "held":
@@ -335,12 +341,6 @@ class LineModel:
         if tally.finished == self.units:
             self.end = now
             self.done.succeed()
-
-    def _release(self, pool: Pool) -> None:
-        if pool.waiting:
-            pool.waiting.popleft().succeed()  # the slot passes straight to the first in line
-        else:
-            pool.free += 1
 
     def _timers(self, run: Run) -> tuple[tuple[Callable[[], float], bool], ...]:
         """The time stream of each stage of the run, and whether an operator does it."""

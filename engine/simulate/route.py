@@ -35,6 +35,8 @@ class Run:
     """The node after each stage passed."""
     falls: tuple[float, ...]
     """Increasing: 1 minus the chance that the first k+1 stages all pass, for each k."""
+    leaves: bool = False
+    """Whether a unit that passes the whole run leaves the station (or its route) right after it."""
     reached: list[int] = field(default_factory=list)
     """How many units got k stages into the run before a failure (k = 0 … all): counted by the caller."""
     attached: Any = None
@@ -124,9 +126,13 @@ class RouteTable:
         falls: list[float] = []
         passes = 1.0
         here = node
+        leaves = False
         while True:
             stage = self.next_stage(here, station)
-            if stage is None or stage.station != station or self._breaks(stage):
+            if stage is None or stage.station != station:
+                leaves = True
+                break
+            if self._breaks(stage):
                 break
             if self.refusal(here, stage, False) is not None:
                 break  # the unit's own path meets the refusal and reports it
@@ -136,8 +142,9 @@ class RouteTable:
             nodes.append(here)
             falls.append(1.0 - passes)
             if here.status != IN_ROUTE:
+                leaves = True
                 break
-        found = node._runs[station] = Run(tuple(stages), tuple(nodes), tuple(falls))
+        found = node._runs[station] = Run(tuple(stages), tuple(nodes), tuple(falls), leaves)
         return found
 
     def _node(self, state: UnitState) -> Node:
