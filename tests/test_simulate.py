@@ -452,27 +452,29 @@ def test_rework_loop_scraps_after_max_visits(tmp_path: Path) -> None:
     assert figures["stations"]["bench"]["visits"] == stages["fix"]["attempts"]
 
 
+LIFECYCLE_REWORK = """\
+    recipe: lifecycle-rework
+    version: 1
+    lifecycle: [Built, Tested]
+    stations:
+      cell: {slots: 2}
+      bench: {slots: 1}
+    stages:
+      - {id: connect, step: device.connect, station: cell, allowed_until: Tested}
+      - {id: promote, step: lifecycle.advance, station: cell, with: {to: Tested}}
+      - {id: check, step: device.record_id, station: cell, on_fail: fix}
+    rework:
+      - {id: fix, step: manual.checklist, station: bench, with: {checks: [reseated]}, then: connect, max_visits: 2}
+"""
+"""Rework sends a Tested unit back to a stage allowed until Tested: the checker only warns, the lifecycle
+rule refuses such a unit there (a recipe problem the simulation finds)."""
+
+
 def test_a_guard_refusing_a_unit_is_a_recipe_problem(tmp_path: Path) -> None:
     """The checker only warns that rework can send a Tested unit back to a stage allowed until Tested;
     the simulation meets it on every unit whose check fails (p = 0.2): each is refused by the
     lifecycle rule at that stage, reported as one recipe problem. 10k units, 4 binomial sd."""
-    flow = _recipe(
-        tmp_path,
-        """\
-        recipe: lifecycle-rework
-        version: 1
-        lifecycle: [Built, Tested]
-        stations:
-          cell: {slots: 2}
-          bench: {slots: 1}
-        stages:
-          - {id: connect, step: device.connect, station: cell, allowed_until: Tested}
-          - {id: promote, step: lifecycle.advance, station: cell, with: {to: Tested}}
-          - {id: check, step: device.record_id, station: cell, on_fail: fix}
-        rework:
-          - {id: fix, step: manual.checklist, station: bench, with: {checks: [reseated]}, then: connect, max_visits: 2}
-        """,
-    )
+    flow = _recipe(tmp_path, LIFECYCLE_REWORK)
     profile = _profile(
         tmp_path, flow, "profile: refusals\ndefaults: {fail: 0, time: {fixed: 5}}\nstages:\n  check: {fail: 0.2}\n"
     )

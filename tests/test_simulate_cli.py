@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_simulate import LIFECYCLE_REWORK
 
 from engine.cli import main
 
@@ -110,29 +111,7 @@ def test_a_recipe_with_errors_exits_1(capsys: pytest.CaptureFixture[str], tmp_pa
 def test_units_a_rule_refuses_are_a_recipe_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Rework sends a Tested unit back to a stage allowed until Tested: the lifecycle rule refuses it there."""
     recipe = tmp_path / "lifecycle-rework.yaml"
-    recipe.write_text(
-        textwrap.dedent(
-            """\
-            recipe: lifecycle-rework
-            version: 1
-            lifecycle: [Built, Tested]
-            stations:
-              cell: {slots: 2}
-              bench: {slots: 1}
-            stages:
-              - {id: connect, step: device.connect, station: cell, allowed_until: Tested}
-              - {id: promote, step: lifecycle.advance, station: cell, with: {to: Tested}}
-              - {id: check, step: device.record_id, station: cell, on_fail: fix}
-            rework:
-              - id: fix
-                step: manual.checklist
-                station: bench
-                with: {checks: [reseated]}
-                then: connect
-                max_visits: 2
-            """
-        )
-    )
+    recipe.write_text(textwrap.dedent(LIFECYCLE_REWORK))
     profile = tmp_path / "profile.yaml"
     profile.write_text("profile: refusals\ndefaults: {fail: 0, time: {fixed: 5}}\nstages:\n  check: {fail: 0.3}\n")
     code, out, err = _simulate(capsys, str(recipe), "--units", "200", "--profile", str(profile), "--json")

@@ -200,21 +200,10 @@ def _check(data: YMap, flow: Flow | None) -> list[Diagnostic]:
                     )
     if flow is None:
         return problems
-    step_types = Registry.discover().names()
-    steps = data.get("steps", {})
-    for name in steps:
-        if name not in step_types:
-            problems.append(
-                Diagnostic(
-                    steps.where(name, of_key=True),
-                    "error",
-                    "profile-unknown-step",
-                    f"no step type is called '{name}'{did_you_mean(name, step_types)}",
-                )
-            )
-    for section, known, what in (
-        ("stages", list(flow.stages), "stage"),
-        ("stations", list(flow.stations), "station"),
+    for section, known, what, owner in (
+        ("steps", Registry.discover().names(), "step", "no step type is called"),
+        ("stages", list(flow.stages), "stage", f"recipe {flow.recipe} has no stage"),
+        ("stations", list(flow.stations), "station", f"recipe {flow.recipe} has no station"),
     ):
         entries = data.get(section, {})
         for name in entries:
@@ -224,7 +213,7 @@ def _check(data: YMap, flow: Flow | None) -> list[Diagnostic]:
                         entries.where(name, of_key=True),
                         "error",
                         f"profile-unknown-{what}",
-                        f"recipe {flow.recipe} has no {what} '{name}'{did_you_mean(name, known)}",
+                        f"{owner} '{name}'{did_you_mean(name, known)}",
                     )
                 )
     return problems
