@@ -163,7 +163,7 @@ class LineModel:
     # -- set-up ---------------------------------------------------------------------------------
 
     def _chance(self, stage: Stage) -> float:
-        return float(self.models[stage.id].chance)
+        return self.models[stage.id].chance
 
     def _breaks(self, stage: Stage) -> bool:
         return stage.sampling is not None

@@ -8,6 +8,7 @@ once. The ``attempt_records`` view joins them back.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
@@ -107,7 +108,6 @@ class AttemptWriter:
 
 _PIECES: dict[tuple[Any, ...], tuple[str, str]] = {}
 """The JSON around a measured number, by its name, verdict, units and limits: it repeats with every unit."""
-_LARGEST = 1.7976931348623157e308
 
 
 def measurements_json(measurements: Sequence[MeasurementRecord]) -> str:
@@ -120,7 +120,7 @@ def measurements_json(measurements: Sequence[MeasurementRecord]) -> str:
     for m in measurements:
         value = m.value
         kind = type(value)
-        if m.tags or not (kind is int or (kind is float and -_LARGEST <= value <= _LARGEST)):
+        if m.tags or not (kind is int or (kind is float and math.isfinite(value))):
             parts.append(_encode(_measurement(m)))
             continue
         key = (m.name, m.verdict, m.units, m.low, m.high, type(m.low), type(m.high))  # 0 == 0.0, "0" != "0.0"
