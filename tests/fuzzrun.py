@@ -1,0 +1,240 @@
+"""Run ``floorflow validate`` on one fuzz input and judge what it printed.
+
+In process: the real CLI entry point ``engine.cli.main(["validate", NAME])`` with file descriptors
+1 and 2 captured (stdout strict UTF-8 and stderr backslash-escaped, as a real process has them), an
+escaping exception caught and kept as a traceback, SystemExit turned into its exit code. As a
+subprocess: the installed ``floorflow`` console script, the way a user runs it.
+
+The judgement: a traceback anywhere is a traceback; every other line printed must be exactly a
+diagnostic ``PATH:LINE:COL: error|warning: message [code]`` — PATH a regular file inside the
+input's directory, LINE and COL a place inside that file, the message printable on one line — or
+the summary ``N recipe(s) valid``. The exit code must be 0, 1 or 2, and explained by the lines:
+0 with the summary and no error, 1 with at least one error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+DIAGNOSTIC = re.compile(
+    r"(?P<path>.+?):(?P<line>[0-9]+):(?P<col>[0-9]+): (?P<severity>error|warning): (?P<message>.+)"
+    r" \[[A-Za-z][A-Za-z0-9_.-]*\]"
+)
+SUMMARY = re.compile(r"1 recipe valid|(?:[2-9]|[1-9][0-9]+) recipes valid")
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+"""Characters that break a line or drive a terminal: never inside a diagnostic (a tab is harmless)."""
+LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
+"""Line breaks as YAML counts them, for checking a diagnostic's line number."""
+TRACEBACK = "Traceback (most recent call last):"
+EXPLAINED_EXITS = ("0", "1", "2")
+
+
+@dataclass
+class Outcome:
+    """What one run of ``floorflow validate`` did. ``exit`` is the code as text, or 'timeout'."""
+
+    exit: str
+    stdout: str
+    stderr: str
+    seconds: float
+    via: str
+    escaped: str | None = None
+    """The traceback of an exception that escaped main() (in process only)."""
+
+
+@dataclass
+class Verdict:
+    outcome: Outcome
+    traceback: str | None = None
+    bad_lines: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.traceback is not None or bool(self.bad_lines) or self.outcome.exit not in EXPLAINED_EXITS
+
+    def signature(self) -> str:
+        """What kind of failure this is, the same for every input that meets the same defect."""
+        if self.traceback is not None:
+            return "traceback " + traceback_signature(self.traceback)
+        if self.bad_lines:
+            return "bad line " + line_shape(self.bad_lines[0])
+        return f"exit {self.outcome.exit}"
+
+
+class _Timeout(BaseException):
+    """Raised by the alarm: derives from BaseException so that no ``except Exception`` swallows it."""
+
+
+def floorflow_command() -> list[str]:
+    """The installed console script next to the interpreter, else ``python -m engine.cli``."""
+    script = Path(sys.executable).parent / "floorflow"
+    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "engine.cli"]
+
+
+@contextlib.contextmanager
+def _captured() -> Iterator[list[str]]:
+    """Point fds 1 and 2 (and sys.stdout/stderr over them) at temporary files; yields [stdout, stderr]."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds, saved_streams = (os.dup(1), os.dup(2)), (sys.stdout, sys.stderr)
+    texts = ["", ""]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        # Never closed: something may keep a reference to sys.stdout; with closefd=False fds 1 and 2 stay.
+        raw_out, raw_err = open(1, "wb", closefd=False), open(2, "wb", closefd=False)  # noqa: SIM115
+        sys.stdout = io.TextIOWrapper(raw_out, encoding="utf-8", errors="strict")
+        sys.stderr = io.TextIOWrapper(raw_err, encoding="utf-8", errors="backslashreplace", line_buffering=True)
+        try:
+            yield texts
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            sys.stdout, sys.stderr = saved_streams
+            for fd, saved in zip((1, 2), saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
+            for i, f in enumerate((out, err)):
+                f.seek(0)
+                texts[i] = f.read().decode("utf-8", "replace")
+
+
+def _alarm(signum: int, frame: FrameType | None) -> None:
+    raise _Timeout
+
+
+def run_in_process(directory: Path, name: str, timeout_s: float = 60.0) -> Outcome:
+    """``engine.cli.main(["validate", name])`` run in ``directory``, its output captured."""
+    from engine.cli import main
+
+    escaped = None
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    start = time.perf_counter()
+    with contextlib.chdir(directory), _captured() as texts:
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        try:
+            code: object = main(["validate", name])
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+            if not isinstance(code, int):
+                print(code, file=sys.stderr)
+                code = 1
+        except _Timeout:
+            code = "timeout"
+        except BaseException:
+            escaped = traceback.format_exc()
+            code = 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    seconds = time.perf_counter() - start
+    signal.signal(signal.SIGALRM, previous)
+    return Outcome(str(code), texts[0], texts[1], seconds, "in-process", escaped)
+
+
+def run_subprocess(directory: Path, name: str, timeout_s: float = 60.0) -> Outcome:
+    """The ``floorflow`` console script run on ``name`` in ``directory``."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [*floorflow_command(), "validate", name],
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode("utf-8", "replace")
+        err = (exc.stderr or b"").decode("utf-8", "replace")
+        return Outcome("timeout", out, err, timeout_s, "subprocess")
+    seconds = time.perf_counter() - start
+    out, err = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    return Outcome(str(proc.returncode), out, err, seconds, "subprocess")
+
+
+def judge(outcome: Outcome, directory: Path) -> Verdict:
+    """Every traceback and every line that is not a well-placed diagnostic or the summary."""
+    verdict = Verdict(outcome, outcome.escaped)
+    files = _FileLines(directory)
+    errors = summaries = 0
+    for stream in (outcome.stdout, outcome.stderr):
+        lines = stream.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        for n, line in enumerate(lines):
+            if line.startswith(TRACEBACK):
+                verdict.traceback = verdict.traceback or "\n".join(lines[n:])
+                break
+            match = DIAGNOSTIC.fullmatch(line)
+            if SUMMARY.fullmatch(line):
+                summaries += 1
+            elif match is None or UNPRINTABLE.search(line) or not files.holds(match):
+                verdict.bad_lines.append(line)
+            elif match["severity"] == "error":
+                errors += 1
+    if verdict.traceback is None and not verdict.bad_lines:
+        if outcome.exit == "0" and (errors or not summaries):
+            verdict.bad_lines.append("<exit 0 without the summary, or with an error>")
+        elif outcome.exit == "1" and not errors:
+            verdict.bad_lines.append("<exit 1 without an error line>")
+    return verdict
+
+
+class _FileLines:
+    """The lines of the files diagnostics name, each read once; only files inside ``directory`` count."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = os.path.realpath(directory)
+        self.lines: dict[str, list[str] | None] = {}
+
+    def holds(self, match: re.Match[str]) -> bool:
+        lines = self._lines(match["path"])
+        line, col = int(match["line"]), int(match["col"])
+        if lines is None or not 1 <= line <= len(lines):
+            return False
+        return 1 <= col <= len(lines[line - 1]) + 1
+
+    def _lines(self, path: str) -> list[str] | None:
+        if path not in self.lines:
+            real = os.path.realpath(os.path.join(self.directory, path))
+            inside = real.startswith(self.directory + os.sep)
+            if inside and os.path.isfile(real):
+                with open(real, "rb") as fh:
+                    self.lines[path] = LINE_BREAK.split(fh.read().decode("utf-8", "replace"))
+            else:
+                self.lines[path] = None
+        return self.lines[path]
+
+
+def traceback_signature(text: str) -> str:
+    """'ExceptionType at file:line' with the innermost frame in the project (the raise site if none)."""
+    frames = re.findall(r'File "([^"]+)", line (\d+)', text)
+    last = text.rstrip().split("\n")[-1]
+    kind = last.split(":", 1)[0].strip() or "?"
+    ours = [(f, n) for f, n in frames if f.startswith(str(ROOT)) and "/.venv/" not in f]
+    where = ours[-1] if ours else (frames[-1] if frames else ("?", "?"))
+    return f"{kind} at {os.path.relpath(where[0], ROOT) if where[0] != '?' else '?'}:{where[1]}"
+
+
+def line_shape(line: str) -> str:
+    """A bad line with its numbers and quoted values blurred, so that lines of one defect group together."""
+    shape = re.sub(r"in-[0-9]+(-base)?\.yaml", "IN.yaml", line)
+    shape = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", shape)
+    shape = re.sub(r"#x[0-9A-Fa-f]+", "#xH", shape)
+    shape = re.sub(r"[0-9]+", "N", shape)
+    return repr(shape[:90])
