@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from engine.events import Event, StepEnded, StepProgress, StepStarted, UnitStarted
+from engine.events import Event, StepEnded, StepProgress, StepStarted, Stopping, UnitStarted
 from engine.outcome import Outcome
 
 _OUTCOME_STYLE = {
@@ -52,6 +52,14 @@ def _seconds(value: float) -> str:
     return f"{value:.2f}s"
 
 
+def stopping_line(event: Stopping) -> str:
+    """What an operator is told at once when a run is stopped."""
+    if event.running == 0:
+        return "aborting: no step is running"
+    steps = "step" if event.running == 1 else "steps"
+    return f"aborting: waiting for {event.running} running {steps} to clean up (at most {event.grace_s:g} s)…"
+
+
 class PlainProgress:
     """One line per event, e.g. ``slot 2 SN0003 rf_cal attempt 1 PASS 0.12s``."""
 
@@ -77,6 +85,8 @@ class PlainProgress:
 
     @staticmethod
     def line(event: Event) -> str:
+        if isinstance(event, Stopping):
+            return stopping_line(event)
         who = f"slot {event.slot} {event.serial}"
         if isinstance(event, UnitStarted):
             lot = f" (lot {event.lot})" if event.lot is not None else ""
@@ -161,6 +171,10 @@ class LiveProgress:
     # -- subscriber --
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, Stopping):
+            # Printed above the live table at once; the table goes on showing the slots' cleanup.
+            self.console.print(Text(stopping_line(event), style="bold yellow"))
+            return
         with self._lock:
             slot = self._slots.setdefault(event.slot, _Slot())
             unit = self._units.setdefault(event.serial, _Unit(event.serial))

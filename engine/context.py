@@ -102,7 +102,8 @@ class StepContext:
     log: logging.Logger
     judge: Judge
     cancelled: threading.Event = field(default_factory=threading.Event)
-    """Set when the attempt timed out or was aborted: a long step should stop soon after."""
+    """Set when the attempt timed out or was aborted: a step should stop soon after (it has a grace of
+    seconds; a manual check's prompt ends at once)."""
     measurements: list[MeasurementRecord] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     report: Callable[[float, str | None], None] | None = None
@@ -110,6 +111,8 @@ class StepContext:
     reported: float = -1.0
     not_started: bool = False
     """The step raised NotStarted: it changed nothing on the unit."""
+    abandoned: bool = False
+    """The step's thread did not stop when told to and was left running: its slot takes no more units."""
 
     def measure(self, name: str, value: Any, units: str | None = None, **tags: Any) -> Verdict:
         """Record one measured value; the engine judges it against the stage's limits."""

@@ -69,7 +69,17 @@ class UnitEnded:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Event = UnitStarted | StepStarted | StepProgress | StepEnded | UnitEnded
+@dataclass(frozen=True)
+class Stopping:
+    """The run was told to stop (Ctrl-C, SIGTERM): sent at once, before the running attempts end."""
+
+    running: int
+    """Units the slots hold, whose running steps are now told to stop and clean up."""
+    grace_s: float
+    """How long they have before the runner gives up on them."""
+
+
+Event = UnitStarted | StepStarted | StepProgress | StepEnded | UnitEnded | Stopping
 
 
 class Subscriber(Protocol):

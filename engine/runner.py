@@ -1,51 +1,40 @@
 """The station runner: units through the stages a station owns, one unit per slot, at once.
 
-For each stage the runner checks the guards, builds the step's context, times and instruments
-the attempt (subscribers get a start and an end event for every step), judges the measurements,
-retries, follows ``on_fail``, and records the attempt in the unit's history. Cleanup always runs;
-a stuck step is stopped by its timeout; an abort (Ctrl-C) ends the current attempts as ABORTED and
-keeps what was recorded.
+For each unit the runner claims it (the route interlock and the guards' admission, decided while
+the store holds the unit), opens its device in its slot, and runs the stages the station owns
+(``engine.stagerunner``) until the unit's route ends, leaves the station, or stops on an error or
+a refusal. Which slot runs which unit, and the slots' threads, are ``engine.slots``'s.
+
+A stop (Ctrl-C, SIGTERM, ``stop()``) ends the running attempts as ABORTED after their cleanup, keeps
+what was recorded and starts no further unit. A slot still busy ``stop_grace_s`` after the stop is
+given up: its unit and running attempt are recorded ABORTED with the reason, and nothing the slot
+does afterwards reaches the record, so ``run`` returns only once no slot can write.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from engine.attempt import call_step, run_cleanups
-from engine.context import Line, Operator, StepContext, UnitInfo
-from engine.events import Event, StepEnded, StepProgress, StepStarted, Subscriber, UnitEnded, UnitStarted
+from engine.context import Line, Operator
+from engine.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
 from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
 from engine.guards import Refusal, refusal
 from engine.history import QUARANTINED, History
 from engine.machine import FlowMachine, SlotModel
-from engine.measure import Judge
 from engine.outcome import Outcome, StationError
-from engine.record import Attempt, RecipeRef, UnitRecord
+from engine.record import UnitRecord
 from engine.registry import Registry
-from engine.sampling import is_sampled, recall_threshold
+from engine.signals import signals_noted
+from engine.slots import Crew, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec, deal
+from engine.stagerunner import StageRunner
 from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
 
+__all__ = ["StationRunner", "UnitResult", "UnitSpec"]
+
 log = logging.getLogger("floorflow.runner")
-
-
-@dataclass(frozen=True)
-class UnitSpec:
-    serial: str
-    lot: str | None = None
-
-
-@dataclass(frozen=True)
-class UnitResult:
-    serial: str
-    status: str
-    """shipped, scrapped, in-route (done at this station), refused, error or aborted."""
-    reason: str | None = None
 
 
 class StationRunner:
@@ -64,75 +53,58 @@ class StationRunner:
         self.index = RouteIndex(flow)
         self.machine = FlowMachine(flow)
         self.line = line
-        self.resources = line.resources()
         self.operator = operator
         self.operator_name = operator_name or getattr(operator, "name", None)
         self.history = history
         self.subscribers = list(subscribers)
         self.station = station
-        self.recipe = RecipeRef(flow.recipe, flow.version, flow.content_hash)
         self.abort = threading.Event()
+        self._stopped_at: float | None = None
         self._cancels: set[threading.Event] = set()
         self._slot_models: list[SlotModel] = []
-        self._info: dict[str, UnitInfo] = {}
+        self._crew: Crew | None = None
         self._lock = threading.Lock()
-        self._steps = {s.id: registry.get(s.step)() for s in flow.stages.values()}
-        self._judges = {s.id: Judge(s) for s in flow.stages.values()}
-        self._logs = {s.id: logging.getLogger(f"floorflow.step.{s.step}") for s in flow.stages.values()}
+        emit = self._emit_from if self.subscribers else None
+        self.stages = StageRunner(flow, registry, self.machine, line.resources(), emit, self.operator_name, self.abort)
         self._own = frozenset(s.id for s in flow.stages.values() if station is None or s.station == station)
+
+    @property
+    def stop_grace_s(self) -> float:
+        """How long a step told to stop (at a stop of the run, or its timeout) has to end."""
+        return self.stages.grace_s
+
+    @stop_grace_s.setter
+    def stop_grace_s(self, seconds: float) -> None:
+        self.stages.grace_s = seconds
 
     # -- the station ---------------------------------------------------------------------------
 
     def run(self, units: Iterable[UnitSpec], slots: int = 1) -> list[UnitResult]:
-        """Run every unit, ``slots`` at a time; Ctrl-C aborts cleanly and returns what was done."""
-        pending: queue.SimpleQueue[UnitSpec] = queue.SimpleQueue()
-        count = 0
-        for unit in units:
-            pending.put(unit)
-            count += 1
-        results: list[UnitResult] = []
-        models = self._models(max(1, min(slots, count)))
+        """Run every unit, unit k in slot ((k - 1) mod slots) + 1; a stop ends it cleanly.
 
-        all_done = threading.Event()
-        running = [len(models)]
+        Returns the results in the order the units were given; a unit a stop kept from starting has
+        none. Ctrl-C (and SIGTERM, which the station turns into one) in the calling thread stops the run.
+        """
+        given = list(units)
+        if not given:
+            return []
+        hands = deal(given, max(1, min(slots, len(given))))
+        models = self._models(len(hands))
+        crew = Crew([Slot(models[n], hand, SlotRecord(self.history)) for n, hand in enumerate(hands)], self.abort)
         prepare = getattr(self.line, "prepare", None)
         if prepare is not None:
-            prepare(len(models))
-        started = threading.Event()
-
-        def work(model: SlotModel) -> None:
-            started.wait()  # every slot starts together: a late-started slot would trail the gang
-            try:
-                while not self.abort.is_set():
-                    try:
-                        unit = pending.get_nowait()
-                    except queue.Empty:
-                        return
-                    try:
-                        result = self.run_unit(unit, model)
-                    except Exception as exc:  # a slot must outlive any one unit
-                        log.exception("unit %s could not be run", unit.serial)
-                        result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
-                    with self._lock:
-                        results.append(result)
-            finally:
-                with self._lock:
-                    running[0] -= 1
-                    if running[0] == 0:
-                        all_done.set()
-
-        for model in models:
-            threading.Thread(target=work, args=(model,), name=f"slot-{model.slot}", daemon=True).start()
-        started.set()
-        # Waiting on an Event, not Thread.join: a Ctrl-C that interrupts join() can leave the
-        # thread looking finished while it still runs, and its unit's record unwritten.
+            prepare(len(hands))
+        self._crew = crew
         try:
-            while not all_done.wait(0.1):
-                pass
+            crew.start(self.run_unit, self._not_run)
+            crew.wait()
         except KeyboardInterrupt:
             self.stop()
-            all_done.wait(10)
-        return results
+        if self.abort.is_set():
+            note = f"floorflow: already aborting: the running steps have {self.stop_grace_s:g} s to clean up\n"
+            with signals_noted(note):
+                crew.wind_down(self._deadline(), self._give_up)
+        return crew.results()
 
     def _models(self, slots: int) -> list[SlotModel]:
         """The slots' models, added to the machine once for the runner's life (adding is O(states))."""
@@ -142,10 +114,54 @@ class StationRunner:
 
     def stop(self) -> None:
         """Abort: running attempts end as ABORTED (after their cleanup); no new unit starts."""
-        self.abort.set()
+        with self._lock:
+            if self.abort.is_set():
+                return
+            self._stopped_at = time.monotonic()
+            self.abort.set()
+        crew = self._crew
+        self._emit(Stopping(crew.busy() if crew is not None else 0, self.stop_grace_s))
         with self._lock:
             for cancel in self._cancels:
                 cancel.set()
+
+    def _deadline(self) -> float:
+        started = self._stopped_at if self._stopped_at is not None else time.monotonic()
+        return started + self.stop_grace_s
+
+    def _give_up(self, slot: Slot) -> None:
+        """The slot is still busy at the stop's deadline: record its unit ABORTED, and let it write no more."""
+        reason = f"aborted: still running {self.stop_grace_s:g} s after the stop; given up, its thread left behind"
+        record = slot.record
+        if not record.close():
+            log.error("slot %d: a write to the record did not end; the slot is given up", slot.number)
+        serial, state, running = record.claimed, record.state, record.running
+        if serial is None:
+            return
+        try:
+            if running is not None:
+                took = time.time() - running.started
+                row = self.stages.row(
+                    running.unit,
+                    running.stage,
+                    slot.number,
+                    running.tries,
+                    Outcome.ABORTED,
+                    running.started,
+                    took,
+                    (),
+                    reason,
+                    running.device,
+                )
+                quarantine = None
+                if running.intent is not None:
+                    quarantine = self.stages.quarantine(running.stage, Outcome.ABORTED, reason)
+                self.history.add(row, intent=running.intent, quarantine=quarantine)
+            self.history.finish(serial, "aborted", reason, state.lifecycle_state if state is not None else None)
+        except Exception:
+            log.exception("the record of %s could not be written when its slot was given up", serial)
+        record.results.append(UnitResult(serial, "aborted", reason))
+        self._emit(UnitEnded(serial, slot.number, "aborted", reason))
 
     def _emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -154,50 +170,71 @@ class StationRunner:
             except Exception:
                 log.exception("subscriber %r failed on %r", subscriber, event)
 
+    def _emit_from(self, slot: Slot, event: Event) -> None:
+        """An event from a slot's thread: dropped once the slot was given up."""
+        if not slot.record.closed:
+            self._emit(event)
+
     # -- one unit --------------------------------------------------------------------------------
 
-    def run_unit(self, unit: UnitSpec, model: SlotModel) -> UnitResult:
-        states: list[UnitState] = []
+    def _not_run(self, unit: UnitSpec, slot: Slot) -> UnitResult:
+        result = UnitResult(
+            unit.serial, "error", f"not started: slot {slot.number} is out of service: {slot.out_of_service}"
+        )
+        self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
+        return result
+
+    def run_unit(self, unit: UnitSpec, slot: Slot) -> UnitResult:
+        record_of = slot.record
 
         def decide(record: UnitRecord, lot_hold: str | None) -> str | None:
             state = UnitState.replay(self.index, record.attempts)
-            states.append(state)
+            record_of.state = state
             return self._admission(record, state, lot_hold)
 
         try:
-            record, refused = self.history.claim(
+            record, refused = record_of.claim(
                 unit.serial, station=self.station, lot=unit.lot, product=self.flow.product, decide=decide
             )
+        except SlotClosed:
+            raise
         except Exception as exc:
             log.exception("the record of %s could not be read", unit.serial)
             result = UnitResult(unit.serial, "error", f"the unit's record could not be read: {exc}")
-            self._emit(UnitStarted(unit.serial, model.slot, unit.lot))
-            self._emit(UnitEnded(unit.serial, model.slot, result.status, result.reason))
+            self._emit_from(slot, UnitStarted(unit.serial, slot.number, unit.lot))
+            self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
             return result
         lot = unit.lot if unit.lot is not None else record.lot
-        self._emit(UnitStarted(unit.serial, model.slot, lot))
+        self._emit_from(slot, UnitStarted(unit.serial, slot.number, lot))
         if refused is not None:
-            self._emit(UnitEnded(unit.serial, model.slot, "refused", refused))
+            self._emit_from(slot, UnitEnded(unit.serial, slot.number, "refused", refused))
             return UnitResult(unit.serial, "refused", refused)
-        state = states[-1]
+        state = record_of.state
+        assert state is not None  # decide() ran
         cancel = threading.Event()
         with self._lock:
             self._cancels.add(cancel)
+            if self.abort.is_set():
+                cancel.set()  # stopped while the unit was being claimed
         try:
-            result = self._route(UnitSpec(unit.serial, lot), state, model, cancel)
+            result = self._route(UnitSpec(unit.serial, lot), state, slot, cancel)
+        except SlotClosed:
+            raise
         except Exception as exc:  # the claim is released below, whatever went wrong
             log.exception("unit %s could not be run", unit.serial)
             result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._cancels.discard(cancel)
-        self._info.pop(unit.serial, None)
+        self.stages.forget(unit.serial)
         try:
-            self.history.finish(unit.serial, result.status, result.reason, state.lifecycle_state)
+            record_of.finish(unit.serial, result.status, result.reason, state.lifecycle_state)
+        except SlotClosed:
+            raise
         except Exception as exc:
             log.exception("the record of %s could not be written", unit.serial)
             result = UnitResult(unit.serial, "error", f"the unit's record could not be written: {exc}")
-        self._emit(UnitEnded(unit.serial, model.slot, result.status, result.reason))
+        self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
         return result
 
     def _admission(self, record: UnitRecord, state: UnitState, lot_hold: str | None) -> str | None:
@@ -221,10 +258,10 @@ class StationRunner:
         refused = refusal(state, stage, lot_hold)
         return None if refused is None else str(refused)
 
-    def _route(self, unit: UnitSpec, state: UnitState, model: SlotModel, cancel: threading.Event) -> UnitResult:
-        self.machine.place(model, self._position(state))
+    def _route(self, unit: UnitSpec, state: UnitState, slot: Slot, cancel: threading.Event) -> UnitResult:
+        self.machine.place(slot.model, self._position(state))
         try:
-            device = self.line.open_unit(unit.serial, model.slot)
+            device = self.line.open_unit(unit.serial, slot.number)
         except StationError as exc:
             return UnitResult(unit.serial, "error", str(exc))
         except Exception as exc:
@@ -232,8 +269,8 @@ class StationRunner:
             return UnitResult(unit.serial, "error", f"cannot open the unit's device: {type(exc).__name__}: {exc}")
         operator = self.operator
         bind = getattr(operator, "for_unit", None)
-        if callable(bind):  # an operator that says which unit and slot is asking
-            operator = bind(unit.serial, model.slot)
+        if callable(bind):  # an operator that says which unit and slot is asking, and stops asking at a stop
+            operator = bind(unit.serial, slot.number, cancelled=cancel)
         ran_here = False
         try:
             while True:
@@ -244,12 +281,12 @@ class StationRunner:
                     status = state.status if state.status != IN_ROUTE else "shipped"
                     return UnitResult(unit.serial, status, state.reason)
                 if stage.id not in self._own:
-                    return self._leave(unit, state, stage, ran_here)
-                lot_hold = self.history.lot_hold(unit.lot) if unit.lot else None
+                    return self._leave(unit, stage, ran_here)
+                lot_hold = slot.record.lot_hold(unit.lot) if unit.lot else None
                 refused = refusal(state, stage, lot_hold)
                 if refused is not None:
                     return UnitResult(unit.serial, "refused", str(refused))
-                outcome, error = self._stage(unit, state, stage, model, device, operator, cancel)
+                outcome, error = self.stages.run(unit, state, stage, slot, device, operator, cancel)
                 ran_here = True
                 if outcome is Outcome.ABORTED:
                     return UnitResult(unit.serial, "aborted", error)
@@ -263,7 +300,7 @@ class StationRunner:
                 except Exception:
                     log.exception("closing the device of %s failed", unit.serial)
 
-    def _leave(self, unit: UnitSpec, state: UnitState, stage: Stage, ran_here: bool) -> UnitResult:
+    def _leave(self, unit: UnitSpec, stage: Stage, ran_here: bool) -> UnitResult:
         """The next stage is another station's: the unit moves on (admission refused one that came too early)."""
         where = f" at station {stage.station}" if stage.station else ""
         if ran_here:
@@ -280,202 +317,3 @@ class StationRunner:
         if stage.group is not None and not stage.rework:
             return stage.group
         return stage.id
-
-    # -- one stage, with its retries -------------------------------------------------------------
-
-    def _stage(
-        self,
-        unit: UnitSpec,
-        state: UnitState,
-        stage: Stage,
-        model: SlotModel,
-        device: Any,
-        operator: Operator,
-        cancel: threading.Event,
-    ) -> tuple[Outcome, str | None]:
-        if model.state != stage.id:
-            self.machine.move(model, f"run_{stage.id}")
-        if stage.sampling is not None and not is_sampled(stage.sampling, unit.lot, unit.serial, stage.id):
-            outcome = Outcome.SKIPPED
-            error: str | None = "not sampled"
-            self._record(unit, state, stage, model.slot, 1, outcome, time.time(), 0.0, (), error, None)
-        else:
-            while True:
-                tries = state.tries.get(stage.id, 0) + 1
-                outcome, error = self._attempt(unit, state, stage, model.slot, tries, device, operator, cancel)
-                if outcome is not Outcome.FAIL or tries > stage.retry_max:
-                    break
-                self.machine.move(model, "retry")
-        if outcome is Outcome.FAIL and stage.sampling is not None and unit.lot is not None:
-            self._count_sample_failure(unit.lot, stage)
-        self._follow(state, stage, model, outcome)
-        return outcome, error
-
-    def _follow(self, state: UnitState, stage: Stage, model: SlotModel, outcome: Outcome) -> None:
-        """Move the slot's model the way the outcome takes the unit."""
-        if outcome in (Outcome.PASS, Outcome.SKIPPED):
-            dest = self.machine.move(model, "passed")
-            group = self.index.group.get(stage.id)
-            if group is not None and dest != group.id:
-                done = all(m in state.passed for m in group.members)
-                self.machine.move(model, "passed" if done else "next_member")
-        elif outcome is Outcome.FAIL:
-            dest = self.machine.move(model, "failed")
-            if dest != SCRAPPED and state.status == "scrapped":
-                self.machine.move(model, "exhausted")
-
-    def _count_sample_failure(self, lot: str, stage: Stage) -> None:
-        assert stage.sampling is not None
-        failures = self.history.lot_failed(lot, stage.id)
-        threshold = recall_threshold(stage.sampling)
-        if threshold is not None and failures >= threshold:
-            self.history.hold_lot(lot, f"{failures} sampled units failed '{stage.id}' (recall threshold {threshold})")
-
-    def _attempt(
-        self,
-        unit: UnitSpec,
-        state: UnitState,
-        stage: Stage,
-        slot: int,
-        tries: int,
-        device: Any,
-        operator: Operator,
-        cancel: threading.Event,
-    ) -> tuple[Outcome, str | None]:
-        info = self._info.get(unit.serial)
-        if info is None or info.lifecycle != state.lifecycle_state:
-            info = self._info[unit.serial] = UnitInfo(unit.serial, unit.lot, state.lifecycle_state)
-        ctx = StepContext(
-            params=stage.params,
-            stage=stage,
-            unit=info,
-            slot=slot,
-            station=stage.station,
-            attempt=tries,
-            device=device,
-            operator=operator,
-            resources=self.resources,
-            images=self.flow.images,
-            log=self._logs[stage.id],
-            judge=self._judges[stage.id],
-            cancelled=cancel,
-        )
-        started = time.time()
-        intent = None
-        if stage.irreversible:
-            try:
-                intent = self.history.intend(self._attempt_row(unit, stage, slot, tries, Outcome.ERROR, started, 0.0))
-            except Exception as exc:
-                log.exception("the intent of %s on %s could not be journaled", stage.id, unit.serial)
-                # Nothing is recorded: the step did not run, and an attempt would count as entered.
-                return Outcome.ERROR, f"not started: the intent of this irreversible step could not be journaled: {exc}"
-        if self.subscribers:
-            ctx.report = lambda fraction, note: self._emit(StepProgress(unit.serial, slot, stage.id, fraction, note))
-            self._emit(StepStarted(unit.serial, slot, stage.id, stage.step, tries, stage.params, started))
-        clock = time.perf_counter()
-        outcome, error = call_step(self._steps[stage.id], ctx, self._judges[stage.id].expected)
-        if ctx.cleanups:
-            cleaned = run_cleanups(ctx, error)
-            if outcome is Outcome.PASS and cleaned is not None:
-                outcome = Outcome.ERROR  # the station may be left in a bad state: not a pass
-            error = cleaned
-        if self.abort.is_set() and outcome is not Outcome.PASS:
-            outcome = Outcome.ABORTED
-        duration = time.perf_counter() - clock
-        quarantine = None
-        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
-            quarantine = (
-                f"irreversible stage '{stage.id}' ended in {outcome.value} ({error}): whether it took effect is unknown"
-            )
-        self._record(
-            unit,
-            state,
-            stage,
-            slot,
-            tries,
-            outcome,
-            started,
-            duration,
-            ctx.measurements,
-            error,
-            device,
-            intent,
-            quarantine,
-        )
-        if quarantine is not None:
-            state.status, state.reason = QUARANTINED, quarantine
-        elif ctx.not_started and stage.irreversible:
-            # The step changed nothing: the stage has not been entered, and may run once things are mended.
-            unchanged = "the step stopped before it changed the unit: the stage may run again"
-            self._record(unit, state, stage, slot, tries, Outcome.NOT_DONE, time.time(), 0.0, (), unchanged, device)
-        return outcome, error
-
-    def _record(
-        self,
-        unit: UnitSpec,
-        state: UnitState,
-        stage: Stage,
-        slot: int,
-        tries: int,
-        outcome: Outcome,
-        started: float,
-        duration: float,
-        measurements: Sequence[Any],
-        error: str | None,
-        device: Any,
-        intent: int | None = None,
-        quarantine: str | None = None,
-    ) -> None:
-        attempt = self._attempt_row(unit, stage, slot, tries, outcome, started, duration, measurements, error, device)
-        if intent is None and quarantine is None:
-            self.history.add(attempt)
-        else:
-            self.history.add(attempt, intent=intent, quarantine=quarantine)
-        state.record(stage, outcome, started, self.recipe)
-        if self.subscribers:
-            self._emit(
-                StepEnded(
-                    unit.serial,
-                    slot,
-                    stage.id,
-                    stage.step,
-                    tries,
-                    outcome,
-                    started,
-                    duration,
-                    attempt.measurements,
-                    error,
-                )
-            )
-
-    def _attempt_row(
-        self,
-        unit: UnitSpec,
-        stage: Stage,
-        slot: int,
-        tries: int,
-        outcome: Outcome,
-        started: float,
-        duration: float,
-        measurements: Sequence[Any] = (),
-        error: str | None = None,
-        device: Any = None,
-    ) -> Attempt:
-        # Positional, in field order: one Attempt is made per step, and keywords cost a microsecond.
-        return Attempt(
-            unit.serial,  # serial
-            stage.id,  # stage
-            stage.step,  # step
-            tries,  # attempt
-            outcome,  # outcome
-            started,  # started
-            started + duration,  # ended
-            self.recipe,  # recipe
-            unit.lot,  # lot
-            stage.station,  # station
-            slot,  # slot
-            self.operator_name,  # operator
-            tuple(measurements),  # measurements
-            error,  # error
-            getattr(device, "device_id", None),  # device_id
-        )

@@ -1,0 +1,277 @@
+"""One stage of one unit in one slot: its attempts, timed, instrumented, judged and recorded.
+
+For each attempt the stage runner builds the step's context, journals the intent of an
+irreversible step, sends a start and an end event, calls the step (``engine.attempt``), runs its
+cleanups, records the attempt, retries a failure up to ``retry.max`` and moves the slot's model
+along the outcome. What the route does next is the station runner's (``engine.runner``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from engine.attempt import STOP_GRACE_S, call_step, run_cleanups
+from engine.context import Operator, StepContext, UnitInfo
+from engine.events import Event, StepEnded, StepProgress, StepStarted
+from engine.flow import SCRAPPED, Flow, Stage
+from engine.history import QUARANTINED
+from engine.machine import FlowMachine, SlotModel
+from engine.measure import Judge
+from engine.outcome import Outcome
+from engine.record import Attempt, RecipeRef
+from engine.registry import Registry
+from engine.sampling import is_sampled, recall_threshold
+from engine.slots import Running, Slot, UnitSpec
+from engine.unitstate import RouteIndex, UnitState
+
+log = logging.getLogger("floorflow.runner")
+
+Emit = Callable[[Slot, Event], None]
+
+
+class StageRunner:
+    """Runs the stages of one flow; shared by the slots of a station, one call per unit and stage."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        registry: Registry,
+        machine: FlowMachine,
+        resources: Mapping[str, Any],
+        emit: Emit | None,
+        operator_name: str | None,
+        abort: threading.Event,
+    ) -> None:
+        self.flow = flow
+        self.index = RouteIndex(flow)
+        self.machine = machine
+        self.resources = resources
+        self.emit = emit
+        """Where events go; None when nobody listens (then no event is even built)."""
+        self.operator_name = operator_name
+        self.abort = abort
+        self.recipe = RecipeRef(flow.recipe, flow.version, flow.content_hash)
+        self.grace_s = STOP_GRACE_S
+        self._info: dict[str, UnitInfo] = {}
+        self._steps = {s.id: registry.get(s.step)() for s in flow.stages.values()}
+        self._judges = {s.id: Judge(s) for s in flow.stages.values()}
+        self._logs = {s.id: logging.getLogger(f"floorflow.step.{s.step}") for s in flow.stages.values()}
+
+    def forget(self, serial: str) -> None:
+        """The unit left the slot: its cached facts go."""
+        self._info.pop(serial, None)
+
+    # -- one stage, with its retries -------------------------------------------------------------
+
+    def run(
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        slot: Slot,
+        device: Any,
+        operator: Operator,
+        cancel: threading.Event,
+    ) -> tuple[Outcome, str | None]:
+        model = slot.model
+        if model.state != stage.id:
+            self.machine.move(model, f"run_{stage.id}")
+        if stage.sampling is not None and not is_sampled(stage.sampling, unit.lot, unit.serial, stage.id):
+            outcome = Outcome.SKIPPED
+            error: str | None = "not sampled"
+            self._record(unit, state, stage, slot, 1, outcome, time.time(), 0.0, (), error, None)
+        else:
+            while True:
+                tries = state.tries.get(stage.id, 0) + 1
+                outcome, error = self._attempt(unit, state, stage, slot, tries, device, operator, cancel)
+                if outcome is not Outcome.FAIL or tries > stage.retry_max:
+                    break
+                self.machine.move(model, "retry")
+        if outcome is Outcome.FAIL and stage.sampling is not None and unit.lot is not None:
+            self._count_sample_failure(unit.lot, stage, slot)
+        self._follow(state, stage, model, outcome)
+        return outcome, error
+
+    def _follow(self, state: UnitState, stage: Stage, model: SlotModel, outcome: Outcome) -> None:
+        """Move the slot's model the way the outcome takes the unit."""
+        if outcome in (Outcome.PASS, Outcome.SKIPPED):
+            dest = self.machine.move(model, "passed")
+            group = self.index.group.get(stage.id)
+            if group is not None and dest != group.id:
+                done = all(m in state.passed for m in group.members)
+                self.machine.move(model, "passed" if done else "next_member")
+        elif outcome is Outcome.FAIL:
+            dest = self.machine.move(model, "failed")
+            if dest != SCRAPPED and state.status == "scrapped":
+                self.machine.move(model, "exhausted")
+
+    def _count_sample_failure(self, lot: str, stage: Stage, slot: Slot) -> None:
+        assert stage.sampling is not None
+        failures = slot.record.lot_failed(lot, stage.id)
+        threshold = recall_threshold(stage.sampling)
+        if threshold is not None and failures >= threshold:
+            slot.record.hold_lot(lot, f"{failures} sampled units failed '{stage.id}' (recall threshold {threshold})")
+
+    # -- one attempt -----------------------------------------------------------------------------
+
+    def _context(
+        self, unit: UnitSpec, state: UnitState, stage: Stage, slot: int, tries: int, device: Any, operator: Operator
+    ) -> StepContext:
+        info = self._info.get(unit.serial)
+        if info is None or info.lifecycle != state.lifecycle_state:
+            info = self._info[unit.serial] = UnitInfo(unit.serial, unit.lot, state.lifecycle_state)
+        return StepContext(
+            params=stage.params,
+            stage=stage,
+            unit=info,
+            slot=slot,
+            station=stage.station,
+            attempt=tries,
+            device=device,
+            operator=operator,
+            resources=self.resources,
+            images=self.flow.images,
+            log=self._logs[stage.id],
+            judge=self._judges[stage.id],
+        )
+
+    def _attempt(
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        slot: Slot,
+        tries: int,
+        device: Any,
+        operator: Operator,
+        cancel: threading.Event,
+    ) -> tuple[Outcome, str | None]:
+        ctx = self._context(unit, state, stage, slot.number, tries, device, operator)
+        ctx.cancelled = cancel
+        started = time.time()
+        slot.record.begin(Running(unit, stage, tries, started, device))
+        intent = None
+        if stage.irreversible:
+            try:
+                intent = slot.record.intend(self.row(unit, stage, slot.number, tries, Outcome.ERROR, started, 0.0))
+            except Exception as exc:
+                log.exception("the intent of %s on %s could not be journaled", stage.id, unit.serial)
+                slot.record.not_begun()
+                # Nothing is recorded: the step did not run, and an attempt would count as entered.
+                return Outcome.ERROR, f"not started: the intent of this irreversible step could not be journaled: {exc}"
+        if self.emit is not None:
+            emit, number = self.emit, slot.number
+            ctx.report = lambda fraction, note: emit(slot, StepProgress(unit.serial, number, stage.id, fraction, note))
+            emit(slot, StepStarted(unit.serial, number, stage.id, stage.step, tries, stage.params, started))
+        clock = time.perf_counter()
+        outcome, error = call_step(self._steps[stage.id], ctx, self._judges[stage.id].expected, self.grace_s)
+        if ctx.abandoned:
+            slot.out_of_service = f"a step of unit {unit.serial} in it did not stop when told to ('{stage.id}')"
+        if ctx.cleanups:
+            cleaned = run_cleanups(ctx, error)
+            if outcome is Outcome.PASS and cleaned is not None:
+                outcome = Outcome.ERROR  # the station may be left in a bad state: not a pass
+            error = cleaned
+        if self.abort.is_set() and outcome is not Outcome.PASS:
+            outcome = Outcome.ABORTED
+        duration = time.perf_counter() - clock
+        quarantine = None
+        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
+            quarantine = self.quarantine(stage, outcome, error)
+        self._record(
+            unit,
+            state,
+            stage,
+            slot,
+            tries,
+            outcome,
+            started,
+            duration,
+            ctx.measurements,
+            error,
+            device,
+            intent,
+            quarantine,
+        )
+        if quarantine is not None:
+            state.status, state.reason = QUARANTINED, quarantine
+        elif ctx.not_started and stage.irreversible:
+            # The step changed nothing: the stage has not been entered, and may run once things are mended.
+            unchanged = "the step stopped before it changed the unit: the stage may run again"
+            self._record(unit, state, stage, slot, tries, Outcome.NOT_DONE, time.time(), 0.0, (), unchanged, device)
+        return outcome, error
+
+    @staticmethod
+    def quarantine(stage: Stage, outcome: Outcome, error: str | None) -> str:
+        return f"irreversible stage '{stage.id}' ended in {outcome.value} ({error}): whether it took effect is unknown"
+
+    def _record(
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        slot: Slot,
+        tries: int,
+        outcome: Outcome,
+        started: float,
+        duration: float,
+        measurements: Sequence[Any],
+        error: str | None,
+        device: Any,
+        intent: int | None = None,
+        quarantine: str | None = None,
+    ) -> None:
+        attempt = self.row(unit, stage, slot.number, tries, outcome, started, duration, measurements, error, device)
+        slot.record.add(attempt, intent=intent, quarantine=quarantine)
+        state.record(stage, outcome, started, self.recipe)
+        if self.emit is not None:
+            ended = StepEnded(
+                unit.serial,
+                slot.number,
+                stage.id,
+                stage.step,
+                tries,
+                outcome,
+                started,
+                duration,
+                attempt.measurements,
+                error,
+            )
+            self.emit(slot, ended)
+
+    def row(
+        self,
+        unit: UnitSpec,
+        stage: Stage,
+        slot: int,
+        tries: int,
+        outcome: Outcome,
+        started: float,
+        duration: float,
+        measurements: Sequence[Any] = (),
+        error: str | None = None,
+        device: Any = None,
+    ) -> Attempt:
+        """The attempt as the record keeps it."""
+        # Positional, in field order: one Attempt is made per step, and keywords cost a microsecond.
+        return Attempt(
+            unit.serial,  # serial
+            stage.id,  # stage
+            stage.step,  # step
+            tries,  # attempt
+            outcome,  # outcome
+            started,  # started
+            started + duration,  # ended
+            self.recipe,  # recipe
+            unit.lot,  # lot
+            stage.station,  # station
+            slot,  # slot
+            self.operator_name,  # operator
+            tuple(measurements),  # measurements
+            error,  # error
+            getattr(device, "device_id", None),  # device_id
+        )
