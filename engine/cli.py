@@ -227,10 +227,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from engine.signals import terminate_as_interrupt
     from engine.station import RunUsageError, run_station
 
     try:
-        return run_station(args)
+        with terminate_as_interrupt():  # a service manager's SIGTERM stops the station as Ctrl-C does
+            return run_station(args)
     except RunUsageError as exc:
         raise UsageError(str(exc)) from None
 

@@ -20,6 +20,7 @@ from engine.operator import load_answers, operator_for, stdin_is_terminal
 from engine.outcome import StationError
 from engine.registry import Registry, line_factory
 from engine.runner import StationRunner, UnitResult, UnitSpec
+from engine.signals import signals_noted
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
 from engine.storecli import warn_recovered
 from engine.yamlload import load_file
@@ -198,7 +199,8 @@ def run_station(args: argparse.Namespace) -> int:
     try:
         return _run_with(flow, registry, args, units, slots, answers, store, url)
     finally:
-        store.close()
+        with signals_noted("floorflow: stopping: the record is being closed\n"):  # its last writes are kept
+            store.close()
 
 
 def _run_with(
