@@ -108,9 +108,9 @@ def check_one(directory: Path, seed: int, index: int, sample_every: int, timeout
     fuzz = make_input(seed, index)
     written = write_input(directory, fuzz)
     try:
-        verdicts = [judge(run_in_process(directory, fuzz.main, timeout_s), directory)]
+        verdicts = [judge(run_in_process(directory, fuzz.main, timeout_s), directory, written)]
         if sample_every and index % sample_every == 0:
-            verdicts.append(judge(run_subprocess(directory, fuzz.main, timeout_s), directory))
+            verdicts.append(judge(run_subprocess(directory, fuzz.main, timeout_s), directory, written))
     finally:
         for path in written:
             path.unlink(missing_ok=True)

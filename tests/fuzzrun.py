@@ -9,13 +9,15 @@ The judgement: a traceback anywhere is a traceback; every other line printed mus
 diagnostic ``PATH:LINE:COL: error|warning: message [code]`` — PATH a regular file inside the
 input's directory, LINE and COL a place inside that file, the message printable on one line — or
 the summary ``N recipe(s) valid``. The exit code must be 0, 1 or 2, and explained by the lines:
-0 with the summary and no error, 1 with at least one error.
+0 with the summary and no error, 1 with at least one error; and 0 never for a recipe that holds
+a non-finite number.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import signal
@@ -24,10 +26,12 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+
+from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parent.parent
 DIAGNOSTIC = re.compile(
@@ -167,9 +171,15 @@ def run_subprocess(directory: Path, name: str, timeout_s: float = 60.0) -> Outco
     return Outcome(str(proc.returncode), out, err, seconds, "subprocess")
 
 
-def judge(outcome: Outcome, directory: Path) -> Verdict:
-    """Every traceback and every line that is not a well-placed diagnostic or the summary."""
+def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = ()) -> Verdict:
+    """Every traceback and every line that is not a well-placed diagnostic or the summary.
+
+    A recipe among ``inputs`` holding a non-finite number (.nan, .inf, 1e400) must not pass: a
+    limit of NaN passes every value, so accepting one is a failure that prints nothing.
+    """
     verdict = Verdict(outcome, outcome.escaped)
+    if outcome.exit == "0" and any(_holds_nonfinite(path) for path in inputs):
+        verdict.bad_lines.append("<exit 0 although the recipe holds a non-finite number>")
     files = _FileLines(directory)
     errors = summaries = 0
     for stream in (outcome.stdout, outcome.stderr):
@@ -193,6 +203,23 @@ def judge(outcome: Outcome, directory: Path) -> Verdict:
         elif outcome.exit == "1" and not errors:
             verdict.bad_lines.append("<exit 1 without an error line>")
     return verdict
+
+
+def _holds_nonfinite(path: Path) -> bool:
+    try:
+        data = YAML(typ="safe").load(path.read_bytes())
+    except Exception:  # not YAML a loader takes: validate cannot have passed it for a number
+        return False
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return True
+        if isinstance(value, dict | list) and id(value) not in seen:
+            seen.add(id(value))
+            stack.extend(value.values() if isinstance(value, dict) else value)
+    return False
 
 
 class _FileLines:

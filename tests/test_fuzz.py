@@ -29,7 +29,7 @@ def test_mutated_recipes_get_diagnostics_never_tracebacks(tmp_path: Path) -> Non
     for index in range(SAMPLE_INPUTS):
         fuzz = make_input(SAMPLE_SEED, index)
         written = write_input(tmp_path, fuzz)
-        verdict = judge(run_in_process(tmp_path, fuzz.main), tmp_path)
+        verdict = judge(run_in_process(tmp_path, fuzz.main), tmp_path, written)
         for path in written:
             path.unlink()
         if verdict.failed:
@@ -86,6 +86,14 @@ def test_judge_flags_what_is_not_a_placed_one_line_diagnostic(
 ) -> None:
     """Split lines, positions outside the file or the directory, escapes, bare errors and odd exits fail."""
     assert judge(_outcome(stdout, stderr, exit), recipe_dir).failed
+
+
+def test_judge_fails_a_recipe_with_a_nonfinite_number_that_passes(recipe_dir: Path) -> None:
+    """Exit 0 for a recipe holding .nan is a failure; for a finite recipe it is not."""
+    passed = _outcome(stderr="1 recipe valid\n", exit="0")
+    assert not judge(passed, recipe_dir, [recipe_dir / "r.yaml"]).failed
+    (recipe_dir / "n.yaml").write_text("recipe: x\nparams: {p: {min: .nan, max: 1.0}}\n", encoding="utf-8")
+    assert judge(passed, recipe_dir, [recipe_dir / "n.yaml"]).failed
 
 
 def test_judge_finds_a_traceback_in_the_output(recipe_dir: Path) -> None:
