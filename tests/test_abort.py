@@ -7,12 +7,18 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from steplab import HANG_LIMIT_S, Bench, Probe, direct_flow, runner, stage
 
+from engine.context import StepContext
+from engine.flow import Flow
+from engine.history import MemoryHistory
 from engine.outcome import Outcome
+from engine.runner import UnitResult, UnitSpec
 from engine.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,3 +78,72 @@ def test_a_stop_signal_aborts_the_running_attempt_and_keeps_the_record(tmp_path:
         stored = store.unit("T1")
     assert stored.status == "in-route"  # the store's status: not shipped, ready to be run again
     assert [(a.stage, a.outcome) for a in stored.attempts] == [(stage, Outcome(outcome)) for stage, outcome in outcomes]
+
+
+# -- a bounded stop ---------------------------------------------------------------------------------------
+
+
+class Stuck:
+    """A step body that ignores ctx.cancelled and waits until the test releases it."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, ctx: StepContext) -> None:
+        if ctx.stage.id != self.stage:
+            return
+        self.threads.append(threading.current_thread())
+        self.waiting.set()
+        self.release.wait(HANG_LIMIT_S)
+
+
+def _stop_while_stuck(flow: Flow, stuck: Stuck, history: MemoryHistory, grace_s: float) -> list[UnitResult]:
+    """Run SN1 in a thread, stop the run once the stuck step is waiting, and return what run() returned."""
+    station = runner(flow, Bench(probe=stuck), history)
+    station.stop_grace_s = grace_s
+    results: list[UnitResult] = []
+    worker = threading.Thread(target=lambda: results.extend(station.run([UnitSpec("SN1")])))
+    worker.start()
+    assert stuck.waiting.wait(5), "the step never started"
+    station.stop()
+    worker.join(HANG_LIMIT_S / 2)
+    assert not worker.is_alive(), "run() did not return while a step ignored the stop"
+    return results
+
+
+def test_a_slot_still_busy_after_the_grace_is_given_up_recorded_aborted_and_writes_no_more() -> None:
+    """A step that ignores the stop: run() returns after the grace with the unit and its attempt recorded
+    ABORTED (saying it was given up), the unit's claim released; when the step ends later, its slot records
+    nothing more and runs no further stage."""
+    flow = direct_flow([stage("wait", Probe), stage("pack", Probe)])
+    stuck, history = Stuck("wait"), MemoryHistory()
+    [result] = _stop_while_stuck(flow, stuck, history, grace_s=0.3)
+    assert result.status == "aborted" and "given up" in (result.reason or "")
+    [attempt] = history.unit("SN1").attempts
+    assert (attempt.stage, attempt.outcome, attempt.slot) == ("wait", Outcome.ABORTED, 1)
+    assert "still running 0.3 s after the stop" in (attempt.error or "")
+    assert history.unit("SN1").status == "aborted"
+    stuck.release.set()
+    [slot_thread] = stuck.threads
+    slot_thread.join(5)
+    assert not slot_thread.is_alive()
+    assert [(a.stage, a.outcome) for a in history.unit("SN1").attempts] == [("wait", Outcome.ABORTED)]
+    [again] = runner(flow, Bench(), history).run([UnitSpec("SN1")])
+    assert again.status == "shipped"  # the claim was released: the unit runs again from 'wait'
+
+
+def test_an_irreversible_step_given_up_at_a_stop_quarantines_the_unit() -> None:
+    """An irreversible step still running when its slot is given up: whether it took effect is unknown, so
+    its ABORTED attempt quarantines the unit, as any interrupted irreversible step does."""
+    flow = direct_flow([stage("burn", Probe, irreversible=True)])
+    stuck, history = Stuck("burn"), MemoryHistory()
+    [result] = _stop_while_stuck(flow, stuck, history, grace_s=0.2)
+    stuck.release.set()
+    assert result.status == "aborted"
+    record = history.unit("SN1")
+    assert [(a.stage, a.outcome) for a in record.attempts] == [("burn", Outcome.ABORTED)]
+    assert record.status == "quarantined"
+    assert "irreversible stage 'burn' ended in ABORTED" in (record.reason or "")
