@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.inputs import name_argument, note_argument, serial_argument
 
 
 class ExitCode(IntEnum):
@@ -87,20 +88,22 @@ def _store_verbs(verbs: Any) -> None:
     units = verbs.add_parser("units", help="what the store knows of units: show, list, release")
     unit_verbs = units.add_subparsers(dest="units_verb", required=True, metavar="VERB", parser_class=_Parser)
     show = unit_verbs.add_parser("show", help="a unit's history, lifecycle, identities and status")
-    show.add_argument("serial", metavar="SERIAL")
+    show.add_argument("serial", metavar="SERIAL", type=serial_argument)
     listing = unit_verbs.add_parser("list", help="units, by status or lot")
     listing.add_argument("--status", choices=("in-route", "shipped", "scrapped", "quarantined", "held"))
-    listing.add_argument("--lot")
+    listing.add_argument("--lot", type=name_argument)
     release = unit_verbs.add_parser("release", help="a supervisor's decision on a quarantined unit")
-    release.add_argument("serial", metavar="SERIAL")
+    release.add_argument("serial", metavar="SERIAL", type=serial_argument)
     release.add_argument(
         "--decision",
         required=True,
         choices=("done", "not-done"),
         help="done: the interrupted irreversible step took effect; not-done: it did not and may run again",
     )
-    release.add_argument("--by", required=True, metavar="NAME", help="who decides (kept in the audit log)")
-    release.add_argument("--note", help="why, for the audit log")
+    release.add_argument(
+        "--by", required=True, metavar="NAME", type=name_argument, help="who decides (kept in the audit log)"
+    )
+    release.add_argument("--note", type=note_argument, help="why, for the audit log")
     for parser, run in ((show, "units_show"), (listing, "units_list"), (release, "units_release")):
         _store_option(parser)
         parser.set_defaults(run=_store_verb(run))
@@ -109,7 +112,9 @@ def _store_verbs(verbs: Any) -> None:
     recipe_verbs = recipe.add_subparsers(dest="recipe_verb", required=True, metavar="VERB", parser_class=_Parser)
     rrelease = recipe_verbs.add_parser("release", help="release a recipe's content for production runs")
     rrelease.add_argument("recipe", metavar="RECIPE", type=Path)
-    rrelease.add_argument("--by", required=True, metavar="NAME", help="who releases it (kept in the audit log)")
+    rrelease.add_argument(
+        "--by", required=True, metavar="NAME", type=name_argument, help="who releases it (kept in the audit log)"
+    )
     _store_option(rrelease)
     rrelease.set_defaults(run=_store_verb("recipe_release"))
 
@@ -183,10 +188,14 @@ def _graph(args: argparse.Namespace) -> int:
 def _station_arguments(parser: argparse.ArgumentParser) -> None:
     # Defined here, not in engine.station: building the parser must not import the runner.
     parser.add_argument("recipe", metavar="RECIPE", type=Path)
-    parser.add_argument("--unit", action="append", default=[], metavar="SERIAL", help="a unit to run (repeatable)")
+    parser.add_argument(
+        "--unit", action="append", default=[], metavar="SERIAL", type=serial_argument, help="a unit to run (repeatable)"
+    )
     parser.add_argument("--units-from", type=Path, metavar="FILE", help="units, one 'SERIAL[,LOT]' per line")
-    parser.add_argument("--lot", help="lot of the units given with --unit")
-    parser.add_argument("--station", help="run only the stages of this station (default: every stage)")
+    parser.add_argument("--lot", type=name_argument, help="lot of the units given with --unit")
+    parser.add_argument(
+        "--station", type=name_argument, help="run only the stages of this station (default: every stage)"
+    )
     parser.add_argument("--slots", type=int, help="units at once (default: the station's slots, else 1)")
     parser.add_argument("--sim", action="store_true", help="dry run on the shipped simulated hardware and operator")
     parser.add_argument("--sim-config", type=Path, metavar="FILE", help="faults and values for the simulation")
@@ -194,7 +203,7 @@ def _station_arguments(parser: argparse.ArgumentParser) -> None:
         "--hardware", type=Path, metavar="FILE", help="the station's wiring: USB, serial ports, instruments, printer"
     )
     parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
-    parser.add_argument("--operator", help="who runs the station (default: the login name)")
+    parser.add_argument("--operator", type=name_argument, help="who runs the station (default: the login name)")
     parser.add_argument("--json-out", type=Path, metavar="DIR", help="also write each unit's record as DIR/SERIAL.json")
     parser.add_argument(
         "--store",

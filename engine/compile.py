@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.flow import RESERVED_IDS, SCRAP, Flow, Group, Image, Limits, Measurement, Sampling, Stage
+from engine.inputs import recipe_serial_pattern
 from engine.params import build_params, refs
 from engine.recipe import LoadedRecipe
 from engine.registry import Registry, UnknownStepType
@@ -85,6 +86,7 @@ class _Compiler:
             source=self.recipe.shown_as,
             pos=self.data.pos,
             product=_product(self.data.get("product")),
+            serial_pattern=recipe_serial_pattern(self.data.get("product"), self.problems),
         )
 
     def _stage(

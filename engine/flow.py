@@ -124,6 +124,8 @@ class Flow:
     pos: Pos = _NOWHERE
     product: str | None = None
     """The product built (its SKU, else its name), as units are recorded under."""
+    serial_pattern: str | None = None
+    """A regular expression every serial run with this flow must match whole (``product.serial_pattern``)."""
 
     def __post_init__(self) -> None:
         groups = [entry.id for entry in self.route if isinstance(entry, Group)]

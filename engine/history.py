@@ -10,6 +10,7 @@ record. ``JsonMirror`` writes those files (``--json-out DIR``) next to any other
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from engine.files import write_atomically
 from engine.record import Attempt, UnitRecord
 
 QUARANTINED = "quarantined"
+_NAME_MAX = 200
+"""The longest unit file name before ``.json`` (file systems allow 255 bytes)."""
 
 Decide = Callable[[UnitRecord, "str | None"], "str | None"]
 """Given the unit's record and its lot's hold, why its stage may not run here (None: it may)."""
@@ -160,8 +163,13 @@ class JsonDirHistory(MemoryHistory):
             self._failures.update(saved.get("failures", {}))
 
     def path_of(self, serial: str) -> Path:
-        # Percent-encoding keeps distinct serials in distinct files ("SN/1" and "SN_1").
-        return self.directory / f"{quote(serial, safe='-_')}.json"
+        # Percent-encoding keeps distinct serials in distinct files ("SN/1" and "SN_1"); a name too long
+        # for the file system (non-ASCII serials encode to 3 to 12 characters each) is cut and told
+        # apart by a hash of the serial.
+        name = quote(serial, safe="-_")
+        if len(name) > _NAME_MAX:
+            name = f"{name[: _NAME_MAX - 17]}~{hashlib.sha256(serial.encode()).hexdigest()[:16]}"
+        return self.directory / f"{name}.json"
 
     def _load(self, serial: str) -> UnitRecord:
         path = self.path_of(serial)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,16 @@ from engine.console import progress_for
 from engine.diagnostics import RecipeError, did_you_mean
 from engine.flow import Flow
 from engine.history import History, JsonMirror
+from engine.inputs import (
+    ConfigError,
+    InputError,
+    check_input_file,
+    config_position,
+    name_problem,
+    read_input_text,
+    serial_problem,
+    shown,
+)
 from engine.operator import load_answers, operator_for, stdin_is_terminal
 from engine.outcome import StationError
 from engine.registry import Registry, line_factory
@@ -33,19 +45,25 @@ class RunUsageError(Exception):
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_STATION = 0, 1, 2, 3, 4
 
 
-def read_units(args: argparse.Namespace) -> list[UnitSpec]:
-    units = [UnitSpec(serial, args.lot) for serial in args.unit]
+def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> list[UnitSpec]:
+    """The units to run, from --unit and --units-from, each serial checked (and matched to ``serial_pattern``)."""
+    units = [UnitSpec(_serial(serial, "--unit", serial_pattern), args.lot) for serial in args.unit]
     if args.units_from is not None:
-        if not args.units_from.is_file():
-            raise RunUsageError(f"{args.units_from}: no such file")
-        for number, line in enumerate(args.units_from.read_text().splitlines(), 1):
-            text = line.split("#", 1)[0].strip()
-            if not text:
+        try:
+            text = read_input_text(args.units_from)
+        except InputError as exc:
+            raise RunUsageError(str(exc)) from None
+        for number, line in enumerate(text.splitlines(), 1):
+            where = f"{args.units_from}:{number}"
+            entry = line.split("#", 1)[0]
+            if not entry.strip():
                 continue
-            serial, _, lot = (part.strip() for part in text.partition(","))
-            if not serial:
-                raise RunUsageError(f"{args.units_from}:{number}: no serial number")
-            units.append(UnitSpec(serial, lot or args.lot))
+            serial, _, lot = (part.strip() for part in entry.partition(","))
+            if lot:
+                problem = name_problem(lot)
+                if problem is not None:
+                    raise RunUsageError(f"{where}: lot {shown(lot)}: {problem}")
+            units.append(UnitSpec(_serial(serial, where, serial_pattern), lot or args.lot))
     if not units:
         raise RunUsageError("no units to run: give --unit SERIAL or --units-from FILE")
     seen: set[str] = set()
@@ -56,6 +74,15 @@ def read_units(args: argparse.Namespace) -> list[UnitSpec]:
     return units
 
 
+def _serial(serial: str, where: str, pattern: str | None) -> str:
+    problem = serial_problem(serial)
+    if problem is not None:
+        raise RunUsageError(f"{where}: serial {shown(serial)}: {problem}")
+    if pattern is not None and re.fullmatch(pattern, serial) is None:
+        raise RunUsageError(f"{where}: serial {shown(serial)} does not match the recipe's serial_pattern {pattern!r}")
+    return serial
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -64,13 +91,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise RunUsageError(f"{path}: no such file")
+def _config(path: Path) -> tuple[dict[str, Any], Any]:
+    """A config file as plain data, and as loaded (with the positions of its values)."""
     try:
-        return _plain(load_file(path)) or {}
+        check_input_file(path)
+        loaded = load_file(path)
+    except InputError as exc:
+        raise RunUsageError(str(exc)) from None
     except RecipeError as exc:
         raise RunUsageError(str(exc)) from None
+    except OSError as exc:
+        raise RunUsageError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    return _plain(loaded) or {}, loaded
+
+
+def _config_problem(path: Path | None, loaded: Any, exc: ValueError) -> RunUsageError:
+    """The config's mistake at its position (``path:line:col``) when it says where it is, else at the file."""
+    pos = config_position(loaded, exc.where, of_key=exc.of_key) if isinstance(exc, ConfigError) else None
+    return RunUsageError(f"{pos if pos is not None else path}: {exc}")
 
 
 def store_url(args: argparse.Namespace) -> str:
@@ -122,7 +160,17 @@ class StationStartError(Exception):
     """The station cannot start (exit 4): its store or its hardware is not there."""
 
 
-def _line(flow: Flow, args: argparse.Namespace, store: SqlStore, url: str) -> Any:
+@dataclass(frozen=True)
+class _LineConfig:
+    """The simulation's or the station's config file, read before the store is opened."""
+
+    path: Path | None
+    data: dict[str, Any]
+    loaded: Any
+    """As loaded, with the positions its mistakes are shown at."""
+
+
+def _line_config(args: argparse.Namespace) -> _LineConfig:
     if not args.sim:
         if args.sim_config is not None:
             raise RunUsageError("--sim-config goes with --sim")
@@ -131,20 +179,35 @@ def _line(flow: Flow, args: argparse.Namespace, store: SqlStore, url: str) -> An
                 "the station's wiring is needed to reach real units: give --hardware FILE "
                 "(see docs/hardware.md), or --sim for a dry run on simulated hardware"
             )
-        try:
-            return line_factory("hardware")(flow, _config(args.hardware), base=args.hardware.parent, ledger=store)
-        except ValueError as exc:
-            raise RunUsageError(f"{args.hardware}: {exc}") from None
-    config = _config(args.sim_config) if args.sim_config is not None else {}
-    state = _sim_state(args, url)
-    if state is not None:
-        # The simulated units live as long as their records: a later station (another process)
-        # finds the same simulated hardware state the earlier one left.
-        config.setdefault("state_dir", state)
+        return _LineConfig(args.hardware, *_config(args.hardware))
+    if args.hardware is not None:
+        raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
+    if args.sim_config is None:
+        return _LineConfig(None, {}, None)
+    return _LineConfig(args.sim_config, *_config(args.sim_config))
+
+
+def _line(flow: Flow, args: argparse.Namespace, config: _LineConfig, store: SqlStore, url: str) -> Any:
     try:
-        return line_factory("sim")(flow, config, ledger=store)
+        if not args.sim:
+            assert config.path is not None
+            return line_factory("hardware")(flow, config.data, base=config.path.parent, ledger=store)
+        data = dict(config.data)
+        state = _sim_state(args, url)
+        if state is not None:
+            # The simulated units live as long as their records: a later station (another process)
+            # finds the same simulated hardware state the earlier one left.
+            data.setdefault("state_dir", state)
+        return line_factory("sim")(flow, data, ledger=store)
     except ValueError as exc:
-        raise RunUsageError(f"{args.sim_config}: {exc}") from None
+        raise _config_problem(config.path, config.loaded, exc) from None
+
+
+def _input_file(path: Path) -> None:
+    try:
+        check_input_file(path)
+    except InputError as exc:
+        raise RunUsageError(str(exc)) from None
 
 
 def exit_code(results: Sequence[UnitResult]) -> int:
@@ -159,8 +222,7 @@ def exit_code(results: Sequence[UnitResult]) -> int:
 
 
 def run_station(args: argparse.Namespace) -> int:
-    if not args.recipe.is_file():
-        raise RunUsageError(f"{args.recipe}: no such file")
+    _input_file(args.recipe)
     registry = Registry.discover()
     flow, problems = check_recipe(args.recipe, registry)
     for diag in problems:
@@ -173,21 +235,21 @@ def run_station(args: argparse.Namespace) -> int:
         raise RunUsageError(
             f"recipe '{flow.recipe}' has no station '{args.station}'{did_you_mean(args.station, flow.stations)}"
         )
-    units = read_units(args)
+    units = read_units(args, flow.serial_pattern)
     slots = args.slots if args.slots is not None else flow.stations.get(args.station or "", 1)
     if slots < 1:
         raise RunUsageError("--slots must be at least 1")
     answers = None
     if args.answers is not None:
-        if not args.answers.is_file():
-            raise RunUsageError(f"{args.answers}: no such file")
+        _input_file(args.answers)
         try:
             answers = load_answers(args.answers, flow)
         except RecipeError as exc:
             print(exc, file=sys.stderr)
             return EXIT_USAGE
-    if args.hardware is not None and args.sim:
-        raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
+        except OSError as exc:
+            raise RunUsageError(f"{args.answers}: cannot be read: {exc.strerror or exc}") from None
+    line_config = _line_config(args)
     url = store_url(args)
     if args.json_out is not None:
         args.json_out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +259,7 @@ def run_station(args: argparse.Namespace) -> int:
         print(f"error: the station cannot start: {exc}", file=sys.stderr)
         return EXIT_STATION
     try:
-        return _run_with(flow, registry, args, units, slots, answers, store, url)
+        return _run_with(flow, registry, args, units, slots, answers, line_config, store, url)
     finally:
         with signals_noted("floorflow: stopping: the record is being closed\n"):  # its last writes are kept
             store.close()
@@ -210,11 +272,12 @@ def _run_with(
     units: list[UnitSpec],
     slots: int,
     answers: Any,
+    line_config: _LineConfig,
     store: SqlStore,
     url: str,
 ) -> int:
     history: History = JsonMirror(store, args.json_out) if args.json_out is not None else store
-    line = _line(flow, args, store, url)
+    line = _line(flow, args, line_config, store, url)
     console = Console()
     progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
     name = args.operator or getpass.getuser()

@@ -23,6 +23,7 @@ from typing import Protocol
 from stdnum import imei, luhn
 
 from engine.diagnostics import did_you_mean
+from engine.inputs import SERIAL_MAX
 from engine.outcome import StationError
 
 _MAC_BLOCK = 1 << 24
@@ -30,6 +31,8 @@ _SEPARATOR = "\t"
 
 
 IDENTITY_KINDS = ("imei", "bt_mac", "wifi_mac", "serial")
+SERIAL_LAST = 10**12 - 1
+"""The last running number of a serial-number pool."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def pool_of(kind: str, config: AllocatorConfig) -> Pool:
     if kind in ("bt_mac", "wifi_mac"):
         oui = config.oui.upper()
         return Pool(f"mac:{oui}", "mac", 0, _MAC_BLOCK - 1, f"MAC block of OUI {oui}")
-    return Pool(f"serial:{config.serial_format}", "serial", 1, 10**12 - 1, f"serial numbers {config.serial_format}")
+    return Pool(f"serial:{config.serial_format}", "serial", 1, SERIAL_LAST, f"serial numbers {config.serial_format}")
 
 
 def identity_value(kind: str, n: int, config: AllocatorConfig) -> str:
@@ -85,7 +88,10 @@ def identity_value(kind: str, n: int, config: AllocatorConfig) -> str:
     if kind in ("bt_mac", "wifi_mac"):
         nic = f"{n:06X}"
         return ":".join([config.oui.upper(), nic[0:2], nic[2:4], nic[4:6]])
-    return config.serial_format.format(n=n)
+    value = config.serial_format.format(n=n)
+    if len(value) > SERIAL_MAX:  # the configs are checked when loaded; this keeps an unchecked one from the store
+        raise StationError(f"serial number {value[:SERIAL_MAX]!r}… is longer than {SERIAL_MAX} characters")
+    return value
 
 
 def _known(kind: str) -> None:

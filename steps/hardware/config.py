@@ -24,13 +24,15 @@ what was probably meant. Paths in the file are relative to the file's directory:
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import did_you_mean
-from steps.common.identities import AllocatorConfig
+from engine.inputs import SERIAL_MAX, ConfigError, serial_problem
+from steps.common.identities import SERIAL_LAST, AllocatorConfig
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,20 @@ _TOP = ("usb", "console", "images_dir", "slots", "rf_tester", "meter", "label_pr
 STATION = "station config"
 """What the messages of these checks name, unless told another config (the simulation's)."""
 
+SLOTS_MAX = 1024
+"""The most slots (and instrument switch ports) a fixture is taken to have."""
+SECONDS_MAX = 3600.0
+"""The longest timeout or wait a config may set: an hour."""
+BAUD_MAX = 12_000_000
+"""The fastest serial console (USB serial adapters reach 12 Mbaud)."""
+
 
 def config_mapping(value: Any, where: str, config: str = STATION) -> Mapping[Any, Any]:
     """``value`` as a mapping (None: empty); ValueError naming ``config`` and ``where``."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{config}: {where} must be a mapping, not {type(value).__name__}")
+        raise ConfigError(f"{config}: {where} must be a mapping, not {type(value).__name__}", where)
     return value
 
 
@@ -81,17 +90,24 @@ def config_keys(value: Any, allowed: Iterable[str], where: str, config: str = ST
     allowed = tuple(allowed)
     for key in value:
         if key not in allowed:
-            raise ValueError(
+            raise ConfigError(
                 f"{config}: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
-                f"known keys: {', '.join(allowed)}"
+                f"known keys: {', '.join(allowed)}",
+                f"{where}.{key}" if where != "the top level" else str(key),
+                of_key=True,
             )
     return value
 
 
-def config_number(value: Any, where: str, kind: type = float, low: float = 0, config: str = STATION) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < low:
+def config_number(
+    value: Any, where: str, kind: type = float, low: float = 0, high: float = SECONDS_MAX, config: str = STATION
+) -> Any:
+    """``value`` as a ``kind`` (int or float) within ``low``..``high``: never NaN nor infinite."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int)
+    if not number or not low <= value <= high:  # NaN is never within, infinity never below ``high``
         what = "a whole number" if kind is int else "a number"
-        raise ValueError(f"{config}: {where} must be {what} >= {low}, not {value!r}")
+        given = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise ConfigError(f"{config}: {where} must be {what} >= {low:g} and <= {high:g}, not {given}", where)
     return kind(value)
 
 
@@ -99,7 +115,7 @@ def _text(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{STATION}: {where} must be text, not {value!r}")
+        raise ConfigError(f"{STATION}: {where} must be text, not {value!r}", where)
     return value
 
 
@@ -107,38 +123,77 @@ def _slot(number: Any, raw: Any) -> tuple[int, SlotWiring]:
     where = f"slots.{number}"
     if isinstance(number, str) and number.isdigit():
         number = int(number)
-    slot = config_number(number, f"slot number {number!r}", int, 1)
+    slot = config_number(number, where, int, 1, SLOTS_MAX)
     spec = config_keys(raw, [f.name for f in fields(SlotWiring)], where)
     wiring = SlotWiring(
         usb_port=_text(spec.get("usb_port"), f"{where}.usb_port"),
         usb_serial=_text(spec.get("usb_serial"), f"{where}.usb_serial"),
         console=_text(spec.get("console"), f"{where}.console"),
-        rf_port=None if spec.get("rf_port") is None else config_number(spec["rf_port"], f"{where}.rf_port", int, 1),
-        meter_port=None
-        if spec.get("meter_port") is None
-        else config_number(spec["meter_port"], f"{where}.meter_port", int, 1),
+        rf_port=_port(spec.get("rf_port"), f"{where}.rf_port"),
+        meter_port=_port(spec.get("meter_port"), f"{where}.meter_port"),
     )
     return slot, wiring
 
 
+def _port(value: Any, where: str) -> int | None:
+    return None if value is None else int(config_number(value, where, int, 1, SLOTS_MAX))
+
+
 def allocator_config(raw: Any, where: str, extra: Iterable[str] = (), config: str = STATION) -> AllocatorConfig:
-    """Identity ranges from a mapping; ValueError naming ``config`` and ``where`` for anything malformed."""
+    """Identity ranges from a mapping; ConfigError naming ``config`` and ``where`` for anything malformed."""
     spec = config_keys(raw, [*(f.name for f in fields(AllocatorConfig)), *extra], where, config)
     made = AllocatorConfig(**{k: v for k, v in spec.items() if k not in extra})
-    if not (isinstance(made.tac, str) and made.tac.isdigit() and len(made.tac) == 8):
-        raise ValueError(f"{config}: {where}.tac must be 8 digits in quotes, not {made.tac!r}")
-    first = config_number(made.imei_first, f"{where}.imei_first", int, config=config)
-    last = config_number(made.imei_last, f"{where}.imei_last", int, config=config)
-    if not first <= last <= 999_999:
-        raise ValueError(f"{config}: {where}.imei_first..imei_last must be a range within 0..999999")
+    if not (isinstance(made.tac, str) and made.tac.isascii() and made.tac.isdigit() and len(made.tac) == 8):
+        raise ConfigError(f"{config}: {where}.tac must be 8 digits in quotes, not {made.tac!r}", f"{where}.tac")
+    first = config_number(made.imei_first, f"{where}.imei_first", int, 0, 999_999, config=config)
+    config_number(made.imei_last, f"{where}.imei_last", int, first, 999_999, config=config)
     octets = str(made.oui).split(":")
     if len(octets) != 3 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
-        raise ValueError(f"{config}: {where}.oui must be three hex octets like 02:46:46, not {made.oui!r}")
-    try:
-        made.serial_format.format(n=0)
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{config}: {where}.serial_format {made.serial_format!r}: {exc}") from None
+        raise ConfigError(
+            f"{config}: {where}.oui must be three hex octets like 02:46:46, not {made.oui!r}", f"{where}.oui"
+        )
+    problem = serial_format_problem(made.serial_format)
+    if problem is not None:
+        raise ConfigError(
+            f"{config}: {where}.serial_format {made.serial_format!r}: {problem}", f"{where}.serial_format"
+        )
     return made
+
+
+def serial_format_problem(text: Any) -> str | None:
+    """Why ``text`` cannot make serial numbers (None: it can): each one it makes, from the first number of
+    the pool to the last, must be a serial (printable, no whitespace, at most SERIAL_MAX characters).
+
+    The format's widths are read before anything is formatted: "{n:>1000000000}" would build a gigabyte.
+    """
+    if not isinstance(text, str):
+        return "it must be text"
+    if len(text) > 4 * SERIAL_MAX:
+        return f"it is longer than any serial it could make ({SERIAL_MAX} characters)"
+    try:
+        fields_ = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return str(exc)
+    if not fields_ or any(name != "n" for name, _, _ in fields_):
+        return "it must hold the running number {n}, and no other field"
+    for _, spec, _ in fields_:
+        if "{" in (spec or "") or any(int(width) > SERIAL_MAX for width in _numbers(spec or "")):
+            return f"a width or precision over {SERIAL_MAX}, or one given by a field, makes serials too long"
+    for n in (1, SERIAL_LAST):
+        try:
+            made = text.format(n=n)
+        except (ValueError, TypeError, OverflowError) as exc:
+            return str(exc)
+        problem = serial_problem(made)
+        if problem is not None:
+            return f"it makes {made[:SERIAL_MAX]!r}: {problem}"
+    return None
+
+
+def _numbers(spec: str) -> list[str]:
+    """The runs of digits in a format spec (its fill character, width and precision)."""
+    digits = "".join(c if c.isascii() and c.isdigit() else " " for c in spec)
+    return digits.split()
 
 
 def parse_wiring(raw: Mapping[str, Any] | None, base: Path) -> StationWiring:
@@ -153,10 +208,10 @@ def parse_wiring(raw: Mapping[str, Any] | None, base: Path) -> StationWiring:
     )
     previews = _text(top.get("label_previews"), "label_previews")
     return StationWiring(
-        usb_vid=config_number(usb.get("vid", 0x1209), "usb.vid", int),
-        usb_pid=config_number(usb.get("pid", 0xF10F), "usb.pid", int),
+        usb_vid=config_number(usb.get("vid", 0x1209), "usb.vid", int, 0, 0xFFFF),
+        usb_pid=config_number(usb.get("pid", 0xF10F), "usb.pid", int, 0, 0xFFFF),
         usb_timeout_s=config_number(usb.get("timeout_s", 30.0), "usb.timeout_s"),
-        baudrate=config_number(console.get("baudrate", 115200), "console.baudrate", int, 50),
+        baudrate=config_number(console.get("baudrate", 115200), "console.baudrate", int, 50, BAUD_MAX),
         console_timeout_s=config_number(console.get("timeout_s", 5.0), "console.timeout_s"),
         images_dir=base / (_text(top.get("images_dir"), "images_dir") or "images"),
         slots=slots,

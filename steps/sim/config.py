@@ -12,8 +12,9 @@ from typing import Any
 
 from engine.diagnostics import did_you_mean
 from engine.flow import Flow
+from engine.inputs import ConfigError
 from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
-from steps.hardware.config import allocator_config, config_keys, config_mapping
+from steps.hardware.config import SECONDS_MAX, allocator_config, config_keys, config_mapping, config_number
 
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
 _TOP = (
@@ -42,6 +43,15 @@ _UNIT = (
     "capabilities",
 )
 _RF = ("region", "target_power_dbm")
+
+IMAGE_KIB_MAX = 65536
+"""The largest simulated image: 64 MiB is plenty to see a transfer take time, and fits in memory."""
+FAILS_MAX = 1000
+"""The most failing attempts a stage can be told to have (more than any retry count)."""
+USB_MB_S_MAX = 100_000.0
+NOISE_MAX = 1000.0
+POWER_DBM = (-50.0, 50.0)
+"""The RF target powers a simulated tester can be set to."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +112,10 @@ class _Checker:
     def name(self, value: Any, known: Iterable[str], what: str, where: str) -> str:
         known = tuple(known)
         if value not in known:
-            raise ValueError(
+            raise ConfigError(
                 f"sim config: {where}: no {what} '{value}' in recipe '{self.flow.recipe}'"
-                f"{did_you_mean(str(value), known)}"
+                f"{did_you_mean(str(value), known)}",
+                f"{where}.{value}",
             )
         return str(value)
 
@@ -112,21 +123,20 @@ class _Checker:
         if value is None:
             return ()
         if isinstance(value, str) or not isinstance(value, Iterable):
-            raise ValueError(f"sim config: {where} must be a list of {what} names")
+            raise ConfigError(f"sim config: {where} must be a list of {what} names", where)
         return tuple(self.name(v, known, what, where) for v in value)
 
-    def number(self, value: Any, where: str, *, integer: bool = False, minimum: float = 0) -> Any:
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
-            what = "an integer" if integer else "a number"
-            raise ValueError(f"sim config: {where} must be {what} >= {minimum}, not {value!r}")
-        return value
+    def number(
+        self, value: Any, where: str, *, integer: bool = False, minimum: float = 0, maximum: float = SECONDS_MAX
+    ) -> Any:
+        """A finite number (an integer if told) within ``minimum``..``maximum``."""
+        return config_number(value, where, int if integer else float, minimum, maximum, config=SIM)
 
     def strings(self, value: Any, where: str) -> tuple[str, ...]:
         if value is None:
             return ()
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"sim config: {where} must be a list of strings")
+        if isinstance(value, str) or not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"sim config: {where} must be a list of strings", where)
         return tuple(value)
 
     def unit(self, serial: str, raw: Any) -> UnitFaults:
@@ -135,24 +145,31 @@ class _Checker:
         self.keys(spec, _UNIT, where)
         stages = self.flow.stages
         fail = {
-            self.name(k, stages, "stage", f"{where}.fail"): self.number(v, f"{where}.fail.{k}", integer=True)
+            self.name(k, stages, "stage", f"{where}.fail"): self.number(
+                v, f"{where}.fail.{k}", integer=True, maximum=FAILS_MAX
+            )
             for k, v in self.mapping(spec.get("fail"), f"{where}.fail").items()
         }
         hang = {
-            self.name(k, stages, "stage", f"{where}.hang"): float(self.number(v, f"{where}.hang.{k}"))
+            self.name(k, stages, "stage", f"{where}.hang"): self.number(v, f"{where}.hang.{k}")
             for k, v in self.mapping(spec.get("hang"), f"{where}.hang").items()
         }
         measurements: dict[tuple[str, str], Any] = {}
         for key, value in self.mapping(spec.get("measurements"), f"{where}.measurements").items():
             stage, dot, name = str(key).partition(".")
             if not dot or not name:
-                raise ValueError(f"sim config: {where}.measurements: '{key}' must be STAGE.MEASUREMENT")
+                raise ConfigError(
+                    f"sim config: {where}.measurements: '{key}' must be STAGE.MEASUREMENT",
+                    f"{where}.measurements.{key}",
+                )
             measurements[self.name(stage, stages, "stage", f"{where}.measurements"), name] = value
         identities = self.mapping(spec.get("identities"), f"{where}.identities")
         for kind, value in identities.items():
             self.name(kind, IDENTITY_KINDS, "identity kind", f"{where}.identities")
             if not isinstance(value, str):
-                raise ValueError(f"sim config: {where}.identities.{kind} must be a string")
+                raise ConfigError(
+                    f"sim config: {where}.identities.{kind} must be a string", f"{where}.identities.{kind}"
+                )
         lifecycle = spec.get("lifecycle")
         return UnitFaults(
             missing=bool(spec.get("missing", False)),
@@ -182,7 +199,9 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
     for image, version in os_versions.items():
         check.name(image, flow.images, "image", "os_versions")
         if not isinstance(version, str):
-            raise ValueError(f'sim config: os_versions.{image} must be a string (quote it: "{version}")')
+            raise ConfigError(
+                f'sim config: os_versions.{image} must be a string (quote it: "{version}")', f"os_versions.{image}"
+            )
     rf = check.mapping(top.get("rf"), "rf")
     check.keys(rf, _RF, "rf")
     target = rf.get("target_power_dbm")
@@ -192,13 +211,15 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
         unsigned=frozenset(check.names(top.get("unsigned"), flow.images, "image", "unsigned")),
         os_versions=dict(os_versions),
         offline=frozenset(check.names(top.get("offline"), RESOURCES, "resource", "offline")),
-        boot_s=float(check.number(top.get("boot_s", 0.0), "boot_s")),
-        image_kib=check.number(top.get("image_kib", 256), "image_kib", integer=True, minimum=1),
-        usb_mb_s=float(check.number(top.get("usb_mb_s", 40.0), "usb_mb_s")),
-        rf_noise=float(check.number(top.get("rf_noise", 1.0), "rf_noise")),
-        rf_failure_rate=float(check.number(top.get("rf_failure_rate", 0.0), "rf_failure_rate")),
+        boot_s=check.number(top.get("boot_s", 0.0), "boot_s"),
+        image_kib=check.number(top.get("image_kib", 256), "image_kib", integer=True, minimum=1, maximum=IMAGE_KIB_MAX),
+        usb_mb_s=check.number(top.get("usb_mb_s", 40.0), "usb_mb_s", maximum=USB_MB_S_MAX),
+        rf_noise=check.number(top.get("rf_noise", 1.0), "rf_noise", maximum=NOISE_MAX),
+        rf_failure_rate=check.number(top.get("rf_failure_rate", 0.0), "rf_failure_rate", maximum=1),
         allocator=check.allocator(top.get("allocator")),
         rf_region=None if rf.get("region") is None else str(rf["region"]),
-        rf_target_power_dbm=None if target is None else float(check.number(target, "rf.target_power_dbm", minimum=-50)),
+        rf_target_power_dbm=None
+        if target is None
+        else check.number(target, "rf.target_power_dbm", minimum=POWER_DBM[0], maximum=POWER_DBM[1]),
         state_dir=None if state_dir is None else str(state_dir),
     )
