@@ -31,6 +31,7 @@ from engine.inputs import (
 from engine.operator import load_answers, operator_for, stdin_is_terminal
 from engine.outcome import StationError
 from engine.registry import Registry, line_factory
+from engine.runlog import log_lines
 from engine.runner import StationRunner, UnitResult, UnitSpec
 from engine.signals import signals_noted
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
@@ -129,31 +130,36 @@ def _sim_state(args: argparse.Namespace, url: str) -> str | None:
     return None
 
 
-def _open(url: str, flow: Flow, production: bool) -> SqlStore:
+def _open(url: str, flow: Flow, args: argparse.Namespace, operator: str) -> SqlStore:
+    """The store, with what dead stations left recovered and the recipe admitted (``--production``)."""
     try:
         store = open_store(url)
     except StoreError as exc:
         raise StationStartError(str(exc)) from None
     try:
         warn_recovered(store)
-        if production:
-            released = store.released(flow.content_hash)
-            if released is None:
-                earlier = store.releases_of(flow.recipe)
-                known = (
-                    "; released: " + ", ".join(f"{d.reason} (hash {d.subject[:12]})" for d in earlier)
-                    if earlier
-                    else ""
-                )
-                raise RunUsageError(
-                    f"--production: recipe {flow.recipe} v{flow.version} (hash {flow.content_hash[:12]}) is not "
-                    f"released for production in {store.shown}{known}. "
-                    f"Release it with: floorflow recipe release {flow.source} --by NAME"
-                )
+        if args.production:
+            _released(store, flow)
+    except StoreError as exc:  # a damaged store is found here at the latest: its first reads
+        _closed(store)
+        raise StationStartError(str(exc)) from None
     except BaseException:
-        store.close()
+        _closed(store)
         raise
     return store
+
+
+def _released(store: SqlStore, flow: Flow) -> None:
+    """--production: the recipe's exact content must have been released (RunUsageError if not)."""
+    if store.released(flow.content_hash) is not None:
+        return
+    earlier = store.releases_of(flow.recipe)
+    known = "; released: " + ", ".join(f"{d.reason} (hash {d.subject[:12]})" for d in earlier) if earlier else ""
+    raise RunUsageError(
+        f"--production: recipe {flow.recipe} v{flow.version} (hash {flow.content_hash[:12]}) is not "
+        f"released for production in {store.shown}{known}. "
+        f"Release it with: floorflow recipe release {flow.source} --by NAME"
+    )
 
 
 class StationStartError(Exception):
@@ -203,6 +209,11 @@ def _line(flow: Flow, args: argparse.Namespace, config: _LineConfig, store: SqlS
         raise _config_problem(config.path, config.loaded, exc) from None
 
 
+def operator_name(args: argparse.Namespace) -> str:
+    """``--operator``, else the login name."""
+    return str(args.operator or getpass.getuser())
+
+
 def _input_file(path: Path) -> None:
     try:
         check_input_file(path)
@@ -222,6 +233,12 @@ def exit_code(results: Sequence[UnitResult]) -> int:
 
 
 def run_station(args: argparse.Namespace) -> int:
+    """``floorflow run``: the exit code (RunUsageError for a usage error)."""
+    with log_lines():
+        return _station(args)
+
+
+def _station(args: argparse.Namespace) -> int:
     _input_file(args.recipe)
     registry = Registry.discover()
     flow, problems = check_recipe(args.recipe, registry)
@@ -254,15 +271,30 @@ def run_station(args: argparse.Namespace) -> int:
     if args.json_out is not None:
         args.json_out.mkdir(parents=True, exist_ok=True)
     try:
-        store = _open(url, flow, args.production)
+        store = _open(url, flow, args, operator_name(args))
     except StationStartError as exc:
         print(f"error: the station cannot start: {exc}", file=sys.stderr)
         return EXIT_STATION
+    code = EXIT_STATION
     try:
-        return _run_with(flow, registry, args, units, slots, answers, line_config, store, url)
+        code = _run_with(flow, registry, args, units, slots, answers, line_config, store, url)
+    except StoreError as exc:  # the store failed under the station: a damaged file, a server gone
+        print(f"error: the station stopped: {exc}", file=sys.stderr)
     finally:
         with signals_noted("floorflow: stopping: the record is being closed\n"):  # its last writes are kept
-            store.close()
+            if not _closed(store):
+                code = EXIT_STATION
+    return code
+
+
+def _closed(store: SqlStore) -> bool:
+    """Close the store; False (said on stderr) when what was written behind could not be committed."""
+    try:
+        store.close()
+    except StoreError as exc:
+        print(f"error: the records written last may be lost: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _run_with(
@@ -280,7 +312,7 @@ def _run_with(
     line = _line(flow, args, line_config, store, url)
     console = Console()
     progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
-    name = args.operator or getpass.getuser()
+    name = operator_name(args)
     operator = operator_for(args.sim, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
     runner = StationRunner(flow, registry, line, operator, history, [progress], args.station, name)
     try:

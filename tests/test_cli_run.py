@@ -270,3 +270,72 @@ def test_a_slot_the_wiring_lacks_stops_the_station_before_any_unit(
     code, _, err = _run(capsys, str(recipe), *args)
     assert code == 4 and "slot 2 is not wired" in err and "Traceback" not in err
     assert not list(records.glob("*.json"))
+
+
+# -- a damaged store -------------------------------------------------------------------------------------------
+
+PAGE = 4096
+
+
+def _store_with_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    recipe = tmp_path / "connect-only.yaml"
+    recipe.write_text(CONNECT_ONLY)
+    made = tmp_path / "made"
+    serials = [f"SN{n:04d}" for n in range(40)]
+    code, _, err = _run(
+        capsys, str(recipe), "--sim", "--json-out", str(made), *(a for s in serials for a in ("--unit", s))
+    )
+    assert code == 0, err
+    return recipe, made
+
+
+def _damaged_copy(made: Path, to: Path, page: int) -> Path:
+    to.mkdir()
+    data = bytearray((made / "floorflow.db").read_bytes())
+    data[page * PAGE + 8 : (page + 1) * PAGE] = b"\xde\xad\xbe\xef" * ((PAGE - 8) // 4)
+    (to / "floorflow.db").write_bytes(bytes(data))
+    return to / "floorflow.db"
+
+
+@needs_sim
+def test_a_store_with_damaged_pages_stops_units_with_a_message_never_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Whichever page of a real SQLite store is overwritten (schema, units, attempts, indexes, audit), a
+    run on it (a unit seen before and a new one) ends without a traceback: exit 0 when the damage is
+    not met, else exit 4 with one-line messages naming the store, and at start-up 'the station cannot
+    start'. Opening, claiming, adding and finishing are all met by some page."""
+    recipe, made = _store_with_units(tmp_path, capsys)
+    pages = (made / "floorflow.db").stat().st_size // PAGE
+    assert pages > 8
+    codes: dict[int, int] = {}
+    said: set[str] = set()
+    for page in range(pages):
+        db = _damaged_copy(made, tmp_path / f"page{page}", page)
+        code, _, err = _run(
+            capsys, str(recipe), "--sim", "--store", f"sqlite:///{db}", "--unit", "SN0007", "--unit", "NEW1"
+        )
+        codes[page] = code
+        assert code in (0, 4), (page, err)
+        for line in err.splitlines():
+            assert line.startswith(("floorflow: ", "error: ", "warning: ")), (page, line)
+            said |= {part for part in ("cannot start", "could not be read", "could not be written") if part in line}
+    assert 4 in codes.values() and {"cannot start", "could not be read"} <= said, (codes, said)
+
+
+def test_a_store_failing_outside_any_unit_stops_the_station_with_exit_4(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store error the runner does not own to a unit (its last word on the whole run) is one line, exit 4."""
+    from engine.runner import StationRunner
+    from engine.store import StoreError
+
+    def failing(self: object, *args: object) -> None:
+        raise StoreError("the store sqlite:///x.db: disk I/O error")
+
+    monkeypatch.setattr(StationRunner, "run", failing)
+    recipe = tmp_path / "connect-only.yaml"
+    recipe.write_text(CONNECT_ONLY)
+    code, _, err = _run(capsys, str(recipe), "--sim", "--unit", "SN1")
+    assert code == 4
+    assert err == "error: the station stopped: the store sqlite:///x.db: disk I/O error\n"
