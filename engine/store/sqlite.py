@@ -5,7 +5,8 @@ power cut may lose the last ones); durable ones (irreversible intents and outcom
 decisions) with ``synchronous=FULL``. A write transaction is ``BEGIN IMMEDIATE``: it takes the
 database's write lock before it reads, so the read-decide-write of a route interlock is one step for
 every process on the file. A claim's holder is host, process id, the process's start time and a
-token per open store, so a claim left by a killed process is known for what it is.
+token per open store, so a claim left by a killed process is known for what it is, also while it
+is a zombie its parent has not reaped yet.
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ LIVE_TOKENS: set[str] = set()
 """Tokens of the stores open in this process."""
 
 
-def _started(pid: int) -> str:
-    """The process's start time in clock ticks since boot ('' where /proc cannot tell)."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state first); [] where /proc cannot tell."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
+            return stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def _started(pid: int) -> str:
+    """The process's start time in clock ticks since boot ('' where /proc cannot tell)."""
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
+
+
+_GONE = ("Z", "X")
+"""Process states of a process that has ended: a zombie (not yet reaped by its parent), or dead."""
 
 
 class SqliteBackend:
@@ -92,7 +103,12 @@ class SqliteBackend:
             return False
         except PermissionError:
             pass
-        return _started(pid) == started
+        # A killed process keeps its pid until its parent reaps it: signals still "reach" a zombie, so
+        # its state, not its pid, says it is gone.
+        fields = _stat(pid)
+        if fields and fields[0] in _GONE:
+            return False
+        return (fields[19] if len(fields) > 19 else "") == started
 
     def closed(self) -> None:
         LIVE_TOKENS.discard(self.token)

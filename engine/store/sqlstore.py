@@ -2,32 +2,29 @@
 
 One class over both databases (the SQL is written once); ``engine.store.sqlite`` and
 ``engine.store.postgres`` say what differs. Every method is safe to call from any thread: the
-store's one connection belongs to its worker thread (``engine.store.worker``).
+store's one connection belongs to its worker thread (``engine.store.worker``). What a dead station
+left is recovered in ``engine.store.recovery``, people's decisions are ``engine.store.decisions``,
+and the records are read back by ``engine.store.reading``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from engine.history import QUARANTINED, Decide
-from engine.outcome import Outcome
-from engine.record import Attempt, Decision, LotRecord, RecipeRef, UnitRecord
+from engine.record import Attempt, Decision, LotRecord, UnitRecord
+from engine.store import decisions, reading, recovery
 from engine.store.backend import Backend
+from engine.store.decisions import DECISIONS
 from engine.store.migrations import MIGRATIONS, Migration
-from engine.store.rows import (
-    SELECT_ATTEMPTS,
-    UNIT_COLUMNS,
-    AttemptWriter,
-    attempt_of,
-    unit_of,
-)
+from engine.store.reading import load_unit
+from engine.store.recovery import recover_dead, recover_holder, when
+from engine.store.rows import AttemptWriter
 from engine.store.worker import StoreError, Tx, Worker
 
-DECISIONS = ("done", "not-done")
-STATION = "floorflow"
-"""Who the audit log names for what the stations decide themselves (a quarantine)."""
+UNRELEASED_RUN = "unreleased-recipe-run"
+"""The audit log's action for a run of recipe content never released, on a store that holds releases."""
 
 
 class SqlStore:
@@ -51,13 +48,18 @@ class SqlStore:
         """Return once every attempt added so far is committed."""
         self._worker.call(lambda tx: None, write=False)
 
+    @property
+    def write_behind_max_s(self) -> float:
+        """The longest an attempt written behind has waited between ``add`` and its commit, so far."""
+        return self._worker.behind_max_s
+
     def schema_version(self) -> int:
         return int(self._worker.call(lambda tx: (tx.row("SELECT max(version) FROM schema_version") or (0,))[0]))
 
     # -- the runner's side (engine.history.History) ----------------------------------------------
 
     def unit(self, serial: str) -> UnitRecord:
-        return self._worker.call(lambda tx: _load_unit(tx, serial), write=False)
+        return self._worker.call(lambda tx: load_unit(tx, serial), write=False)
 
     def claim(
         self, serial: str, *, station: str | None, lot: str | None, product: str | None, decide: Decide
@@ -79,17 +81,17 @@ class SqlStore:
             assert found is not None
             holder, where, since = found
             if holder == self.holder:
-                return _load_unit(tx, serial), "route interlock: the unit is being run in another slot of this station"
+                return load_unit(tx, serial), "route interlock: the unit is being run in another slot of this station"
             if holder is not None:
                 if tx.alive(holder):
                     at = f" at station {where}" if where else ""
-                    return _load_unit(tx, serial), (
-                        f"route interlock: the unit is being run{at} since {_when(since)} ({holder})"
+                    return load_unit(tx, serial), (
+                        f"route interlock: the unit is being run{at} since {when(since)} ({holder})"
                     )
-                _recover_holder(tx, self._write, holder, serial)
-            record = _load_unit(tx, serial)
+                recover_holder(tx, self._write, holder, serial)
+            record = load_unit(tx, serial)
             unit_lot = lot if lot is not None else record.lot
-            hold = _lot_hold(tx, unit_lot) if unit_lot is not None else None
+            hold = reading.lot_hold(tx, unit_lot) if unit_lot is not None else None
             refused = decide(record, hold)
             if refused is None:
                 tx.run(
@@ -119,7 +121,7 @@ class SqlStore:
                     (attempt.outcome.value, attempt.ended, intent),
                 )
             if quarantine is not None:
-                _quarantine(tx, attempt.serial, quarantine)
+                recovery.quarantine(tx, attempt.serial, quarantine)
 
         self._worker.call(work, durable=True)
 
@@ -141,7 +143,11 @@ class SqlStore:
         return self._worker.call(work, durable=True)
 
     def finish(self, serial: str, status: str, reason: str | None, lifecycle: str | None = None) -> None:
-        """The unit leaves the station: release the claim, keep where its route stands."""
+        """The unit leaves the station: release the claim, keep where its route stands.
+
+        Committed durably before it returns, with every attempt added before it: a verdict shown once
+        this returns is on disk.
+        """
 
         def work(tx: Tx) -> None:
             now = time.time()
@@ -158,12 +164,14 @@ class SqlStore:
             if status == "scrapped":
                 tx.run("UPDATE identities SET retired = 1 WHERE serial = ?", (serial,))
 
-        self._worker.call(work)
+        self._worker.call(work, durable=True)
 
     def lot_hold(self, lot: str) -> str | None:
-        return self._worker.call(lambda tx: _lot_hold(tx, lot), write=False)
+        return self._worker.call(lambda tx: reading.lot_hold(tx, lot), write=False)
 
     def hold_lot(self, lot: str, reason: str) -> None:
+        """Put the lot on hold (its first hold is kept), durably before returning: no power cut lifts it."""
+
         def work(tx: Tx) -> None:
             tx.run(
                 "INSERT INTO lots (lot, hold, held_at) VALUES (?, ?, ?) ON CONFLICT (lot) DO UPDATE SET "
@@ -171,7 +179,7 @@ class SqlStore:
                 (lot, reason, time.time()),
             )
 
-        self._worker.call(work)
+        self._worker.call(work, durable=True)
 
     def lot_failed(self, lot: str, stage: str) -> int:
         def work(tx: Tx) -> int:
@@ -246,103 +254,42 @@ class SqlStore:
         """A supervisor's decision on a quarantined unit's interrupted irreversible step; says what it did."""
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
-
-        def work(tx: Tx) -> str:
-            found = tx.row(f"SELECT status, claimed_by FROM units WHERE serial = ?{tx.for_update}", (serial,))
-            if found is None:
-                raise LookupError(f"unit {serial} is not in the store {self.shown}")
-            status, holder = found
-            if status != QUARANTINED:
-                raise ValueError(f"unit {serial} is not quarantined (it is {status}): there is nothing to release")
-            if holder is not None and tx.alive(holder):
-                raise ValueError(f"unit {serial} is being run by a station ({holder}): release it when it has stopped")
-            intent = tx.row(
-                "SELECT id, stage, step, attempt, recipe, recipe_version, recipe_hash, lot FROM intents "
-                "WHERE serial = ? AND decision IS NULL AND (outcome IS NULL OR outcome IN ('ERROR', 'ABORTED')) "
-                "ORDER BY id DESC",
-                (serial,),
-            )
-            now = time.time()
-            what = "no interrupted step was found"
-            if intent is not None:
-                ident, stage, step, number, recipe, version, content_hash, lot = intent
-                outcome = Outcome.PASS if decision == "done" else Outcome.NOT_DONE
-                note_text = f"{by} decided: {decision}" + (f" ({note})" if note else "")
-                self._write(
-                    tx,
-                    [Attempt(serial, stage, step, number, outcome, now, now, RecipeRef(recipe, version, content_hash),
-                             lot, None, 0, by, (), note_text, None)],
-                )  # fmt: skip
-                tx.run("UPDATE intents SET decision = ? WHERE id = ?", (decision, ident))
-                what = f"'{stage}' counts as {'done' if decision == 'done' else 'not done: it may run again'}"
-            tx.run(
-                "UPDATE units SET status = 'in-route', reason = ?, claimed_by = NULL, updated = ? WHERE serial = ?",
-                (f"released by {by}: {what}", now, serial),
-            )
-            _audit(tx, by, f"release-{decision}", serial, note or what)
-            return what
-
-        return self._worker.call(work, durable=True)
+        return self._worker.call(
+            lambda tx: decisions.release_unit(tx, self._write, self.shown, serial, decision, by, note), durable=True
+        )
 
     def release_recipe(self, recipe: str, version: int, content_hash: str, source: str, by: str) -> Decision | None:
         """Record a recipe's content as released for production; the earlier release if it already was."""
+        return self._worker.call(
+            lambda tx: decisions.release_recipe(tx, recipe, version, content_hash, source, by), durable=True
+        )
 
-        def work(tx: Tx) -> Decision | None:
-            earlier = tx.row(
-                "SELECT released_at, released_by, recipe, version FROM releases WHERE recipe_hash = ?", (content_hash,)
-            )
-            if earlier is not None:
-                at, who, name, number = earlier
-                return Decision(at, who, "recipe-release", content_hash, f"{name} v{number}")
-            now = time.time()
-            tx.run(
-                "INSERT INTO releases (recipe_hash, recipe, version, source, released_by, released_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (content_hash, recipe, version, source, by, now),
-            )
-            _audit(tx, by, "recipe-release", content_hash, f"{recipe} v{version} from {source}")
-            return None
+    def audit_unreleased_run(
+        self, recipe: str, version: int, content_hash: str, station: str | None, operator: str
+    ) -> bool:
+        """On a store that holds recipe releases, note a run of recipe content never released in the audit
+        log (``UNRELEASED_RUN``, its subject the content hash); True when it was noted."""
+
+        def work(tx: Tx) -> bool:
+            if tx.row("SELECT 1 FROM releases LIMIT 1") is None or reading.released(tx, content_hash) is not None:
+                return False
+            where = f"station {station}" if station else "every station"
+            reason = f"{recipe} v{version} (hash {content_hash}) run at {where} by {operator}"
+            recovery.audit(tx, operator, UNRELEASED_RUN, content_hash, reason)
+            return True
 
         return self._worker.call(work, durable=True)
 
     def released(self, content_hash: str) -> Decision | None:
         """Who released this recipe content for production, and when (None: it is not released)."""
-
-        def work(tx: Tx) -> Decision | None:
-            found = tx.row(
-                "SELECT released_at, released_by, recipe, version FROM releases WHERE recipe_hash = ?", (content_hash,)
-            )
-            if found is None:
-                return None
-            at, who, name, number = found
-            return Decision(at, who, "recipe-release", content_hash, f"{name} v{number}")
-
-        return self._worker.call(work, write=False)
+        return self._worker.call(lambda tx: reading.released(tx, content_hash), write=False)
 
     def releases_of(self, recipe: str) -> list[Decision]:
-        def work(tx: Tx) -> list[Decision]:
-            rows = tx.rows(
-                "SELECT released_at, released_by, recipe_hash, version FROM releases WHERE recipe = ? "
-                "ORDER BY released_at",
-                (recipe,),
-            )
-            return [Decision(at, who, "recipe-release", h, f"{recipe} v{number}") for at, who, h, number in rows]
-
-        return self._worker.call(work, write=False)
+        return self._worker.call(lambda tx: reading.releases_of(tx, recipe), write=False)
 
     def recover(self) -> list[tuple[str, str]]:
         """Quarantine every unit whose irreversible step was left without an outcome by a station that died."""
-
-        def work(tx: Tx) -> list[tuple[str, str]]:
-            holders = {h for (h,) in tx.rows("SELECT DISTINCT holder FROM intents WHERE outcome IS NULL")}
-            holders |= {h for (h,) in tx.rows("SELECT DISTINCT claimed_by FROM units WHERE claimed_by IS NOT NULL")}
-            done: list[tuple[str, str]] = []
-            for holder in sorted(holders):
-                if holder != self.holder and not tx.alive(holder):
-                    done += _recover_holder(tx, self._write, holder)
-            return done
-
-        return self._worker.call(work, durable=True)
+        return self._worker.call(lambda tx: recover_dead(tx, self._write, self.holder), durable=True)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -350,143 +297,13 @@ class SqlStore:
         self, *, status: str | None = None, lot: str | None = None, since: float | None = None
     ) -> list[UnitRecord]:
         """Every unit (oldest first) with its whole record, or those of one status or lot, or seen since a time."""
-
-        def work(tx: Tx) -> list[UnitRecord]:
-            where: list[str] = []
-            params: list[Any] = []
-            if status is not None:
-                where.append("status = ?")
-                params.append(status)
-            if lot is not None:
-                where.append("lot = ?")
-                params.append(lot)
-            if since is not None:
-                where.append("updated >= ?")
-                params.append(since)
-            clause = (" WHERE " + " AND ".join(where)) if where else ""
-            serials = [s for (s,) in tx.rows(f"SELECT serial FROM units{clause} ORDER BY updated, serial", params)]
-            return [_load_unit(tx, s) for s in serials]
-
-        return self._worker.call(work, write=False)
+        return self._worker.call(lambda tx: reading.units_where(tx, status, lot, since), write=False)
 
     def lots(self) -> list[LotRecord]:
-        def work(tx: Tx) -> list[LotRecord]:
-            failures: dict[str, dict[str, int]] = {}
-            for lot, stage, count in tx.rows("SELECT lot, stage, failures FROM lot_failures"):
-                failures.setdefault(lot, {})[stage] = int(count)
-            names = {lot for (lot,) in tx.rows("SELECT DISTINCT lot FROM units WHERE lot IS NOT NULL")}
-            holds = {lot: (hold, at) for lot, hold, at in tx.rows("SELECT lot, hold, held_at FROM lots")}
-            return [
-                LotRecord(lot, *holds.get(lot, (None, None)), failures=failures.get(lot, {}))
-                for lot in sorted(names | set(holds))
-            ]
-
-        return self._worker.call(work, write=False)
+        return self._worker.call(reading.lots, write=False)
 
     def audit(self, subject: str | None = None) -> list[Decision]:
-        def work(tx: Tx) -> list[Decision]:
-            if subject is None:
-                rows = tx.rows("SELECT at, by, action, subject, reason FROM audit ORDER BY id")
-            else:
-                rows = tx.rows(
-                    "SELECT at, by, action, subject, reason FROM audit WHERE subject = ? ORDER BY id", (subject,)
-                )
-            return [Decision(*row) for row in rows]
-
-        return self._worker.call(work, write=False)
-
-
-# -- in the worker's transactions ---------------------------------------------------------------------
-
-
-def _load_unit(tx: Tx, serial: str) -> UnitRecord:
-    row = tx.row(f"SELECT {UNIT_COLUMNS} FROM units WHERE serial = ?", (serial,))
-    attempts = [attempt_of(r) for r in tx.rows(SELECT_ATTEMPTS, (serial,))]
-    identities = tx.rows(
-        "SELECT kind, value, issued, retired FROM identities WHERE serial = ? ORDER BY issued", (serial,)
-    )
-    images = tx.rows("SELECT image, sha256, stage, written FROM images WHERE serial = ? ORDER BY written", (serial,))
-    decisions = tx.rows("SELECT at, by, action, subject, reason FROM audit WHERE subject = ? ORDER BY id", (serial,))
-    return unit_of(row, serial, attempts, identities, images, decisions)
-
-
-def _lot_hold(tx: Tx, lot: str) -> str | None:
-    found = tx.row("SELECT hold FROM lots WHERE lot = ?", (lot,))
-    return None if found is None else found[0]
-
-
-def _audit(tx: Tx, by: str, action: str, subject: str, reason: str | None) -> None:
-    tx.run(
-        "INSERT INTO audit (at, by, action, subject, reason) VALUES (?, ?, ?, ?, ?)",
-        (time.time(), by, action, subject, reason),
-    )
-
-
-def _quarantine(tx: Tx, serial: str, reason: str) -> None:
-    tx.run(
-        "UPDATE units SET status = ?, reason = ?, updated = ? WHERE serial = ?",
-        (QUARANTINED, reason, time.time(), serial),
-    )
-    _audit(tx, STATION, "quarantine", serial, reason)
-
-
-def _recover_holder(tx: Tx, write: AttemptWriter, holder: str, only: str | None = None) -> list[tuple[str, str]]:
-    """A station that died: its open irreversible steps become interrupted attempts, their units quarantined."""
-    select = (
-        "SELECT id, serial, stage, step, attempt, station, slot, recipe, recipe_version, recipe_hash, lot, operator, "
-        "started FROM intents WHERE holder = ? AND outcome IS NULL"
-    )
-    params: tuple[Any, ...] = (holder,)
-    if only is not None:
-        select += " AND serial = ?"
-        params = (holder, only)
-    done: list[tuple[str, str]] = []
-    now = time.time()
-    for (
-        ident,
-        serial,
-        stage,
-        step,
-        number,
-        station,
-        slot,
-        recipe,
-        version,
-        content_hash,
-        lot,
-        operator,
-        started,
-    ) in tx.rows(select, params):
-        at = f" at station {station}" if station else ""
-        reason = (
-            f"irreversible stage '{stage}' was interrupted{at} (slot {slot}, started {_when(started)}): the station "
-            "stopped before its outcome was recorded, so whether it took effect is unknown"
-        )
-        error = "interrupted: the station stopped during this irreversible step"
-        write(
-            tx,
-            [Attempt(serial, stage, step, number, Outcome.ERROR, started, now, RecipeRef(recipe, version, content_hash),
-                     lot, station, slot, operator, (), error, None)],
-        )  # fmt: skip
-        tx.run("UPDATE intents SET outcome = ?, ended = ? WHERE id = ?", (Outcome.ERROR.value, now, ident))
-        _quarantine(tx, serial, reason)
-        done.append((serial, reason))
-    if only is None:
-        tx.run(
-            "UPDATE units SET claimed_by = NULL, claimed_station = NULL, claimed_at = NULL WHERE claimed_by = ?",
-            (holder,),
-        )
-    else:
-        tx.run(
-            "UPDATE units SET claimed_by = NULL, claimed_station = NULL, claimed_at = NULL WHERE serial = ?", (only,)
-        )
-    return done
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "an unknown time"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+        return self._worker.call(lambda tx: reading.audit_log(tx, subject), write=False)
 
 
 __all__ = ["DECISIONS", "QUARANTINED", "SqlStore", "StoreError"]

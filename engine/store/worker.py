@@ -1,10 +1,14 @@
 """The store's one connection, owned by one thread that runs every transaction in the order asked.
 
-Ordinary attempts are written behind: ``write`` queues a row and returns at once, and the thread
-commits the rows that queued up within a couple of milliseconds together, in one transaction.
+Ordinary attempts are written behind: ``write`` queues a row and returns, and the thread commits
+the rows that queued up within a couple of milliseconds together, in one transaction. What is
+written behind and not yet committed is bounded: a ``write`` that finds ``BEHIND_ROWS`` rows waiting,
+or one waiting longer than ``BEHIND_S``, waits itself until the thread has committed them, so a
+thread the scheduler starves slows its writers instead of piling up what a crash would lose.
 Everything else is a job: the caller waits for its transaction to commit (or fail) and gets its
 result. Jobs and rows keep their order, so a job sees every row queued before it, and a durable job
-(an irreversible intent, an identity) commits the rows before it to disk with it.
+(an irreversible intent, an identity) commits the rows before it to disk with it. Once ``close``
+is called, every write and job raises StoreError: nothing is dropped without a word.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -27,6 +32,10 @@ BATCH = 1024
 """Most rows written behind in one transaction."""
 GATHER_S = 0.002
 """How long the first row written behind waits for others to share its commit (a job cuts it short)."""
+BEHIND_ROWS = 64
+"""Most rows handed to ``write`` and not yet committed once it returns (what a crash may lose)."""
+BEHIND_S = 0.02
+"""A ``write`` that finds a row handed over longer ago than this, still uncommitted, waits for its commit."""
 
 
 class StoreError(Exception):
@@ -88,8 +97,15 @@ class Worker:
         self._rows_written = rows_written
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._waited_for = threading.Event()
-        """Set when a job is queued: someone waits, the rows before it need not gather more company."""
+        """Set when a job is queued or a writer waits: the rows before it need not gather more company."""
         self._broken: BaseException | None = None
+        self._closed = False
+        self._behind: deque[float] = deque()
+        """When each row written behind and not yet committed was handed over (monotonic), oldest first."""
+        self._committed = threading.Condition()
+        """Guards ``_behind`` and ``_closed``; notified after every commit of rows and when the thread ends."""
+        self.behind_max_s = 0.0
+        """The longest a row has waited between ``write`` and its commit, so far."""
         self.holder = ""
         ready = threading.Event()
         self._thread = threading.Thread(target=self._work, args=(ready,), name="floorflow-store", daemon=True)
@@ -101,17 +117,28 @@ class Worker:
     # -- the callers' side --------------------------------------------------------------------
 
     def write(self, row: Any) -> None:
-        """Queue a row to be written behind (raise if an earlier write failed)."""
-        if self._broken is not None:
-            self._fail()
-        self._queue.put(row)
+        """Queue a row to be written behind; wait while too much is behind (raise if closed or failed)."""
+        with self._committed:
+            self._check_open()
+            now = time.monotonic()
+            behind = self._behind
+            behind.append(now)
+            self._queue.put(row)
+            while behind and (len(behind) > BEHIND_ROWS or now - behind[0] > BEHIND_S):
+                if self._broken is not None or not self._thread.is_alive():
+                    self._fail()  # the rows behind will never be committed
+                # Past the bound: the thread should commit now, not gather, and this writer waits for it
+                # (the thread may be starved of CPU: piling up more rows would only widen what a crash loses).
+                self._waited_for.set()
+                self._committed.wait(0.5)
+                now = time.monotonic()
 
     def call(self, work: Callable[[Tx], T], *, write: bool = True, durable: bool = False) -> T:
         """Run ``work`` in a transaction of its own, after every row and job queued before it."""
-        if self._broken is not None:
-            self._fail()
         job: _Job[T] = _Job(work, write, durable)
-        self._queue.put(job)
+        with self._committed:
+            self._check_open()
+            self._queue.put(job)
         self._waited_for.set()
         while not job.done.wait(1.0):
             if not self._thread.is_alive():
@@ -124,10 +151,20 @@ class Worker:
         return result
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._waited_for.set()
-            self._thread.join()
+        """Write what is queued, end the thread; every write or job after this raises StoreError."""
+        with self._committed:
+            stop = not self._closed and self._thread.is_alive()
+            self._closed = True
+            if stop:
+                self._queue.put(_STOP)
+        self._waited_for.set()
+        self._thread.join()
+        if self._broken is not None:
+            self._fail()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store {self.backend.shown} is closed: nothing more can be written to it or read")
         if self._broken is not None:
             self._fail()
 
@@ -153,6 +190,8 @@ class Worker:
                 conn.close()
             finally:
                 self.backend.closed()
+                with self._committed:  # a writer waiting for a commit that will not come: it raises
+                    self._committed.notify_all()
 
     def _serve(self, conn: Any) -> None:
         tx = Tx(conn, self.backend)
@@ -168,7 +207,7 @@ class Worker:
             batch = [item]
             # Group commit: let the rows of the next moments join this one's transaction. One commit of
             # many rows costs about what one of a single row does, and the wait holds no lock. A job
-            # queued meanwhile ends the wait: its caller is waiting for these rows to be written.
+            # queued meanwhile, or a writer past the bound, ends the wait: someone is waiting for these rows.
             if self._waited_for.wait(GATHER_S):
                 self._waited_for.clear()
             while len(batch) < BATCH:
@@ -189,6 +228,17 @@ class Worker:
                     pending.error = StoreError(f"the store {self.backend.shown} failed: {exc}")
                     pending.done.set()
                 return
+            self._written(len(batch))
+
+    def _written(self, count: int) -> None:
+        """``count`` rows, the oldest written behind, are committed: wake the writers waiting for them."""
+        now = time.monotonic()
+        with self._committed:
+            behind = self._behind
+            self.behind_max_s = max(self.behind_max_s, now - behind[0])
+            for _ in range(count):
+                behind.popleft()
+            self._committed.notify_all()
 
     def _write_batch(self, tx: Tx, batch: list[Any]) -> None:
         self._transaction(tx, lambda t: self._rows_written(t, batch), write=True, durable=False)
