@@ -95,21 +95,26 @@ def test_a_units_file_not_utf8_names_its_line(capsys: pytest.CaptureFixture[str]
     assert code == 2 and "latin1.txt:2: not UTF-8 text" in err
 
 
-@pytest.mark.parametrize(("option", "reader"), [("--units-from", "engine.inputs"), ("--sim-config", "engine.yamlload")])
+@pytest.mark.parametrize("option", ["--units-from", "--sim-config"])
 def test_an_unreadable_input_file_is_a_usage_error(
-    option: str, reader: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    option: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A file this process may not read exits 2 naming it. (The tests may run as root, who reads
-    anything: the refusal is made by the open the reading module calls.)"""
+    anything: the refusal is made by the opening of that one file, however the reader opens it.)"""
     path = tmp_path / "secret.yaml"
     path.write_text("SN1\n" if option == "--units-from" else "boot_s: 0\n")
 
-    def refused(file: Any, *args: Any, **kwargs: Any) -> Any:
-        if Path(file) == path:
-            raise PermissionError(13, "Permission denied", str(path))
-        return open(file, *args, **kwargs)
+    def refusing(real: Any) -> Any:
+        def opener(file: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(file, (str, os.PathLike)) and Path(file) == path:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(f"{reader}.open", refused, raising=False)
+        return opener
+
+    monkeypatch.setattr("engine.inputs.open", refusing(open), raising=False)
+    monkeypatch.setattr("engine.yamlload.open", refusing(open), raising=False)
+    monkeypatch.setattr(os, "open", refusing(os.open))
     code, err = _run(capsys, THERMOSTAT, "--sim", "--unit", "SN0", option, str(path))
     assert code == 2
     assert f"{path}: cannot be read: Permission denied" in err
