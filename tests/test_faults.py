@@ -19,7 +19,15 @@ irreversible step before or after the device acted, or while the store commits. 
 A supervisor then releases each quarantined unit from what its device shows (the operation took
 effect: ``done``; it did not, or only in part: ``not-done``, so the step runs again), and the next
 run takes the remaining units. At the end a run without a kill ships every unit, each irreversible
-operation having run exactly once on each, each unit carrying the identities the store issued it.
+operation having run exactly once on each, each unit carrying the identities the store issued it,
+and a last run refuses every unit as shipped.
+
+A killed run is judged once it is gone for the store too: on PostgreSQL the server may still be
+committing the last transaction the run sent before its kill (what it commits is kept, and until its
+backend ends the run holds its claims), so the checks wait until no backend of that run is left.
+
+Every case runs with each core kept busy by a spinning process of its own (``cpu_load``): the kills
+meet a loaded machine on purpose, where the store's thread, the server and the runs are all late.
 
 The quick case (15 kills per backend) runs with every ``python -m pytest``; the full one (200 kills
 per backend) is marked ``faults`` and runs only when selected: ``python -m pytest -m faults``.
@@ -31,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import secrets
 import subprocess
 import sys
@@ -164,6 +173,20 @@ class Forker:
             self.proc.stdout.close()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def cpu_load() -> Iterator[int]:
+    """One process per core this test may use, spinning for the whole module; yields how many."""
+    cores = len(os.sched_getaffinity(0))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        yield cores
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait()
+
+
 @pytest.fixture(scope="module")
 def forker() -> Iterator[Forker]:
     server = Forker()
@@ -280,6 +303,8 @@ class Line:
     stats: Counter[str] = field(default_factory=Counter)
     pending: dict[str, str] = field(default_factory=dict)
     """Units whose interrupted irreversible step is not yet seen quarantined -> the stage."""
+    app: str | None = None
+    """The PostgreSQL application name of the last run's connection (None on SQLite)."""
 
     def __post_init__(self) -> None:
         # Whether the test or the next run recovers after a kill: a stream of its own, so the kills'
@@ -306,6 +331,17 @@ class Line:
             assert time.monotonic() < deadline, f"the killed run's holders {holders} still look alive {at}"
             time.sleep(0.05)
 
+    def _wait_run_gone(self, at: str) -> None:
+        """Wait until the last run has no PostgreSQL backend left: nothing it sent is still being committed."""
+        if self.app is None:
+            return
+        app = self.app
+        left = "SELECT 1 FROM pg_stat_activity WHERE application_name = ?"
+        deadline = time.monotonic() + RECOVER_WAIT_S
+        while self.store._worker.call(lambda tx: tx.row(left, (app,)), write=False) is not None:
+            assert time.monotonic() < deadline, f"the run's backend ({self.app}) is still on the server {at}"
+            time.sleep(0.02)
+
     def context(self, log: Path, extra: str = "") -> str:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
         return f"[seed {self.seed}, child {self.children}, kill {self.kills}{extra}; log {log}]\n{tail}"
@@ -320,7 +356,12 @@ class Line:
         units = [*(s for s in self.held if s not in active), *active]  # the quarantined first: each run must take them
         config = self.root / f"sim-{self.children:04d}.yaml"
         config.write_text(json.dumps({**SIM, "units": {s: {"hang": HANGS} for s in units}}))
-        argv = ["run", str(self.recipe), "--sim", "--sim-config", str(config), *self.where.options]
+        options = self.where.options
+        self.app = None
+        if self.where.url.startswith("postgresql:"):  # named, so the checks can wait for its backend to end
+            self.app = f"floorflow-faults-{os.getpid()}-{self.children + 1:04d}"
+            options = tuple(f"{o}&application_name={self.app}" if o == self.where.url else o for o in options)
+        argv = ["run", str(self.recipe), "--sim", "--sim-config", str(config), *options]
         argv += ["--slots", str(SLOTS)]
         for serial in units:
             argv += ["--unit", serial]
@@ -339,6 +380,7 @@ class Line:
         at = self.context(log, f", killed after {delay} s" if killed else f", ended with {result}")
         if not killed:
             assert result["code"] in (0, 1), f"a run that was not killed must end 0 or 1 (refusals) {at}"
+        self._wait_run_gone(at)
 
         # 1. No committed attempt is lost: not by the kill, the recovery or the releases.
         before = self.seen
@@ -457,7 +499,7 @@ def selected(mode: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize("mode", ["quick", pytest.param("full", marks=pytest.mark.faults)], ids=["quick", "full"])
-def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, tmp_path: Path) -> None:
+def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, cpu_load: int, tmp_path: Path) -> None:
     mode = selected
     target, seed = RUNS[mode]
     begun = time.monotonic()
@@ -473,7 +515,8 @@ def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, 
             assert runs_without_kill < 3 * target + 20, f"[seed {seed}] most runs end before their kill"
 
         # The line is cleared: a run refuses the units still quarantined and ships the others; the
-        # next ships the released ones; the last, given every unit, finds nothing left to do.
+        # next ships the released ones; the last, given every unit, refuses each as shipped (exit 1)
+        # and runs nothing.
         for _ in range(2):
             result, log = line.run(None, every=True)
             line.check(result, log, None)
@@ -482,7 +525,10 @@ def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, 
         result, log = line.run(None, every=True)
         line.check(result, log, None)
         at = line.context(log, ", the final run")
-        assert result["code"] == 0, f"the final run must find every unit shipped {at}"
+        assert result["code"] == 1, f"the final run must refuse every unit, each shipped {at}"
+        shown = log.read_text(errors="replace")
+        unrefused = [s for s in line.serials if not re.search(rf" {s} refused: .*\bshipped\b", shown)]
+        assert not unrefused, f"the final run did not refuse {unrefused} as shipped {at}"
         assert _attempts(store) == before, f"the final run ran shipped units again {at}"
 
         records = {u.serial: u for u in store.units()}
@@ -509,7 +555,7 @@ def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, 
     report = ", ".join(f"{what}: {n}" for what, n in sorted(line.stats.items()))
     print(
         f"\n{mode} run on {where.url.split(':')[0]}: {line.kills} SIGKILLs, {line.children} runs, "
-        f"{len(line.serials)} units shipped, {took:.1f} s, seed {seed}; {report}"
+        f"{len(line.serials)} units shipped, {took:.1f} s with {cpu_load} cores kept busy, seed {seed}; {report}"
     )
     assert line.kills >= target
     if mode == "full":
