@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.compile import compile_recipe
-from engine.diagnostics import Diagnostic, RecipeError
+from engine.diagnostics import Diagnostic, Pos, RecipeError
 from engine.features import check_features
 from engine.flow import Flow
 from engine.recipe import load_recipe
@@ -13,10 +13,28 @@ from engine.registry import Registry
 from engine.rules import check_flow
 
 
-def check_recipe(path: Path, registry: Registry, shown_as: str | None = None) -> tuple[Flow | None, list[Diagnostic]]:
-    """The compiled Flow (None when the recipe cannot be compiled) and every problem found."""
+def check_recipe(
+    path: Path, registry: Registry, shown_as: str | None = None, recipe_root: Path | None = None
+) -> tuple[Flow | None, list[Diagnostic]]:
+    """The compiled Flow (None when the recipe cannot be compiled) and every problem found.
+
+    ``recipe_root``: the directory ``extends:`` may name recipes below (default: the recipe's own).
+    A fault of floorflow's own while checking is an ``internal`` error at the top of the file, so
+    that a run over many recipes goes on to the next.
+    """
     try:
-        recipe = load_recipe(path, shown_as)
+        return _check(path, registry, shown_as, recipe_root)
+    except Exception as exc:  # one recipe's fault must not stop the check of the next
+        where = Pos(shown_as if shown_as is not None else str(path), 1, 1)
+        message = f"floorflow could not check this recipe ({type(exc).__name__}: {exc}); please report it"
+        return None, [Diagnostic(where, "error", "internal", message)]
+
+
+def _check(
+    path: Path, registry: Registry, shown_as: str | None, recipe_root: Path | None
+) -> tuple[Flow | None, list[Diagnostic]]:
+    try:
+        recipe = load_recipe(path, shown_as, recipe_root)
     except RecipeError as exc:
         return None, exc.diagnostics
     flow, problems = compile_recipe(recipe, registry)
@@ -30,9 +48,9 @@ def check_recipe(path: Path, registry: Registry, shown_as: str | None = None) ->
     return flow, problems
 
 
-def load_flow(path: Path, registry: Registry) -> Flow:
+def load_flow(path: Path, registry: Registry, recipe_root: Path | None = None) -> Flow:
     """The compiled Flow of a valid recipe; RecipeError listing the problems otherwise."""
-    flow, problems = check_recipe(path, registry)
+    flow, problems = check_recipe(path, registry, recipe_root=recipe_root)
     if flow is None:
         raise RecipeError(problems)
     return flow

@@ -46,11 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     validate = verbs.add_parser("validate", help="check recipes: schema, step parameters, route rules")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE", type=Path)
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    _recipe_root_option(validate)
     validate.set_defaults(run=_validate)
 
     graph = verbs.add_parser("graph", help="print a recipe's state machine as Mermaid or DOT text")
     graph.add_argument("recipe", metavar="RECIPE", type=Path)
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    _recipe_root_option(graph)
     graph.set_defaults(run=_graph)
 
     run = verbs.add_parser("run", help="run units through a recipe's stages on a station")
@@ -73,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     steps = verbs.add_parser("steps", help="list the registered step types and their parameters")
     steps.set_defaults(run=_steps)
     return parser
+
+
+def _recipe_root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recipe-root",
+        type=Path,
+        metavar="DIR",
+        help="extends: may name recipes at or below DIR (default: the directory of the recipe checked)",
+    )
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
@@ -140,10 +151,19 @@ def _store_verb(name: str) -> Any:
 
 
 def _readable(path: Path) -> None:
+    from engine.diagnostics import one_line
+
     if not path.exists():
-        raise UsageError(f"{path}: no such file")
+        raise UsageError(f"{one_line(str(path))}: no such file")
     if not path.is_file():
-        raise UsageError(f"{path}: not a file")
+        raise UsageError(f"{one_line(str(path))}: not a file")
+
+
+def _root_directory(root: Path | None) -> None:
+    from engine.diagnostics import one_line
+
+    if root is not None and not root.is_dir():
+        raise UsageError(f"--recipe-root {one_line(str(root))}: not a directory")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -152,11 +172,12 @@ def _validate(args: argparse.Namespace) -> int:
 
     for path in args.recipes:
         _readable(path)
+    _root_directory(args.recipe_root)
     registry = Registry.discover()
     everything = []
     failed = False
     for path in args.recipes:
-        _flow, problems = check_recipe(path, registry)
+        _flow, problems = check_recipe(path, registry, recipe_root=args.recipe_root)
         failed |= any(d.severity == "error" for d in problems)
         everything.extend(problems)
         if args.format == "text":
@@ -176,7 +197,8 @@ def _graph(args: argparse.Namespace) -> int:
     from engine.registry import Registry
 
     _readable(args.recipe)
-    flow, problems = check_recipe(args.recipe, Registry.discover())
+    _root_directory(args.recipe_root)
+    flow, problems = check_recipe(args.recipe, Registry.discover(), recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None:

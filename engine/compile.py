@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
@@ -237,13 +238,13 @@ class _Compiler:
         ok = (
             isinstance(value, dict)
             and set(value) <= {"min", "max"}
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) for v in value.values())
         )
         if not ok:
             self.error(
                 spec.where(key),
                 "bad-limits",
-                f"measurement '{name}': {key} must be {{min, max}} numbers, got {value!r}",
+                f"measurement '{name}': {key} must be {{min, max}} finite numbers, got {value!r}",
             )
             return None
         limits = Limits(value.get("min"), value.get("max"))
@@ -267,6 +268,14 @@ class _Compiler:
             lot_size=spec.get("lot_size"),
             recall_threshold=spec.get("recall_threshold"),
         )
+
+
+def _finite(value: float) -> bool:
+    """A bound a value can be compared with: .nan passes every comparison, an integer past float overflows."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _inside(value: float | None, limits: Limits) -> bool:

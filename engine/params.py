@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -74,7 +75,7 @@ def coerce(value: Any, hint: Any) -> Any:
         raise TypeError(f"expected an integer, got {value!r}")
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            return _finite(value)
         raise TypeError(f"expected a number, got {value!r}")
     if hint is str:
         if isinstance(value, str):
@@ -97,6 +98,17 @@ def coerce(value: Any, hint: Any) -> Any:
         (inner,) = (a for a in args if a is not type(None))
         return coerce(value, inner)
     raise TypeError(f"unsupported parameter type {hint!r}")
+
+
+def _finite(value: int | float) -> float:
+    """``value`` as a float; TypeError when it has none (too large) or is not finite (a bound that never bounds)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise TypeError(f"expected a finite number, got an integer of {len(str(abs(value)))} digits") from None
+    if not math.isfinite(number):
+        raise TypeError(f"expected a finite number, got {number!r}")
+    return number
 
 
 def refs(step_type: type[StepType], params: Any) -> list[tuple[str, str, str]]:

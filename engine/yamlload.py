@@ -7,14 +7,19 @@ refused with a position, and so that the result is plain data a JSON Schema vali
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
 
-from engine.diagnostics import Diagnostic, Pos, RecipeSyntaxError
+from engine.diagnostics import Diagnostic, Pos, RecipeSyntaxError, quoted
 
 MAX_BYTES = 1 << 20
 """A recipe is text written by people; a megabyte is far beyond any real one."""
@@ -22,8 +27,33 @@ MAX_NODES = 200_000
 """Counted with aliases expanded, so an alias bomb is refused before it is walked."""
 MAX_DEPTH = 64
 
+MAX_INT = (1 << 63) - 1
+"""With ``finite=True``, integers beyond 64 bits are refused: no count, bound or version needs more,
+and a store column or a float parameter could not hold them."""
+
 _CORE = "tag:yaml.org,2002:"
-_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_CORE + t for t in ("str", "int", "float", "bool", "null"))
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+_HOLDS = {_INT: {_INT}, _FLOAT: {_FLOAT, _INT}, _BOOL: {_BOOL}, _NULL: {_NULL}}
+"""For a scalar given an explicit tag: the tags its text must read as when plain (``!!float 1`` is
+fine, ``!!bool maybe`` is not). ``!!str`` holds any text."""
+_NOT_YAML_TEXT = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters YAML does not allow in a document (the C0 controls but tab and line breaks, DEL, ...)."""
+
+
+class _Resolver(VersionedResolver):
+    """ruamel.yaml's YAML 1.2 resolver, told its version once.
+
+    With the C parser the stock resolver looks the version up for every scalar through two failed
+    attribute lookups, a third of the time a large recipe took to load; it always ends at 1.2.
+    """
+
+    @property
+    def processing_version(self) -> Any:
+        return (1, 2)
+
+
+_PLAIN = _Resolver()
 
 
 class YMap(dict[str, Any]):
@@ -73,10 +103,16 @@ def _tag(node: Node) -> str:
     return str(getattr(tag, "value", tag))
 
 
+def _tag_name(tag: str) -> str:
+    """A tag as it is written: ``!!binary`` for the YAML core tags."""
+    return quoted("!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag)
+
+
 class _Builder:
-    def __init__(self, file: str, yaml: YAML) -> None:
+    def __init__(self, file: str, yaml: YAML, finite: bool) -> None:
         self.file = file
         self.constructor = yaml.constructor
+        self.finite = finite
         self.nodes = 0
 
     def pos(self, node: Node) -> Pos:
@@ -92,44 +128,69 @@ class _Builder:
             raise self.fail(node, "yaml-too-large", f"document has more than {MAX_NODES} values")
         if depth > MAX_DEPTH:
             raise self.fail(node, "yaml-too-deep", f"document is nested deeper than {MAX_DEPTH}")
-        tag = _tag(node)
         if isinstance(node, ScalarNode):
-            if tag == _CORE + "timestamp":
-                raise self.fail(node, "yaml-tag", f"'{node.value}' reads as a date: quote it to write text")
-            if tag not in _SCALAR_TAGS:
-                raise self.fail(node, "yaml-tag", f"tag '{tag}' is not allowed in a recipe")
-            try:
-                return self.constructor.construct_object(node, deep=True)
-            except (ValueError, OverflowError) as exc:
-                raise self.fail(node, "yaml-value", f"cannot read value: {exc}") from None
+            return self.scalar(node)
+        tag = _tag(node)
         if isinstance(node, SequenceNode):
             if tag != _CORE + "seq":
-                raise self.fail(node, "yaml-tag", f"tag '{tag}' is not allowed in a recipe")
+                raise self.fail(node, "yaml-tag", f"tag {_tag_name(tag)} is not allowed in a recipe")
             seq = YList(self.pos(node))
             for item in node.value:
                 seq.add(self.build(item, depth + 1), self.pos(item))
             return seq
         if isinstance(node, MappingNode):
             if tag != _CORE + "map":
-                raise self.fail(node, "yaml-tag", f"tag '{tag}' is not allowed in a recipe")
-            mapping = YMap(self.pos(node))
-            for key_node, value_node in node.value:
-                if _tag(key_node) == _CORE + "merge":
-                    raise self.fail(key_node, "yaml-merge", "merge keys (<<) are not supported")
-                key = self.build(key_node, depth + 1)
-                if not isinstance(key, str):
-                    raise self.fail(key_node, "yaml-key", f"key {key!r} is not a string")
-                if key in mapping:
-                    first = mapping.key_pos[key]
-                    raise self.fail(
-                        key_node,
-                        "yaml-duplicate-key",
-                        f"duplicate key '{key}' (first defined at line {first.line})",
-                    )
-                value = self.build(value_node, depth + 1)
-                mapping.put(key, value, self.pos(key_node), self.pos(value_node))
-            return mapping
+                raise self.fail(node, "yaml-tag", f"tag {_tag_name(tag)} is not allowed in a recipe")
+            return self.mapping(node, depth)
         raise self.fail(node, "yaml-node", f"unexpected YAML node {type(node).__name__}")
+
+    def mapping(self, node: MappingNode, depth: int) -> YMap:
+        mapping = YMap(self.pos(node))
+        for key_node, value_node in node.value:
+            if _tag(key_node) == _CORE + "merge":
+                raise self.fail(key_node, "yaml-merge", "merge keys (<<) are not supported")
+            key = self.build(key_node, depth + 1)
+            if not isinstance(key, str):
+                raise self.fail(key_node, "yaml-key", f"key {quoted(repr(key))} is not a string")
+            if key in mapping:
+                first = mapping.key_pos[key]
+                raise self.fail(
+                    key_node,
+                    "yaml-duplicate-key",
+                    f"duplicate key {quoted(key)} (first defined at line {first.line})",
+                )
+            value = self.build(value_node, depth + 1)
+            mapping.put(key, value, self.pos(key_node), self.pos(value_node))
+        return mapping
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag, text = _tag(node), node.value
+        if tag == _STR:
+            return text
+        if tag == _CORE + "timestamp":
+            raise self.fail(node, "yaml-tag", f"{quoted(text)} reads as a date: quote it to write text")
+        if tag not in _SCALAR_TAGS:
+            raise self.fail(node, "yaml-tag", f"tag {_tag_name(tag)} is not allowed in a recipe")
+        # A tag written out (!!bool, !!int ...) is kept only for text that reads as that type unquoted.
+        plain = str(_PLAIN.resolve(ScalarNode, text, (True, False)))
+        if plain not in _HOLDS[tag]:
+            raise self.fail(node, "yaml-value", f"{quoted(text)} is not a value of type {_tag_name(tag)}")
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except Exception as exc:  # whatever the constructor raises, the value is the problem
+            raise self.fail(node, "yaml-value", f"cannot read {quoted(text)}: {exc}") from None
+        if self.finite:
+            self.check_number(node, value)
+        return value
+
+    def check_number(self, node: ScalarNode, value: Any) -> None:
+        """Refuse a number no limit or parameter can use: not finite, or too large for a float or a store."""
+        if isinstance(value, float) and not math.isfinite(value):
+            message = f"{quoted(node.value)} is not a finite number (a limit of .nan or .inf would pass every value)"
+            raise self.fail(node, "non-finite-number", message)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            message = f"{quoted(node.value)} is beyond the 64-bit integers a recipe may hold"
+            raise self.fail(node, "number-range", message)
 
 
 def _flow_depth(text: str) -> int:
@@ -167,14 +228,30 @@ def _whole_file(file: str, code: str, message: str) -> RecipeSyntaxError:
     return RecipeSyntaxError([Diagnostic(Pos(file, 1, 1), "error", code, message)])
 
 
-def load_text(text: str, file: str) -> Any:
-    """Parse one YAML document; raise RecipeSyntaxError with a position on any problem."""
-    if len(text) > MAX_BYTES:
+def _at_offset(text: str, offset: int, file: str, code: str, message: str) -> RecipeSyntaxError:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", code, message)])
+
+
+def load_text(text: str, file: str, *, finite: bool = False) -> Any:
+    """Parse one YAML document; raise RecipeSyntaxError with a position on any problem.
+
+    ``finite``: refuse numbers that are not finite (.nan, .inf, 1e400) or beyond 64-bit integers,
+    at their position (a recipe's limits and parameters must be real bounds).
+    """
+    if len(text) > MAX_BYTES or (len(text) * 4 > MAX_BYTES and len(text.encode("utf-8", "replace")) > MAX_BYTES):
         raise _whole_file(file, "yaml-too-large", f"file is larger than {MAX_BYTES} bytes")
+    bad = _NOT_YAML_TEXT.search(text)
+    if bad:
+        char = bad.group()
+        message = f"character U+{ord(char):04X} ({quoted(char)}) is not allowed in YAML text: write it as an escape"
+        raise _at_offset(text, bad.start(), file, "yaml-character", message)
     if _flow_depth(text) > MAX_DEPTH:
         # Refused before parsing: the C parser recurses without a limit and crashes on deep nesting.
         raise _whole_file(file, "yaml-too-deep", f"document is nested deeper than {MAX_DEPTH}")
     yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is there
+    yaml.Resolver = _Resolver
     try:
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
@@ -183,23 +260,45 @@ def load_text(text: str, file: str) -> Any:
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
         raise RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-syntax", message)]) from None
     except YAMLError as exc:
+        offset = getattr(exc, "position", None)
+        if isinstance(offset, int) and 0 <= offset <= len(text):
+            raise _at_offset(text, offset, file, "yaml-syntax", str(getattr(exc, "reason", exc))) from None
         raise _whole_file(file, "yaml-syntax", str(exc)) from None
     except RecursionError:
         raise _whole_file(file, "yaml-too-deep", "document is nested too deeply") from None
     if node is None:
         return None
-    return _Builder(file, yaml).build(node)
+    return _Builder(file, yaml, finite).build(node)
 
 
-def load_file(path: Path, shown_as: str | None = None) -> Any:
-    """Read and parse ``path``; positions name it as ``shown_as`` (default: the path given)."""
-    file = shown_as if shown_as is not None else str(path)
-    with open(path, "rb") as fh:
+def read_text(path: Path, file: str) -> str:
+    """The UTF-8 text of the regular file ``path``; RecipeSyntaxError at ``file``:1:1 otherwise.
+
+    Opened without waiting (a FIFO has no writer) and checked to be a regular file before anything is
+    read: a device never ends. OSError when the file cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+            raise _whole_file(file, "file-not-regular", f"is {what}, not a regular file")
         raw = fh.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise _whole_file(file, "yaml-too-large", f"file is larger than {MAX_BYTES} bytes")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _whole_file(file, "yaml-encoding", f"file is not UTF-8 text ({exc.reason})") from None
-    return load_text(text, file)
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"file is not UTF-8 text ({exc.reason})"
+        raise RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-encoding", message)]) from None
+
+
+def load_file(path: Path, shown_as: str | None = None, *, finite: bool = False) -> Any:
+    """Read and parse ``path``; positions name it as ``shown_as`` (default: the path given).
+
+    ``finite`` as for ``load_text``. OSError when the file cannot be opened or read.
+    """
+    file = shown_as if shown_as is not None else str(path)
+    return load_text(read_text(path, file), file, finite=finite)

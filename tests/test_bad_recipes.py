@@ -12,8 +12,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from engine.diagnostics import Diagnostic, Pos
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_DIR = ROOT / "tests" / "recipes" / "bad"
@@ -46,6 +49,8 @@ PHRASES: dict[str, str] = {
     "check6_unsupported_in_mmos.yaml": "TESTINFRASTRUCTURE cannot be used in a mmos image",
     "check7_group_deadlock.yaml": "any_order group 'factory_ops' can never finish",
     "check7_group_requires_later.yaml": "requires 'load_test_app', which comes after it on the route",
+    "limits_not_finite.yaml": "'.nan' is not a finite number",
+    "param_integer_too_large.yaml": "is beyond the 64-bit integers a recipe may hold",
     "schema_unknown_top_key.yaml": "unknown key 'station' (did you mean 'stations'?)",
     "unknown_image.yaml": "unknown image 'factory_tset' (did you mean 'factory_test'?)",
     "unknown_param.yaml": "unknown parameter 'rf_regoin' in params (did you mean 'rf_region'?)",
@@ -55,6 +60,8 @@ PHRASES: dict[str, str] = {
     "unknown_with_param.yaml": "unknown key 'verfiy' in stages[0].with (did you mean 'verify'?)",
     "yaml_duplicate_key.yaml": "duplicate key 'station' (first defined at line 19)",
     "yaml_python_tag.yaml": "python/object/apply:os.system' is not allowed",
+    "yaml_bool_tag_maybe.yaml": "'maybe' is not a value of type '!!bool'",
+    "yaml_control_character.yaml": "character U+001B ('\\x1b') is not allowed in YAML text",
 }
 
 ENGINE_BUGS: dict[str, str] = {}
@@ -145,3 +152,111 @@ def test_example_workflow_validates_cleanly(path: str) -> None:
     result = _validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
+
+
+# -- every diagnostic is one line -----------------------------------------------------------------
+
+LINE = re.compile(r"^[^\s:][^:]*:\d+:\d+: (error|warning): [^\n]* \[[a-z0-9-]+\]$")
+"""`path:LINE:COL: severity: message [code]`, nothing else."""
+
+HOSTILE = """\
+recipe: hostile
+version: 1
+"new\\nline\\u001b[31m": 1
+stations:
+  "a\\rb": {slots: 1}
+stages:
+  - {id: "x\\u2028y", step: "dev\\u0007ice.connect", station: "q\\u009bz"}
+  - {id: b, step: device.connect, with: {interface: "u\\nsb"}}
+"""
+
+
+def test_user_text_in_diagnostics_is_escaped_onto_one_line(tmp_path: Path) -> None:
+    """Keys and values holding newlines, CR, ESC, BEL, U+2028 or CSI (written as YAML escapes) are
+    echoed escaped: every line of output is one whole diagnostic, and no control character reaches it."""
+    path = tmp_path / "hostile.yaml"
+    path.write_text(HOSTILE)
+    result = _validate(str(path))
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.split("\n")
+    assert lines[-1] == ""
+    assert len(lines) > 2
+    for line in lines[:-1]:
+        assert LINE.match(line), repr(line)
+        assert line.isprintable(), repr(line)
+    assert "new\\nline\\x1b[31m" in result.stdout
+
+
+def test_a_file_name_with_a_newline_stays_on_one_line(tmp_path: Path) -> None:
+    """The file name is escaped in each diagnostic too."""
+    path = tmp_path / "two\nlines.yaml"
+    path.write_text("recipe: Bad Id\nversion: 1\nstages: []\n")
+    result = _validate(str(path))
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert "two\\nlines.yaml:1:9: error:" in line
+
+
+def test_diagnostic_escapes_and_bounds_its_message() -> None:
+    """A Diagnostic made with any message prints one printable line of bounded length."""
+    diag = Diagnostic(Pos("a\rb.yaml", 1, 1), "error", "x", "one\ntwo\x1b[0m\u2028" + "z" * 5000)
+    text = str(diag)
+    assert text.isprintable() and "one\\ntwo\\x1b[0m\\u2028" in text
+    assert len(text) < 1100
+    assert diag.as_json()["file"] == "a\\rb.yaml"
+
+
+def test_yaml_problems_of_every_kind_print_one_line(tmp_path: Path) -> None:
+    """A syntax error, a tag, a duplicate key and an encoding error: each file one line, at its place."""
+    files = {
+        "syntax.yaml": b"recipe: x\nstages: [\n  {id: a\n",
+        "tag.yaml": b"recipe: !!binary aGk=\n",
+        "dup.yaml": b"recipe: x\nrecipe: y\n",
+        "latin.yaml": b"recipe: caf\xe9\n",
+        "nul.yaml": b"recipe: x\x00\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    result = _validate(*(str(tmp_path / name) for name in files))
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(files)
+    assert all(LINE.match(line) for line in lines), lines
+    assert not any(":1:1:" in line for line in lines if "syntax.yaml" not in line), lines
+
+
+def test_a_bad_file_does_not_stop_the_next(tmp_path: Path) -> None:
+    """`!!bool maybe` in the first recipe of a validate run: its error, then the next file is still checked."""
+    (tmp_path / "a.yaml").write_text("recipe: a\nversion: !!bool maybe\nstages: []\n")
+    (tmp_path / "b.yaml").write_text("recipe: b\nversion: 1\nstages: [{id: c, step: devce.connect}]\n")
+    result = _validate(str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line.split(":")[0].endswith(("a.yaml", "b.yaml")) for line in result.stdout.splitlines()] == [True, True]
+    assert "[yaml-value]" in result.stdout and "[unknown-step]" in result.stdout
+
+
+def test_a_fault_of_floorflow_in_one_file_is_an_internal_error_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unexpected exception while checking one recipe is an `internal` error at its 1:1, and the
+    other recipes of the run are checked as usual."""
+    import engine.check
+    from engine.cli import main
+
+    real = engine.check.compile_recipe
+
+    def compile_or_fail(recipe: Any, registry: Any) -> Any:
+        if recipe.shown_as.endswith("boom.yaml"):
+            raise KeyError("unexpected")
+        return real(recipe, registry)
+
+    monkeypatch.setattr(engine.check, "compile_recipe", compile_or_fail)
+    for name in ("boom.yaml", "fine.yaml"):
+        (tmp_path / name).write_text(f"recipe: {name[:4]}\nversion: 1\nstages: [{{id: c, step: device.connect}}]\n")
+    code = main(["validate", str(tmp_path / "boom.yaml"), str(tmp_path / "fine.yaml")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    (line,) = out.splitlines()
+    assert line.startswith(f"{tmp_path / 'boom.yaml'}:1:1: error: ") and line.endswith("[internal]")
+    assert "KeyError" in line
+    assert "1 recipe" not in err

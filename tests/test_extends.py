@@ -8,6 +8,7 @@ compiled Flow and the diagnostics).
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -423,3 +424,115 @@ def test_phone_wim_rework_resumes_at_the_wim_boot(phone_wim: Flow) -> None:
     """The child's override of rf_rework changes then: and keeps the base's other keys."""
     rework = phone_wim.stages["rf_rework"]
     assert (rework.then, rework.max_visits, rework.step) == ("boot_mmos_wim", 2, "manual.checklist")
+
+
+# -- what extends: may name -----------------------------------------------------------------------
+
+SMALL_BASE = "recipe: base\nversion: 1\nabstract: true\nstages:\n  - {id: a, step: device.record_id}\n"
+
+
+def refusal(child: Path, recipe_root: Path | None = None) -> Diagnostic:
+    """The one error loading ``child`` gives; it must sit on the child's extends: line."""
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(child, recipe_root=recipe_root)
+    (diag,) = errors(caught.value)
+    assert (diag.pos.file, diag.pos.line) == (str(child), 1), diag
+    return diag
+
+
+def extending(tree: Path, ref: str) -> Path:
+    """tree/child.yaml whose first line is ``extends: ref`` (written as a YAML double-quoted string)."""
+    return write(tree / "child.yaml", f"extends: {json.dumps(ref)}\nrecipe: c\nversion: 1\nstages: []\n")
+
+
+@pytest.mark.parametrize(
+    ("ref", "code"),
+    [
+        ("../outside/base.yaml", "extends-outside"),
+        ("sub/../../outside/base.yaml", "extends-outside"),
+        ("/etc/hostname", "extends-outside"),
+        ("/dev/null", "extends-outside"),
+        ("../" * 40 + "proc/self/environ", "extends-outside"),
+        ("sub", "extends-not-file"),
+        ("fifo.yaml", "extends-not-file"),
+        ("a" * 300 + ".yaml", "extends-unreadable"),
+        ("a\nb.yaml", "extends-bad-path"),
+        ("a\x1b[31mb.yaml", "extends-bad-path"),
+        ("a\x00b.yaml", "extends-bad-path"),
+        ("nowhere.yaml", "extends-missing"),
+    ],
+)
+def test_extends_names_only_a_regular_file_inside_the_recipe_tree(tmp_path: Path, ref: str, code: str) -> None:
+    """Absolute paths, .. out of the tree, /proc, directories, FIFOs, over-long and control-character
+    paths are each one error with its code at the extends: line, never opened and never an OSError."""
+    tree = tmp_path / "tree"
+    write(tmp_path / "outside" / "base.yaml", SMALL_BASE)
+    (tree / "sub").mkdir(parents=True)
+    os.mkfifo(tree / "fifo.yaml")
+    diag = refusal(extending(tree, ref), None)
+    assert diag.code == code
+    assert "\n" not in str(diag) and "\x1b" not in str(diag) and "\x00" not in str(diag)
+
+
+def test_a_link_out_of_the_tree_is_refused(tmp_path: Path) -> None:
+    """A symbolic link inside the tree that leads out of it is followed, and refused as extends-outside."""
+    write(tmp_path / "outside" / "base.yaml", SMALL_BASE)
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "base.yaml").symlink_to(tmp_path / "outside" / "base.yaml")
+    assert refusal(extending(tmp_path / "tree", "base.yaml")).code == "extends-outside"
+
+
+def test_the_kernel_files_are_refused_even_below_the_root(tmp_path: Path) -> None:
+    """With --recipe-root /, /proc is still no recipe: extends-outside naming the kernel."""
+    diag = refusal(extending(tmp_path, "../" * 40 + "proc/self/environ"), Path("/"))
+    assert (diag.code, "file of the kernel" in diag.message) == ("extends-outside", True)
+
+
+def test_recipe_root_lets_a_chain_reach_a_shared_directory(tmp_path: Path) -> None:
+    """--recipe-root names a wider tree: ../shared/base.yaml, and a link into it, are then accepted."""
+    write(tmp_path / "shared" / "base.yaml", SMALL_BASE)
+    line = tmp_path / "lines" / "a"
+    line.mkdir(parents=True)
+    child = extending(line, "../../shared/base.yaml")
+    assert refusal(child).code == "extends-outside"
+    assert stage_ids(load_recipe(child, recipe_root=tmp_path).data["stages"]) == ["a"]
+    (line / "base.yaml").symlink_to(tmp_path / "shared" / "base.yaml")
+    assert stage_ids(load_recipe(extending(line, "base.yaml"), recipe_root=tmp_path).data["stages"]) == ["a"]
+
+
+def test_inside_the_tree_dot_dot_and_subdirectories_are_fine(tmp_path: Path) -> None:
+    """A path that climbs back into the tree (sub/../base/base.yaml) is inside it."""
+    write(tmp_path / "base" / "base.yaml", SMALL_BASE)
+    (tmp_path / "sub").mkdir()
+    assert stage_ids(load_recipe(extending(tmp_path, "sub/../base/base.yaml")).data["stages"]) == ["a"]
+
+
+def test_a_base_extending_out_of_the_first_recipes_tree_is_refused(tmp_path: Path) -> None:
+    """The tree is the first recipe's: a base in base/ may not extend ../../ beyond it."""
+    write(tmp_path / "outside" / "top.yaml", SMALL_BASE)
+    base = write(tmp_path / "tree" / "base" / "base.yaml", 'extends: "../../outside/top.yaml"\n' + SMALL_BASE)
+    child = extending(tmp_path / "tree", "base/base.yaml")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(child)
+    (diag,) = errors(caught.value)
+    assert (diag.code, diag.pos.line, diag.pos.file.endswith("base/base.yaml")) == ("extends-outside", 1, True)
+    assert base.is_file()
+
+
+def test_validate_and_graph_take_recipe_root(tmp_path: Path) -> None:
+    """`floorflow validate|graph --recipe-root DIR` accept a chain into DIR; a root that is no directory is exit 2."""
+    from engine.cli import main
+
+    write(tmp_path / "shared" / "base.yaml", SMALL_BASE)
+    child = extending(tmp_path / "line", "../shared/base.yaml")
+    assert main(["validate", str(child)]) == 1
+    assert main(["validate", "--recipe-root", str(tmp_path), str(child)]) == 0
+    assert main(["graph", "--recipe-root", str(tmp_path), str(child)]) == 0
+    assert main(["validate", "--recipe-root", str(tmp_path / "none"), str(child)]) == 2
+
+
+def test_shipped_workflows_extend_inside_their_tree(registry: Registry) -> None:
+    """The example workflows' extends: base/phone.yaml stays inside workflows/ (and engine/workflows/ installed)."""
+    for name in ("phone-wim.yaml", "phone-reflash.yaml"):
+        flow, problems = check_recipe(ROOT / "workflows" / name, registry)
+        assert flow is not None, problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -244,3 +245,179 @@ def test_brackets_in_quotes_and_comments_do_not_count_as_nesting() -> None:
     many = "[" * (MAX_DEPTH * 2)
     data = load_text(f"a: '{many}'\nb: \"{many}\"  # {many}\nc: [[1]]\n", "r.yaml")
     assert data["a"] == many and data["b"] == many and data["c"] == [[1]]
+
+
+# -- core tags and the values they can hold -------------------------------------------------------
+
+TAGGED_REFUSALS = [
+    "!!bool maybe",
+    "!!bool",
+    "!!bool yes",
+    "!!int x",
+    "!!int",
+    "!!int 0x",
+    "!!int 1.5",
+    "!!float y",
+    "!!float .nanx",
+    "!!float",
+    "!!null z",
+    "!!null 0",
+]
+
+
+@pytest.mark.parametrize("value", TAGGED_REFUSALS)
+def test_core_tag_with_a_value_it_cannot_hold_is_refused_at_the_value(value: str) -> None:
+    """`!!bool maybe`, `!!int x`, `!!null z` ...: one yaml-value problem at the value, no KeyError or IndexError."""
+    pos, code, message = _refusal(f"recipe: demo\nversion: {value}\n")
+    assert (pos, code) == (Pos("r.yaml", 2, 10), "yaml-value")
+    assert "is not a value of type '!!" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("!!bool true", True), ("!!int 12", 12), ('!!int "12"', 12), ("!!float 1", 1.0), ("!!null ~", None)],
+)
+def test_core_tag_with_a_value_of_its_type_is_read(value: str, expected: object) -> None:
+    """A core tag on text that reads as its type unquoted gives that value (``!!float 1`` is 1.0)."""
+    data = load_text(f"v: {value}\n", "r.yaml")
+    assert data["v"] == expected and type(data["v"]) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "value", ["!!binary aGk=", "!!timestamp 2024-01-01", "!!set {a}", "!!omap [a: 1]", "!!str [1]"]
+)
+def test_other_core_tags_are_refused_by_name(value: str) -> None:
+    """Tags that construct other objects (binary, timestamp, set, omap), or a scalar tag on a list, are yaml-tag."""
+    pos, code, _message = _refusal(f"v: {value}\n")
+    assert (pos.line, code) == (1, "yaml-tag")
+
+
+def test_a_failing_value_constructor_is_a_diagnostic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the YAML constructor raises for a value becomes a yaml-value problem at that value."""
+    from ruamel.yaml.constructor import SafeConstructor
+
+    def broken(self: object, node: object) -> object:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(SafeConstructor, "construct_yaml_int", broken)
+    monkeypatch.setitem(SafeConstructor.yaml_constructors, "tag:yaml.org,2002:int", broken)
+    pos, code, _message = _refusal("a: 1\nb: 2\n")
+    assert (pos, code) == (Pos("r.yaml", 1, 4), "yaml-value")
+
+
+# -- characters YAML does not allow ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x7f", "\x9b", "\ufffe"])
+def test_control_character_is_refused_at_its_line_and_column(char: str) -> None:
+    """A raw control character is one yaml-character problem at its own line and column, not at 1:1."""
+    pos, code, message = _refusal(f"recipe: demo\ndescription: 'ab{char}c'\n")
+    assert (pos, code) == (Pos("r.yaml", 2, 17), "yaml-character")
+    assert "\n" not in message and char not in message
+    assert f"U+{ord(char):04X}" in message
+
+
+def test_tab_and_line_breaks_are_yaml_text() -> None:
+    """Tabs, CR LF line ends and non-ASCII letters are allowed where YAML allows them."""
+    data = load_text("a: 'x\ty'\r\nb: ключ\r\n", "r.yaml")
+    assert data == {"a": "x\ty", "b": "ключ"}
+
+
+# -- numbers a recipe cannot use ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [".nan", ".NaN", ".inf", "-.inf", "+.INF", "1e400", "-1e400", "!!float .inf"])
+def test_non_finite_number_is_refused_where_finite_numbers_are_asked_for(number: str) -> None:
+    """With finite=True (recipes), .nan, .inf and 1e400 are non-finite-number at their position."""
+    with pytest.raises(RecipeSyntaxError) as caught:
+        load_text(f"limits:\n  min: {number}\n", "r.yaml", finite=True)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos("r.yaml", 2, 8), "non-finite-number")
+
+
+def test_integer_beyond_64_bits_is_refused_where_finite_numbers_are_asked_for() -> None:
+    """With finite=True, 1 followed by 400 zeros is number-range at its position; 2**63 - 1 is fine."""
+    with pytest.raises(RecipeSyntaxError) as caught:
+        load_text("p: 1" + "0" * 400 + "\n", "r.yaml", finite=True)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos("r.yaml", 1, 4), "number-range")
+    assert len(diag.message) < 200
+    assert load_text(f"p: {2**63 - 1}\nq: -{2**63 - 1}\n", "r.yaml", finite=True) == {"p": 2**63 - 1, "q": 1 - 2**63}
+
+
+def test_other_files_may_hold_any_number() -> None:
+    """Without finite=True (profiles, configs check their own numbers) .inf and large integers load."""
+    data = load_text("a: .inf\nb: 1" + "0" * 30 + "\n", "r.yaml")
+    assert data["a"] == float("inf") and data["b"] == 10**30
+
+
+def test_recipe_with_a_non_finite_limit_is_refused(tmp_path: Path) -> None:
+    """load_recipe reads with finite=True: limits {min: .nan, max: .inf} are refused at .nan."""
+    path = _write(tmp_path, "recipe: d\nversion: 1\nparams:\n  p: {min: .nan, max: .inf}\nstages: []\n")
+    with pytest.raises(RecipeSyntaxError) as caught:
+        load_recipe(path)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos(str(path), 4, 12), "non-finite-number")
+
+
+# -- files that are not regular -------------------------------------------------------------------
+
+
+def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """A FIFO is opened without blocking and refused as file-not-regular."""
+    fifo = tmp_path / "r.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(RecipeSyntaxError) as caught:
+        load_file(fifo)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos(str(fifo), 1, 1), "file-not-regular")
+
+
+def test_unreadable_recipe_is_a_diagnostic_not_an_os_error(tmp_path: Path) -> None:
+    """A recipe that cannot be opened (here: a directory entry that is a dangling link) is file-unreadable at 1:1."""
+    path = tmp_path / "r.yaml"
+    path.symlink_to(tmp_path / "gone.yaml")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos(str(path), 1, 1), "file-unreadable")
+
+
+def test_non_utf8_byte_is_refused_at_its_line(tmp_path: Path) -> None:
+    """The first byte that is not UTF-8 is named by its line and column, not 1:1."""
+    path = tmp_path / "r.yaml"
+    path.write_bytes(b"recipe: demo\ndescription: caf\xe9\n")
+    with pytest.raises(RecipeSyntaxError) as caught:
+        load_file(path)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos(str(path), 2, 17), "yaml-encoding")
+
+
+# -- params coercion ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [10**400, float("nan"), float("inf"), -float("inf")])
+def test_float_parameter_refuses_what_is_not_a_finite_float(value: object) -> None:
+    """coerce to float: an integer too large for a float, .nan or ±.inf is a TypeError, never OverflowError."""
+    from engine.params import coerce
+
+    with pytest.raises(TypeError, match="expected a finite number"):
+        coerce(value, float)
+    assert coerce(16, float) == 16.0
+
+
+@pytest.mark.parametrize("bound", [".nan", ".inf", "1" + "0" * 400])
+def test_compiler_refuses_limits_it_cannot_compare_with(bound: str) -> None:
+    """A recipe read without the loader's check (built in code) still gets bad-limits for .nan, .inf
+    or an integer too large for a float, at the limits."""
+    from engine.compile import compile_recipe
+    from engine.recipe import LoadedRecipe
+    from engine.registry import Registry
+
+    text = (
+        "recipe: d\nversion: 1\nstages:\n  - id: m\n    step: rf.measure\n    with: {band: b, channels: [1]}\n"
+        f"    measurements:\n      p: {{limits: {{min: 1, max: {bound}}}}}\n"
+    )
+    recipe = LoadedRecipe(Path("r.yaml"), "r.yaml", load_text(text, "r.yaml"))
+    _flow, problems = compile_recipe(recipe, Registry.discover())
+    assert [(d.code, d.pos.line) for d in problems] == [("bad-limits", 8)]
