@@ -3,7 +3,9 @@ is kept, exit 3; a stop is bounded, and a slot still busy at its end is given up
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,13 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
-from steplab import HANG_LIMIT_S, Bench, Probe, direct_flow, runner, stage
+from rich.console import Console
+from steplab import HANG_LIMIT_S, REGISTRY, Bench, Probe, direct_flow, runner, stage
 
 from engine.context import StepContext
+from engine.events import Event, StepEnded, Stopping
 from engine.flow import Flow
 from engine.history import MemoryHistory
+from engine.operator import TerminalOperator
 from engine.outcome import Outcome
-from engine.runner import UnitResult, UnitSpec
+from engine.runner import StationRunner, UnitResult, UnitSpec
 from engine.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,3 +152,51 @@ def test_an_irreversible_step_given_up_at_a_stop_quarantines_the_unit() -> None:
     assert [(a.stage, a.outcome) for a in record.attempts] == [("burn", Outcome.ABORTED)]
     assert record.status == "quarantined"
     assert "irreversible stage 'burn' ended in ABORTED" in (record.reason or "")
+
+
+# -- Ctrl-C at an operator's prompt ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_ctrl_c_at_an_operator_prompt_ends_the_attempt_at_once_and_records_it() -> None:
+    """SIGINT while a manual check waits at a real terminal: the operator is told at once that one step is
+    cleaning up, the question ends, and the attempt is recorded ABORTED by its own slot (not given up at the
+    end of the grace), the unit aborted."""
+    leader, follower = os.openpty()
+    try:
+        with open(follower, closefd=False) as tty_in:
+            out = io.StringIO()
+            operator = TerminalOperator(Console(file=out, force_terminal=False, width=120), "alice", stream=tty_in)
+
+            def check(ctx: StepContext) -> None:
+                ctx.operator.ask(ctx.stage.id, "scratches", "No scratches?")
+
+            def interrupt() -> None:
+                deadline = time.monotonic() + 5
+                while "No scratches?" not in out.getvalue():
+                    if time.monotonic() > deadline:
+                        return  # never asked: the test fails on the missing ABORTED attempt
+                    time.sleep(0.01)
+                os.kill(os.getpid(), signal.SIGINT)
+
+            events: list[Event] = []
+            history = MemoryHistory()
+            flow = direct_flow([stage("visual", Probe)])
+            station = StationRunner(
+                flow, REGISTRY, Bench(probe=check), operator, history, [events.append], None, "alice"
+            )
+            station.stop_grace_s = 5.0
+            threading.Thread(target=interrupt, daemon=True).start()
+            [result] = station.run([UnitSpec("SN1")])
+            os.write(leader, b"y\n")  # a question still waiting (a broken stop) ends, so the terminal can close
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert result.status == "aborted"
+    [attempt] = history.unit("SN1").attempts
+    assert attempt.outcome is Outcome.ABORTED
+    assert "the run was stopped while check 'scratches' of stage 'visual' was asked" in (attempt.error or "")
+    stopping = next(n for n, e in enumerate(events) if isinstance(e, Stopping))
+    ended = next(n for n, e in enumerate(events) if isinstance(e, StepEnded))
+    assert stopping < ended
+    assert events[stopping] == Stopping(1, 5.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -298,6 +299,46 @@ def test_terminal_reads_a_real_pseudo_terminal() -> None:
             assert operator.ask("visual", "pins", "Pins straight?") == Answer(False, "bent pin")
             with pytest.raises(StationError, match="end of input"):
                 operator.ask("visual", "pins", "Pins straight?")
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_stop_ends_an_open_question_on_a_real_terminal_at_once() -> None:
+    """A question waiting on a terminal nobody types into ends as soon as the unit's cancel event is set: a
+    StationError saying the run was stopped, no answer taken; a bound operator still reads typed answers."""
+    leader, follower = os.openpty()
+    try:
+        with open(follower, closefd=False) as tty_in:
+            operator, out = _terminal(tty_in)
+            cancelled = threading.Event()
+            unit = operator.for_unit("SN0004", 4, cancelled=cancelled)
+            os.write(leader, b"y\n")
+            assert unit.ask("visual", "pins", "Pins straight?") == Answer(True)
+            raised: list[BaseException] = []
+
+            def ask() -> None:
+                try:
+                    unit.ask("visual", "scratches", "No scratches?")
+                except BaseException as exc:
+                    raised.append(exc)
+
+            asking = threading.Thread(target=ask)
+            asking.start()
+            deadline = time.monotonic() + 5
+            while "scratches: No scratches?" not in out.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            cancelled.set()
+            asking.join(5)
+            stuck = asking.is_alive()
+            if stuck:
+                os.write(leader, b"y\n")  # let the thread go before the pty closes
+                asking.join(5)
+            assert not stuck, "the question did not end when the run was stopped"
+            [error] = raised
+            assert isinstance(error, StationError)
+            assert "slot 4 unit SN0004: the run was stopped while check 'scratches'" in str(error)
     finally:
         os.close(leader)
         os.close(follower)
