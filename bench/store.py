@@ -19,6 +19,11 @@ stations. The stations wait on one barrier; the figure is the attempts of all st
 time from the barrier to the last station's last ``flush()``. Only attempts are counted. When the
 server cannot be reached, a note says so and the PostgreSQL figures are null.
 
+``write_behind_max_ms``: the worst time, in milliseconds, from an attempt handed to ``add`` to its
+commit, with every core kept busy by a spinning process (bench/writebehind.py): 4 threads add
+``--records`` attempts into a fresh SQLite store, and into PostgreSQL when it is reachable, ``--runs``
+times each; the worst of all (``write_behind_max_ms_sqlite``, ``…_pg``: each backend's).
+
 ``us_per_step_durable_sqlite``: bench/overhead.py's benchmark (a generated recipe of ``--steps``
 trivial stages, one range-checked measurement each, one ``StationRunner``, a null Line, a fresh unit
 per run) with the runner's history a durable SQLite store (``open_store("sqlite:///<tmp>/bench.db")``)
@@ -35,7 +40,7 @@ of the rounds' ratios, OpenHTF's time over the durable one's.
 The throughput figures are the median of ``--runs`` runs (default 5), the per-step ones of the
 rounds. The last line printed is one JSON object:
 ``{"sqlite_records_per_s": …, "pg_records_per_s_1": …, "pg_records_per_s_16": …,
-"us_per_step_durable_sqlite": …, "ratio_vs_openhtf_durable": …, …}``.
+"us_per_step_durable_sqlite": …, "ratio_vs_openhtf_durable": …, "write_behind_max_ms": …, …}``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import hashlib
 import json
 import multiprocessing
 import os
@@ -59,10 +63,10 @@ from pathlib import Path
 from typing import Any
 
 from overhead import floorflow_timer, openhtf_timer
+from storerecords import PRODUCT, admit, many_attempts, unit_attempts
+from writebehind import cpu_burners, write_behind_max_ms
 
-from engine.context import MeasurementRecord
-from engine.outcome import Outcome, Verdict
-from engine.record import Attempt, RecipeRef, UnitRecord
+from engine.record import Attempt
 from engine.store import open_store
 
 TARGET_PG_16 = 2000.0
@@ -72,56 +76,11 @@ TARGET_RATIO = 20.0
 DEFAULT_PG = "postgresql://postgres@127.0.0.1/test"
 STATIONS = (1, 16)
 
-RECIPE = RecipeRef("phone-wim", 7, hashlib.sha256(b"bench/store.py recipe").hexdigest())
-PRODUCT = "phone"
-# (step type, measurement, units, low, high, typical value): the kinds of stage a phone line runs.
-KINDS: tuple[tuple[str, str, str | None, float | None, float | None, float], ...] = (
-    ("device.connect", "enumeration_s", "s", 0.0, 10.0, 1.84),
-    ("flash.gang", "image_sha256_ok", None, 1.0, 1.0, 1.0),
-    ("boot.wait", "boot_s", "s", 0.0, 90.0, 31.2),
-    ("device.record_id", "chip_id_len", None, 16.0, 16.0, 16.0),
-    ("uart.functional", "uart_loopback_errors", None, 0.0, 0.0, 0.0),
-    ("rf.calibrate", "tx_power_dbm", "dBm", 21.0, 24.0, 22.71),
-    ("rf.measure", "evm_db", "dB", None, -25.0, -31.4),
-    ("rf.verify_config", "band_count", None, 5.0, 5.0, 5.0),
-    ("device.calibrate_sensors", "accel_offset_mg", "mg", -50.0, 50.0, 7.3),
-    ("provision.identity", "imei_luhn_ok", None, 1.0, 1.0, 1.0),
-)
-
-
-def unit_attempts(serial: str, *, stages: int, lot: str, station: str, slot: int, t0: float) -> list[Attempt]:
-    """A unit's ``stages`` passing attempts, one measurement each, one after the other from ``t0``."""
-    out: list[Attempt] = []
-    at = t0
-    for i in range(stages):
-        step, name, units, low, high, value = KINDS[i % len(KINDS)]
-        took = 0.5 + (i % 7) * 0.37
-        measured = MeasurementRecord(name, value + (i % 3) * 0.01, Verdict.PASS, units, low, high)
-        stage = f"s{i:02d}_{step.split('.')[1]}"
-        device = f"USB-{serial[-6:]}-{slot}"
-        out.append(
-            Attempt(serial, stage, step, 1, Outcome.PASS, at, at + took, RECIPE, lot, station, slot, "operator-ana",
-                    (measured,), None, device)
-        )  # fmt: skip
-        at += took + 0.05
-    return out
-
-
-def admit(record: UnitRecord, lot_hold: str | None) -> str | None:
-    """The route decision for a fresh unit: it may run unless its lot is on hold."""
-    return None if lot_hold is None else f"lot on hold: {lot_hold}"
-
-
 # -- SQLite, one process, adds only ------------------------------------------------------------------
 
 
 def sqlite_records_per_s(records: int, stages: int, run: int) -> float:
-    units = -(-records // stages)
-    attempts: list[Attempt] = []
-    for u in range(units):
-        serial = f"SQ{run:02d}U{u:06d}"
-        attempts += unit_attempts(serial, stages=stages, lot="LOT-SQ", station="st-01", slot=u % 4, t0=1.7e9 + u * 60)
-    del attempts[records:]
+    attempts = many_attempts(records, stages, f"SQ{run:02d}")
     with tempfile.TemporaryDirectory(prefix="floorflow-bench-store-") as tmp:
         path = Path(tmp) / "records.db"
         store = open_store(f"sqlite:///{path}")
@@ -251,6 +210,18 @@ def count_pg_attempts(url: str) -> int:
     return int(found[0]) if found else 0
 
 
+def write_behind_figures(records: int, stages: int, runs: int, pg_url: str | None) -> dict[str, float | None]:
+    """Each backend's worst write-behind wait over ``runs`` runs, in ms, with every core kept busy."""
+    worst: dict[str, float | None] = {"sqlite": None, "pg": None}
+    with tempfile.TemporaryDirectory(prefix="floorflow-bench-store-") as tmp, cpu_burners():
+        for run in range(runs):
+            attempts = many_attempts(records, stages, f"WB{run:02d}")
+            for name, url in (("sqlite", f"sqlite:///{tmp}/behind-{run}.db"), ("pg", pg_url)):
+                if url is not None:
+                    worst[name] = max(worst[name] or 0.0, write_behind_max_ms(url, attempts))
+    return worst
+
+
 # -- the runner with a durable SQLite record ----------------------------------------------------------
 
 
@@ -360,6 +331,15 @@ def main(argv: list[str] | None = None) -> int:
                 found = count_pg_attempts(url)
                 if found != written:
                     raise SystemExit(f"error: {written} attempts were added to PostgreSQL, it has {found}")
+            behind = write_behind_figures(args.records, args.stages, args.runs, url)
+    if args.no_pg:
+        behind = write_behind_figures(args.records, args.stages, args.runs, None)
+    print()
+    for name, worst in behind.items():
+        figures[f"write_behind_max_ms_{name}"] = None if worst is None else round(worst, 1)
+        if worst is not None:
+            print(f"{'write behind, ' + name + ', every core busy':<40} worst {worst:>10.1f} ms from add to commit")
+    figures["write_behind_max_ms"] = round(max(w for w in behind.values() if w is not None), 1)
     for stations in STATIONS:
         value = pg[stations]
         figures[f"pg_records_per_s_{stations}"] = None if value is None else round(value)
