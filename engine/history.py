@@ -56,14 +56,19 @@ class History(Protocol):
         ...
 
     def finish(self, serial: str, status: str, reason: str | None, lifecycle: str | None = None) -> None:
-        """The unit leaves the station: release its claim, record where its route stands."""
+        """The unit leaves the station: release its claim, record where its route stands.
+
+        Returns only once this, and every attempt added before it, would survive a crash or power loss.
+        """
         ...
 
     def lot_hold(self, lot: str) -> str | None:
         """Why the lot is on hold, or None."""
         ...
 
-    def hold_lot(self, lot: str, reason: str) -> None: ...
+    def hold_lot(self, lot: str, reason: str) -> None:
+        """Put the lot on hold (a first hold is kept); returns once the hold would survive a crash or power loss."""
+        ...
 
     def lot_failed(self, lot: str, stage: str) -> int:
         """Count one more sampled unit of the lot failing ``stage``; return the count so far."""
