@@ -60,3 +60,18 @@ def failing(attempt: Attempt) -> list[MeasurementRecord]:
 
 def lot_of(unit: UnitRecord, attempt: Attempt) -> str | None:
     return attempt.lot if attempt.lot is not None else unit.lot
+
+
+LEFT_THE_LINE = ("shipped", "scrapped")
+"""The statuses a unit never leaves: it is not run again."""
+
+
+def left_the_line(record: UnitRecord) -> str | None:
+    """Why a unit that was shipped or scrapped may not run again, with when (None: it has not left)."""
+    status = record.status
+    if status not in LEFT_THE_LINE:
+        return None
+    last = record.attempts[-1] if record.attempts else None
+    when = "" if last is None else f" on {readable_time(last.ended)} (after '{last.stage}')"
+    why = f": {record.reason}" if record.reason and status == "scrapped" else ""
+    return f"the unit was {status}{when}{why}; a unit that left the line is not run again"

@@ -27,6 +27,7 @@ from engine.machine import FlowMachine, SlotModel
 from engine.outcome import Outcome, StationError
 from engine.record import UnitRecord
 from engine.registry import Registry
+from engine.reporttext import left_the_line
 from engine.signals import signals_noted
 from engine.slots import Crew, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec, deal
 from engine.stagerunner import StageRunner
@@ -247,6 +248,9 @@ class StationRunner:
                     f"floorflow units release {record.serial} --decision done|not-done --by NAME",
                 )
             )
+        gone = left_the_line(record)
+        if gone is not None:
+            return str(Refusal("status", gone))
         stage = state.next_stage(self._own)
         if stage is None:
             return None

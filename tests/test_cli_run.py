@@ -302,9 +302,9 @@ def test_a_store_with_damaged_pages_stops_units_with_a_message_never_a_traceback
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Whichever page of a real SQLite store is overwritten (schema, units, attempts, indexes, audit), a
-    run on it (a unit seen before and a new one) ends without a traceback: exit 0 when the damage is
-    not met, else exit 4 with one-line messages naming the store, and at start-up 'the station cannot
-    start'. Opening, claiming, adding and finishing are all met by some page."""
+    run on it (a unit shipped before, refused, and a new one) ends without a traceback: exit 1 when the
+    damage is not met, else exit 4 with one-line messages naming the store, and at start-up 'the station
+    cannot start'. Opening, claiming, adding and finishing are all met by some page."""
     recipe, made = _store_with_units(tmp_path, capsys)
     pages = (made / "floorflow.db").stat().st_size // PAGE
     assert pages > 8
@@ -316,7 +316,7 @@ def test_a_store_with_damaged_pages_stops_units_with_a_message_never_a_traceback
             capsys, str(recipe), "--sim", "--store", f"sqlite:///{db}", "--unit", "SN0007", "--unit", "NEW1"
         )
         codes[page] = code
-        assert code in (0, 4), (page, err)
+        assert code in (1, 4), (page, err)
         for line in err.splitlines():
             assert line.startswith(("floorflow: ", "error: ", "warning: ")), (page, line)
             said |= {part for part in ("cannot start", "could not be read", "could not be written") if part in line}
@@ -339,3 +339,29 @@ def test_a_store_failing_outside_any_unit_stops_the_station_with_exit_4(
     code, _, err = _run(capsys, str(recipe), "--sim", "--unit", "SN1")
     assert code == 4
     assert err == "error: the station stopped: the store sqlite:///x.db: disk I/O error\n"
+
+
+@needs_sim
+@pytest.mark.parametrize("fails", [0, 1], ids=["shipped", "scrapped"])
+def test_a_unit_that_left_the_line_is_refused_when_run_again(
+    fails: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A shipped or scrapped unit run again is refused (exit 1) by the status rule, naming its status
+    and when it got it; nothing runs on it and its record keeps its status."""
+    recipe = tmp_path / "connect-only.yaml"
+    recipe.write_text(CONNECT_ONLY)
+    config = tmp_path / "sim.yaml"
+    config.write_text(f"units:\n  SN1:\n    fail: {{connect: {fails}}}\n")
+    records = tmp_path / "records"
+    args = [str(recipe), "--sim", "--json-out", str(records), "--unit", "SN1"]
+    code, _, _ = _run(capsys, *args, "--sim-config", str(config))
+    status = "scrapped" if fails else "shipped"
+    assert code == (1 if fails else 0)
+    first = json.loads((records / "SN1.json").read_text())
+    assert first["status"] == status
+    code, out, _ = _run(capsys, *args)
+    assert code == 1
+    when = first["attempts"][-1]["ended"][:19].replace("T", " ")
+    assert f"SN1 refused: refused by the status rule: the unit was {status} on {when} UTC (after 'connect')" in out
+    again = json.loads((records / "SN1.json").read_text())
+    assert again["status"] == status and len(again["attempts"]) == len(first["attempts"])

@@ -474,12 +474,13 @@ def test_unit_started_under_another_recipe_hash_is_refused(tmp_path: Path) -> No
 
 
 def test_a_scrapped_unit_never_runs_again() -> None:
-    """A unit scrapped on one run is not run on the next: the runner reports it scrapped and runs nothing."""
+    """A unit scrapped on one run is not run on the next: it is refused, saying it was scrapped; nothing runs."""
     flow = direct_flow([stage("test", Flaky, Flaky.Params(fails=5)), stage("pack", Measure)])
     bench, history = Bench(), MemoryHistory()
     [first] = runner(flow, bench, history).run([_unit("SN1")])
     [second] = runner(flow, bench, history).run([_unit("SN1")])
-    assert (first.status, second.status) == ("scrapped", "scrapped")
+    assert (first.status, second.status) == ("scrapped", "refused")
+    assert "refused by the status rule: the unit was scrapped" in (second.reason or "")
     assert bench.stages_run("SN1") == ["test"]
     state = state_of(flow, history, "SN1")
     refused = refusal(state, flow.stages["test"], None)
