@@ -96,14 +96,16 @@ class StationRunner:
         if prepare is not None:
             prepare(len(hands))
         self._crew = crew
+        interrupted = False
         try:
             crew.start(self.run_unit, self._not_run)
             crew.wait()
         except KeyboardInterrupt:
-            self.stop()
-        if self.abort.is_set():
+            interrupted = True
+        if interrupted or self.abort.is_set():
             note = f"floorflow: already aborting: the running steps have {self.stop_grace_s:g} s to clean up\n"
-            with signals_noted(note):
+            with signals_noted(note):  # a second Ctrl-C must not leave slots writing as the store closes
+                self.stop()
                 crew.wind_down(self._deadline(), self._give_up)
         return crew.results()
 

@@ -204,10 +204,20 @@ class Crew:
 
     def start(self, run_unit: RunUnit, not_run: NotRun) -> None:
         together = threading.Event()  # every slot starts at once: a late-started slot would trail the gang
-        for slot in self.slots:
-            args = (slot, run_unit, not_run, together)
-            threading.Thread(target=self._work, args=args, name=f"slot-{slot.number}", daemon=True).start()
-        together.set()
+        threads = [
+            threading.Thread(
+                target=self._work, args=(slot, run_unit, not_run, together), name=f"slot-{slot.number}", daemon=True
+            )
+            for slot in self.slots
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+        finally:
+            together.set()
+            for slot, thread in zip(self.slots, threads, strict=True):
+                if thread.ident is None:  # a Ctrl-C came before it started: nothing to wait for
+                    self._finished(slot)
 
     def _work(self, slot: Slot, run_unit: RunUnit, not_run: NotRun, together: threading.Event) -> None:
         together.wait()
@@ -230,11 +240,14 @@ class Crew:
                 except SlotClosed:
                     return
         finally:
-            slot.finished.set()
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    self._all_finished.set()
+            self._finished(slot)
+
+    def _finished(self, slot: Slot) -> None:
+        slot.finished.set()
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                self._all_finished.set()
 
     def wait(self) -> None:
         """Until every slot has run its units, or a stop was asked for."""

@@ -154,6 +154,37 @@ def test_an_irreversible_step_given_up_at_a_stop_quarantines_the_unit() -> None:
     assert "irreversible stage 'burn' ended in ABORTED" in (record.reason or "")
 
 
+def test_a_second_ctrl_c_during_the_stop_is_noted_and_the_stop_goes_on(capfd: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C, then Ctrl-C again while the stop waits for a step that ignores it: the second is answered on
+    stderr, not raised, and run() still returns with the unit given up and recorded."""
+    stuck = Stuck("wait")
+    stopping = threading.Event()
+
+    def listen(event: Event) -> None:
+        if isinstance(event, Stopping):
+            stopping.set()
+
+    def interrupt_twice() -> None:
+        if stuck.waiting.wait(5):
+            os.kill(os.getpid(), signal.SIGINT)
+            if stopping.wait(5):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    history = MemoryHistory()
+    station = runner(direct_flow([stage("wait", Probe)]), Bench(probe=stuck), history, subscribers=[listen])
+    station.stop_grace_s = 1.0
+    threading.Thread(target=interrupt_twice, daemon=True).start()
+    try:
+        [result] = station.run([UnitSpec("SN1")])
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C cut the stop short")
+    finally:
+        stuck.release.set()
+    assert result.status == "aborted" and "given up" in (result.reason or "")
+    assert [a.outcome for a in history.unit("SN1").attempts] == [Outcome.ABORTED]
+    assert "already aborting" in capfd.readouterr().err
+
+
 # -- Ctrl-C at an operator's prompt ---------------------------------------------------------------------
 
 
