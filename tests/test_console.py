@@ -9,7 +9,7 @@ import threading
 from rich.console import Console
 
 from engine.console import LiveProgress, PlainProgress, progress_for
-from engine.events import Event, StepEnded, StepStarted, UnitEnded, UnitStarted
+from engine.events import Event, StepEnded, StepStarted, Stopping, UnitEnded, UnitStarted
 from engine.outcome import Outcome
 
 T0 = 1_700_000_000.0
@@ -136,3 +136,24 @@ def test_progress_for_picks_live_on_a_terminal_and_plain_otherwise() -> None:
     console = Console(file=io.StringIO())
     assert isinstance(progress_for(True, console=console), LiveProgress)
     assert isinstance(progress_for(False, stream=io.StringIO()), PlainProgress)
+
+
+def test_a_stop_is_announced_at_once_in_plain_lines_and_above_the_live_table() -> None:
+    """The Stopping event is one line saying how many running steps are cleaning up and for how long at most,
+    in plain output and printed above the live table; the slots' rows are left as they were."""
+    out = io.StringIO()
+    PlainProgress(out)(Stopping(2, 10.0))
+    PlainProgress(out)(Stopping(1, 0.5))
+    PlainProgress(out)(Stopping(0, 10.0))
+    assert out.getvalue().splitlines() == [
+        "aborting: waiting for 2 running steps to clean up (at most 10 s)…",
+        "aborting: waiting for 1 running step to clean up (at most 0.5 s)…",
+        "aborting: no step is running",
+    ]
+    screen = io.StringIO()
+    with LiveProgress(Console(file=screen, force_terminal=True, width=120)) as progress:
+        progress(UnitStarted("SN1", 1))
+        progress(Stopping(1, 10.0))
+        assert "SN1" in _text(progress.table())
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "aborting: waiting for 1 running step to clean up (at most 10 s)…" in shown
