@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fuzzkit import FuzzInput, dump_input, make_input, prepare_dir, write_input
 from fuzzrun import Outcome, Verdict, judge, run_in_process, run_subprocess
 
+DUMP_AT_MOST = 200
 KEEP_OUTPUT = 2000
 """Characters of a failing input's output kept for --show and --dump."""
 
@@ -54,7 +55,8 @@ class Result:
     seconds: float
     traceback: bool
     bad_lines: int
-    signature: str | None
+    kinds: list[str]
+    """The kinds of failure met (see fuzzrun.Verdict.kinds); empty when the input passed."""
     report: str = ""
     """For a failing input: how it ran and what it printed."""
 
@@ -65,7 +67,7 @@ class Totals:
     tracebacks: int = 0
     bad_lines: int = 0
     max_s: float = 0.0
-    subprocess_runs: int = 0
+    failing: int = 0
     exit_codes: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     first_of_kind: dict[str, int] = field(default_factory=dict)
@@ -77,9 +79,11 @@ class Totals:
         self.bad_lines += result.bad_lines
         self.max_s = max(self.max_s, result.seconds)
         self.exit_codes[result.exit] += 1
-        if result.signature is not None:
-            self.kinds[result.signature] += 1
-            self.first_of_kind.setdefault(result.signature, result.index)
+        for kind in result.kinds:
+            self.kinds[kind] += 1
+            self.first_of_kind.setdefault(kind, result.index)
+        if result.kinds:
+            self.failing += 1
             self.failures.append(result)
 
     def figures(self) -> dict[str, Any]:
@@ -120,13 +124,11 @@ def check_one(directory: Path, seed: int, index: int, sample_every: int, timeout
         bad += [line for line in other.bad_lines if line not in bad]
         if other.outcome.exit != first.outcome.exit:
             bad.append(f"<{other.outcome.via} exit {other.outcome.exit}, in process {first.outcome.exit}>")
-    failed = [v for v in verdicts if v.failed] or ([first] if bad else [])
-    signature = failed[0].signature() if failed else None
-    if signature is None and bad:
-        signature = f"bad line {bad[-1][:60]!r}"
+            other.bad_lines.append(bad[-1])
+    kinds = list(dict.fromkeys(kind for verdict in verdicts for kind in verdict.kinds()))
     traceback = any(v.traceback is not None for v in verdicts)
-    report = _report(fuzz, verdicts) if signature else ""
-    return Result(index, first.outcome.exit, first.outcome.seconds, traceback, len(bad), signature, report)
+    report = _report(fuzz, verdicts) if kinds else ""
+    return Result(index, first.outcome.exit, first.outcome.seconds, traceback, len(bad), kinds, report)
 
 
 def _worker(conn: Connection, directory: Path, seed: int, sample_every: int, timeout_s: float) -> None:
@@ -192,8 +194,8 @@ class Pool:
         conn.close()
         self._start(slot)
         fuzz = make_input(self.args.seed, index)
-        return Result(index, code, self.args.timeout if how == "timeout" else 0.0, False, 0, f"exit {code}",
-                      fuzz.describe() + f"\n-- in-process: {code}")  # fmt: skip
+        seconds = self.args.timeout if how == "timeout" else 0.0
+        return Result(index, code, seconds, False, 0, [f"exit {code}"], fuzz.describe() + f"\n-- in-process: {code}")
 
     def close(self) -> None:
         for proc, conn in self.procs.values():
@@ -207,7 +209,7 @@ class Pool:
 def _progress(totals: Totals, started: float) -> None:
     print(
         f"{totals.inputs} inputs, {totals.tracebacks} tracebacks, {totals.bad_lines} bad lines, "
-        f"{sum(totals.kinds.values())} failing, {time.perf_counter() - started:.0f} s",
+        f"{totals.failing} failing, {time.perf_counter() - started:.0f} s",
         flush=True,
     )
 
@@ -218,7 +220,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed: the same seed, the same inputs")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N", help="default: one per core")
     parser.add_argument("--show", type=int, default=0, metavar="K", help="print the first K failing inputs")
-    parser.add_argument("--dump", type=Path, metavar="DIR", help="write failing inputs (at most 200) into DIR")
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        metavar="DIR",
+        help="write failing inputs into DIR (the first of each kind, at most 200 in all)",
+    )
     parser.add_argument("--only", type=int, nargs="+", metavar="I", help="run only these indices")
     parser.add_argument("--sample-every", type=int, default=50, metavar="N", help="also as a subprocess (0: never)")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds before an input hangs")
@@ -230,17 +237,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _print_failures(totals: Totals, args: argparse.Namespace) -> None:
     if totals.kinds:
-        print("failures by kind (count, first index, kind):")
+        print(f"{totals.failing} failing inputs; kinds of failure (inputs, first index, kind):")
         for kind, count in totals.kinds.most_common():
             print(f"  {count:6d}  {totals.first_of_kind[kind]:6d}  {kind}")
     failures = sorted(totals.failures, key=lambda r: r.index)
     for result in failures[: args.show]:
-        print(f"\n=== index {result.index} (seed {args.seed}): {result.signature}\n{result.report}")
+        print(f"\n=== index {result.index} (seed {args.seed}): {', '.join(result.kinds)}\n{result.report}")
     if args.dump is not None:
-        for result in failures[:200]:
+        # The first input of each kind, then the first failing ones up to DUMP_AT_MOST.
+        firsts = set(totals.first_of_kind.values())
+        chosen = [r for r in failures if r.index in firsts]
+        chosen += [r for r in failures if r.index not in firsts][: max(DUMP_AT_MOST - len(chosen), 0)]
+        for result in chosen:
             target = dump_input(make_input(args.seed, result.index), args.dump)
             (target / "output.txt").write_text(result.report + "\n", encoding="utf-8")
-        print(f"{min(len(failures), 200)} failing inputs written to {args.dump}")
+        print(f"{len(chosen)} failing inputs written to {args.dump}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{totals.inputs} inputs in {elapsed:.0f} s ({totals.inputs / elapsed:.0f}/s), seed {args.seed}")
     _print_failures(totals, args)
     print(json.dumps(totals.figures()))
-    return 1 if totals.kinds else 0
+    return 1 if totals.failing else 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ swapped, scalars replaced by values of other types, wrong core tags, aliases, de
 style), on the bytes (flipped bits, truncation, control characters, invalid UTF-8, CRLF, tabs, a
 BOM), or on ``extends:`` (absolute paths, ``..``, devices, /proc, directories, over-long names,
 newlines). ``make_input(seed, index)`` draws everything from one generator seeded by the pair, so
-the same pair gives the same files on any machine; ``write_input`` lays them out in a directory
-prepared once by ``prepare_dir``.
+the same pair gives the same files on any machine with the same recipes checked out (the recipes
+it starts from are part of the input); ``write_input`` lays them out in a directory prepared once by
+``prepare_dir``.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def make_input(seed: int, index: int) -> FuzzInput:
     if roll < 0.03:
         fuzz.files[main] = text.encode()
         fuzz.steps.append("unchanged")
-    elif roll < 0.14:
+    elif roll < 0.14 and compose(text) is not None:
         fuzz.files[main] = _odd_extends(rng, text, main, fuzz.steps)
     elif roll < 0.20:
         parent = f"in-{index}-base.yaml"
@@ -155,16 +156,15 @@ def _mutated(rng: random.Random, text: str, steps: list[str]) -> bytes:
     """Node mutations (re-serialized), byte mutations on top, or byte mutations of the original text."""
     mode = rng.random()
     data = text.encode()
-    if mode < 0.65:
-        tree = compose(text)
-        if tree is not None:
-            if rng.random() < 0.01:
-                steps.append(rng.choice(RARE_NODE_MUTATORS)(rng, tree))
-            for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
-                apply_node: Callable[[random.Random, Tree], str] = rng.choice(NODE_MUTATORS)
-                steps.append(apply_node(rng, tree))
-            data = serialize(tree)
-    if mode >= 0.45:
+    tree = compose(text) if mode < 0.65 else None
+    if tree is not None:
+        if rng.random() < 0.01:
+            steps.append(rng.choice(RARE_NODE_MUTATORS)(rng, tree))
+        for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
+            apply_node: Callable[[random.Random, Tree], str] = rng.choice(NODE_MUTATORS)
+            steps.append(apply_node(rng, tree))
+        data = serialize(tree)
+    if mode >= 0.45 or tree is None:
         for _ in range(rng.choice((1, 1, 2))):
             apply_text: Callable[[random.Random, bytes], tuple[bytes, str]] = rng.choice(TEXT_MUTATORS)
             data, step = apply_text(rng, data)

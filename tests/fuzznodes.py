@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 CORE = "tag:yaml.org,2002:"
@@ -119,7 +120,11 @@ def _yaml() -> YAML:
 
 
 def compose(text: str) -> Tree | None:
-    node = _yaml().compose(text)
+    """The document's tree; None for an empty document or one the pure-Python reader refuses."""
+    try:
+        node = _yaml().compose(text)
+    except YAMLError:  # a source recipe that is itself bad YAML gets byte mutations only
+        return None
     return None if node is None else Tree(node)
 
 

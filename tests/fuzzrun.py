@@ -70,13 +70,16 @@ class Verdict:
     def failed(self) -> bool:
         return self.traceback is not None or bool(self.bad_lines) or self.outcome.exit not in EXPLAINED_EXITS
 
-    def signature(self) -> str:
-        """What kind of failure this is, the same for every input that meets the same defect."""
+    def kinds(self) -> list[str]:
+        """The kinds of failure met, each the same for every input that meets the same defect."""
+        kinds = [] if self.outcome.exit in EXPLAINED_EXITS else [f"exit {self.outcome.exit}"]
         if self.traceback is not None:
-            return "traceback " + traceback_signature(self.traceback)
-        if self.bad_lines:
-            return "bad line " + line_shape(self.bad_lines[0])
-        return f"exit {self.outcome.exit}"
+            kinds.append("traceback " + traceback_signature(self.traceback))
+        for line in self.bad_lines:
+            kind = "bad line " + line_shape(line)
+            if kind not in kinds:
+                kinds.append(kind)
+        return kinds
 
 
 class _Timeout(BaseException):
