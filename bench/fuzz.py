@@ -67,6 +67,7 @@ class Totals:
     tracebacks: int = 0
     bad_lines: int = 0
     max_s: float = 0.0
+    slowest: int = -1
     failing: int = 0
     exit_codes: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
@@ -77,7 +78,8 @@ class Totals:
         self.inputs += 1
         self.tracebacks += result.traceback
         self.bad_lines += result.bad_lines
-        self.max_s = max(self.max_s, result.seconds)
+        if result.seconds > self.max_s:
+            self.max_s, self.slowest = result.seconds, result.index
         self.exit_codes[result.exit] += 1
         for kind in result.kinds:
             self.kinds[kind] += 1
@@ -271,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             pool.close()
     elapsed = time.perf_counter() - started
     print(f"{totals.inputs} inputs in {elapsed:.0f} s ({totals.inputs / elapsed:.0f}/s), seed {args.seed}")
+    print(f"slowest: index {totals.slowest}, {totals.max_s:.2f} s")
     _print_failures(totals, args)
     print(json.dumps(totals.figures()))
     return 1 if totals.failing else 0

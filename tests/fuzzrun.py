@@ -43,6 +43,7 @@ UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 """Characters that break a line or drive a terminal: never inside a diagnostic (a tab is harmless)."""
 LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
 """Line breaks as YAML counts them, for checking a diagnostic's line number."""
+NAMED_CHARACTER = re.compile(r"\bcharacter U\+([0-9A-F]{4,6})\b")
 TRACEBACK = "Traceback (most recent call last):"
 EXPLAINED_EXITS = ("0", "1", "2")
 
@@ -237,7 +238,11 @@ class _FileLines:
         line, col = int(match["line"]), int(match["col"])
         if lines is None or not 1 <= line <= len(lines):
             return False
-        return 1 <= col <= len(lines[line - 1]) + 1
+        text = lines[line - 1]
+        named = NAMED_CHARACTER.search(match["message"])
+        if named is not None:  # a diagnostic about one character points at that character
+            return text[col - 1 : col] == chr(int(named[1], 16))
+        return 1 <= col <= len(text) + 1
 
     def _lines(self, path: str) -> list[str] | None:
         if path not in self.lines:

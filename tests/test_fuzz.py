@@ -61,6 +61,8 @@ def test_judge_accepts_placed_diagnostics_and_the_summary(recipe_dir: Path) -> N
     """A diagnostic inside the file and the summary line are not failures."""
     ok = judge(_outcome("r.yaml:2:10: error: wrong [schema-type]\n", exit="1"), recipe_dir)
     assert not ok.failed
+    placed = "r.yaml:1:1: error: character U+0072 ('r') is not allowed [yaml-character]\n"
+    assert not judge(_outcome(placed, exit="1"), recipe_dir).failed
     valid = judge(_outcome(stderr="r.yaml:1:1: warning: odd [w-x]\n1 recipe valid\n", exit="0"), recipe_dir)
     assert not valid.failed
 
@@ -71,6 +73,7 @@ def test_judge_accepts_placed_diagnostics_and_the_summary(recipe_dir: Path) -> N
         ('r.yaml:1:1: error: first half\n  in "<unicode string>", position 3 [yaml-syntax]\n', "", "1"),
         ("r.yaml:9:1: error: past the last line [yaml-syntax]\n", "", "1"),
         ("r.yaml:1:40: error: past the end of the line [yaml-syntax]\n", "", "1"),
+        ("r.yaml:1:2: error: character U+0072 ('r') is not allowed [yaml-character]\n", "", "1"),
         ("/etc/hostname:1:1: error: outside the recipe's directory [x]\n", "", "1"),
         ("r.yaml:1:1: error: escape \x1b[31m reaches the terminal [x]\n", "", "1"),
         ("", "floorflow: error: [Errno 5] Input/output error\n", "2"),
@@ -78,7 +81,18 @@ def test_judge_accepts_placed_diagnostics_and_the_summary(recipe_dir: Path) -> N
         ("", "r.yaml:1:1: error: an error yet valid [x]\n1 recipe valid\n", "0"),
         ("", "r.yaml:1:1: error: fine [x]\n", "3"),
     ],
-    ids=["two-lines", "line", "column", "outside", "escape", "no-position", "silent", "error-exit-0", "exit-3"],
+    ids=[
+        "two-lines",
+        "line",
+        "column",
+        "character-elsewhere",
+        "outside",
+        "escape",
+        "no-position",
+        "silent",
+        "error-exit-0",
+        "exit-3",
+    ],
 )
 def test_judge_flags_what_is_not_a_placed_one_line_diagnostic(
     recipe_dir: Path, stdout: str, stderr: str, exit: str
