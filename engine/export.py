@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
+import math
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -22,7 +24,7 @@ from typing import Any
 from engine import htmlreport
 from engine.files import write_atomically
 from engine.outcome import Outcome
-from engine.record import Attempt, LotRecord, UnitRecord
+from engine.record import Attempt, Decision, LotRecord, UnitRecord
 from engine.reporttext import cell_text, failing, iso, lot_of, measurement_line
 
 FORMATS = ("json", "csv", "junit", "html")
@@ -70,15 +72,19 @@ def export(
     *,
     since: float | None = None,
     generated: float | None = None,
+    unreleased: Sequence[Decision] = (),
 ) -> int:
     """Write the records to ``out`` in format ``fmt`` (one of FORMATS); return the number of attempts written.
 
     ``since`` (seconds since the epoch) keeps only the attempts that ended at or after it; ``generated``
-    is the time the report says it was made (now by default).
+    is the time the report says it was made (now by default); ``unreleased``, the audit log's runs of
+    recipe content never released, are flagged in the HTML report.
     """
     writer = _WRITERS.get(fmt)
     if writer is None:
         raise ValueError(f"unknown export format '{fmt}': use one of {', '.join(FORMATS)}")
+    if fmt == "html":
+        writer = functools.partial(htmlreport.render, unreleased=unreleased)
     kept_units, kept_lots = _selected(units, lots, since)
     when = time.time() if generated is None else generated
     write_atomically(out, writer(kept_units, kept_lots, when, since))
@@ -118,6 +124,19 @@ def _json(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: flo
 # -- csv --
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes a cell beginning with for a formula (the OWASP CSV-injection rule)."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs as a formula: a finite number stays a number (-3.5 is a value);
+    text beginning with = + - @, a tab or a carriage return gets a single quote before it."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    text = cell_text(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _csv(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: float, since: float | None) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -126,37 +145,26 @@ def _csv(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: floa
         for attempt in unit.attempts:
             common = [
                 unit.serial,
-                cell_text(lot_of(unit, attempt)),
-                cell_text(unit.product),
+                lot_of(unit, attempt),
+                unit.product,
                 attempt.stage,
                 attempt.step,
                 attempt.attempt,
                 attempt.outcome.value,
-                cell_text(attempt.station),
+                attempt.station,
                 attempt.slot,
-                cell_text(attempt.operator),
+                attempt.operator,
                 iso(attempt.started),
                 iso(attempt.ended),
                 round(attempt.ended - attempt.started, 6),
-                cell_text(attempt.error),
+                attempt.error,
                 attempt.recipe.recipe,
                 attempt.recipe.version,
                 attempt.recipe.content_hash,
             ]
-            if not attempt.measurements:
-                writer.writerow([*common, "", "", "", "", "", ""])
-            for m in attempt.measurements:
-                writer.writerow(
-                    [
-                        *common,
-                        m.name,
-                        cell_text(m.value),
-                        cell_text(m.units),
-                        cell_text(m.low),
-                        cell_text(m.high),
-                        m.verdict.value,
-                    ]
-                )
+            rows = [[m.name, m.value, m.units, m.low, m.high, m.verdict.value] for m in attempt.measurements]
+            for row in rows or [[None] * 6]:
+                writer.writerow([csv_cell(cell) for cell in (*common, *row)])
     return buffer.getvalue().encode()
 
 

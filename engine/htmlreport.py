@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from engine.context import MeasurementRecord
-from engine.record import LotRecord, UnitRecord
+from engine.record import Decision, LotRecord, UnitRecord
 from engine.reporttext import (
     STATUSES,
     cell_text,
@@ -43,6 +43,7 @@ section.unit { border-top: 1px solid #999; padding-top: 0.3rem; }
 .shipped { background: #d9f2d9; }
 .scrapped { background: #f8d0d0; font-weight: 600; }
 .quarantined, .held { background: #fbe9c4; font-weight: 600; }
+.unreleased { background: #f8d0d0; border: 2px solid #a00; padding: 0.3rem 0.6rem; }
 @media print {
   body { margin: 0; font-size: 10pt; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
@@ -69,7 +70,15 @@ def _td(value: Any, css: str = "") -> str:
     return f"<td{klass}>{_e(value)}</td>"
 
 
-def render(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: float, since: float | None) -> bytes:
+def render(
+    units: Sequence[UnitRecord],
+    lots: Sequence[LotRecord],
+    generated: float,
+    since: float | None,
+    unreleased: Sequence[Decision] = (),
+) -> bytes:
+    """The report; ``unreleased``: the audit log's runs of recipe content never released (each flagged)."""
+    flagged = _unreleased_hashes(units, unreleased)
     since_text = f" &middot; attempts ended since {_e(readable_time(since))}" if since is not None else ""
     parts = [
         "<!DOCTYPE html>",
@@ -79,12 +88,13 @@ def render(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: fl
         f"<style>{_CSS}</style></head><body>",
         "<h1>floorflow report</h1>",
         f'<p class="meta">generated {_e(readable_time(generated))}{since_text}</p>',
+        _html_unreleased(units, unreleased, flagged),
         _html_summary(units),
         _html_lots(units, lots),
         "<h2>Units</h2>",
     ]
     by_name = {lot.lot: lot for lot in lots}
-    parts.extend(_html_unit(unit, by_name.get(unit.lot or "")) for unit in units)
+    parts.extend(_html_unit(unit, by_name.get(unit.lot or ""), flagged) for unit in units)
     if not units:
         parts.append("<p>No units.</p>")
     parts.append("</body></html>\n")
@@ -131,8 +141,37 @@ def _hold(lot: LotRecord) -> str:
     return f"held: {lot.hold}{since}"
 
 
-def _html_unit(unit: UnitRecord, lot: LotRecord | None) -> str:
+def _unreleased_hashes(units: Sequence[UnitRecord], unreleased: Sequence[Decision]) -> dict[str, str]:
+    """Content hash -> the recipe as its attempts name it, for each unreleased hash the units were run with."""
+    hashes = {d.subject for d in unreleased}
+    return {
+        a.recipe.content_hash: f"{a.recipe.recipe} v{a.recipe.version} (hash {a.recipe.content_hash[:12]})"
+        for unit in units
+        for a in unit.attempts
+        if a.recipe.content_hash in hashes
+    }
+
+
+def _html_unreleased(units: Sequence[UnitRecord], unreleased: Sequence[Decision], flagged: dict[str, str]) -> str:
+    """A warning naming each unreleased recipe run with, its runs (who, where, when) and its units."""
+    if not flagged:
+        return ""
+    rows = []
+    for content_hash, recipe in flagged.items():
+        runs = "; ".join(f"{readable_time(d.at)}: {d.reason}" for d in unreleased if d.subject == content_hash)
+        serials = ", ".join(u.serial for u in units if any(a.recipe.content_hash == content_hash for a in u.attempts))
+        rows.append([_td(recipe), _td(content_hash), _td(runs), _td(serials)])
+    return (
+        '<section class="unreleased"><h2>Warning: runs of unreleased recipes</h2>'
+        "<p>These recipes were run on a store that holds released recipes, without being released themselves.</p>"
+        + _table(("recipe", "hash", "runs", "units"), rows)
+        + "</section>"
+    )
+
+
+def _html_unit(unit: UnitRecord, lot: LotRecord | None, flagged: dict[str, str]) -> str:
     status = unit.status + (f": {unit.reason}" if unit.reason else "")
+    unreleased = sorted({flagged[a.recipe.content_hash] for a in unit.attempts if a.recipe.content_hash in flagged})
     last = unit.attempts[-1].recipe if unit.attempts else None
     recipe = "" if last is None else f"{last.recipe} v{last.version} ({last.content_hash[:12]})"
     facts = [("lot", unit.lot), ("product", unit.product), ("lifecycle", unit.lifecycle), ("recipe", recipe)]
@@ -141,6 +180,7 @@ def _html_unit(unit: UnitRecord, lot: LotRecord | None) -> str:
         f"<h3>{_e(unit.serial)}</h3>",
         f'<dl><dt>status</dt><dd class="{_e(unit.status)}">{_e(status)}</dd>',
         "" if lot is None or lot.hold is None else f'<dt>lot hold</dt><dd class="held">{_e(_hold(lot))}</dd>',
+        "".join(f'<dt>unreleased recipe</dt><dd class="unreleased">{_e(r)}: never released</dd>' for r in unreleased),
         "".join(f"<dt>{escape(name)}</dt><dd>{_e(value) or '&ndash;'}</dd>" for name, value in facts),
         "</dl>",
     ]

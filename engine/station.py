@@ -131,7 +131,7 @@ def _sim_state(args: argparse.Namespace, url: str) -> str | None:
 
 
 def _open(url: str, flow: Flow, args: argparse.Namespace, operator: str) -> SqlStore:
-    """The store, with what dead stations left recovered and the recipe admitted (``--production``)."""
+    """The store, with what dead stations left recovered and the recipe admitted (released, or noted)."""
     try:
         store = open_store(url)
     except StoreError as exc:
@@ -140,6 +140,12 @@ def _open(url: str, flow: Flow, args: argparse.Namespace, operator: str) -> SqlS
         warn_recovered(store)
         if args.production:
             _released(store, flow)
+        elif store.audit_unreleased_run(flow.recipe, flow.version, flow.content_hash, args.station, operator):
+            print(
+                f"warning: recipe {flow.recipe} v{flow.version} (hash {flow.content_hash[:12]}) is not released in "
+                f"{store.shown}: this run is marked in the audit log",
+                file=sys.stderr,
+            )
     except StoreError as exc:  # a damaged store is found here at the latest: its first reads
         _closed(store)
         raise StationStartError(str(exc)) from None

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from engine.files import NotRegularFile, replaceable_mode
 from engine.store import ENVIRONMENT, SqlStore, StoreError, default_url, open_store
+from engine.store.sqlstore import UNRELEASED_RUN
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HELD = "held"
@@ -116,14 +118,25 @@ def export(args: argparse.Namespace) -> int:
     from engine.export import export as write
 
     since = parse_since(args.since) if args.since is not None else None
+    _writable(args.out)
     with open_existing(args.store) as store:
         units = store.units()
         lots = store.lots()
-    if not args.out.parent.is_dir():
-        raise StoreUsageError(f"{args.out.parent}: no such directory")
-    count = write(args.format, units, lots, args.out, since=since)
+        unreleased = [d for d in store.audit() if d.action == UNRELEASED_RUN]
+    count = write(args.format, units, lots, args.out, since=since, unreleased=unreleased)
     print(f"{count} attempts of {len(units)} units written to {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _writable(out: Path) -> None:
+    """The export's path is a new file or a regular one, in a directory that is there: checked before the
+    store is read, and again as the file is written (``engine.files``)."""
+    if not out.parent.is_dir():
+        raise StoreUsageError(f"{out.parent}: no such directory")
+    try:
+        replaceable_mode(out)
+    except NotRegularFile as exc:
+        raise StoreUsageError(str(exc)) from None
 
 
 def parse_since(text: str) -> float:

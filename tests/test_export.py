@@ -510,3 +510,147 @@ def test_unwritable_directory_leaves_nothing(tmp_path: Path) -> None:
         assert list(directory.iterdir()) == []
     finally:
         directory.chmod(0o700)
+
+
+# -- what an export may write over ---------------------------------------------------------------------------
+
+
+def _fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "a-fifo"
+    os.mkfifo(path)
+    return path
+
+
+def _directory(tmp_path: Path) -> Path:
+    path = tmp_path / "a-directory"
+    path.mkdir()
+    return path
+
+
+def _link_to_device(tmp_path: Path) -> Path:
+    path = tmp_path / "to-null"
+    path.symlink_to("/dev/null")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (_fifo, "a FIFO"),
+        (_directory, "a directory"),
+        (lambda tmp_path: Path("/dev/full"), "a character device"),
+        (_link_to_device, "a character device"),
+    ],
+    ids=["fifo", "directory", "device", "link-to-device"],
+)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_writes_only_a_new_path_or_over_a_regular_file(
+    make: object, kind: str, fmt: str, tmp_path: Path
+) -> None:
+    """A directory, a FIFO, a device or a link to one at OUT is refused naming what it is, and left
+    as it was (/dev/full stays a device, even for root)."""
+    out = make(tmp_path)  # type: ignore[operator]
+    before = os.stat(out)
+    with pytest.raises(OSError, match=f"{out}: is {kind}: only a new file or a regular file is written"):
+        export(fmt, _units(), _lots(), out)
+    after = os.stat(out)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+    assert _tmp_files(out.parent) == [] or out.parent == Path("/dev")
+
+
+def test_export_replaces_a_link_to_a_regular_file_and_a_regular_file(tmp_path: Path) -> None:
+    """A regular file is replaced; a link to one is replaced by the file (never written through)."""
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("old\n")
+    link = tmp_path / "report.csv"
+    link.symlink_to(target)
+    export("csv", _units(), _lots(), link)
+    assert not link.is_symlink() and link.read_text().startswith("serial,")
+    assert target.read_text() == "old\n"
+    export("csv", _units(), _lots(), link)
+    assert link.read_text().startswith("serial,")
+
+
+# -- csv cells a spreadsheet would run -----------------------------------------------------------------------
+
+
+FORMULAS = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", '=HYPERLINK("http://x","y")']
+
+
+def _hostile_units() -> list[UnitRecord]:
+    units = []
+    for n, text in enumerate(FORMULAS):
+        value = MeasurementRecord(text, text, Verdict.PASS, text, None, None)
+        negative = MeasurementRecord("offset_db", -3.5, Verdict.PASS, "dB", -10.0, -1.0)
+        attempt = Attempt(
+            f"SN{n}",
+            "rf",
+            "lab.rf",
+            1,
+            Outcome.PASS,
+            T0,
+            T0 + 1,
+            RECIPE,
+            lot=text,
+            station=text,
+            operator=text,
+            measurements=(value, negative),
+            error=text,
+        )
+        units.append(UnitRecord(text if n else "=SN0", lot=text, product=text, attempts=[attempt]))
+    return units
+
+
+def test_csv_text_cells_that_a_spreadsheet_runs_are_neutralised(tmp_path: Path) -> None:
+    """Every text cell beginning with = + - @, a tab or a carriage return (serial, lot, product, station,
+    operator, error, measurement name, value, units) gets a leading single quote; numbers, negative
+    ones too, stay numbers."""
+    out = tmp_path / "records.csv"
+    export("csv", _hostile_units(), [], out)
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * len(FORMULAS)
+    for row in rows:
+        for column, cell in row.items():
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), (column, cell)
+            assert not cell.startswith("-") or column in ("value", "low", "high"), (column, cell)
+    texts = [r for r in rows if r["measurement"] != "offset_db"]
+    assert {r["operator"] for r in texts} == {"'" + f for f in FORMULAS}
+    assert {r["value"] for r in texts} == {"'" + f for f in FORMULAS}
+    assert rows[0]["serial"] == "'=SN0"
+    numbers = [r for r in rows if r["measurement"] == "offset_db"]
+    assert {(r["value"], r["low"], r["high"]) for r in numbers} == {("-3.5", "-10.0", "-1.0")}
+
+
+@pytest.mark.parametrize("value", [float("-inf"), float("nan"), float("inf")])
+def test_csv_non_finite_numbers_are_text(value: float, tmp_path: Path) -> None:
+    """-inf is no number a spreadsheet knows: it is written as text, neutralised like any other."""
+    m = MeasurementRecord("x", value, Verdict.FAIL)
+    unit = UnitRecord("SN1", attempts=[_attempt("SN1", "rf", 1, Outcome.FAIL, 0, measurements=(m,))])
+    out = tmp_path / "records.csv"
+    export("csv", [unit], [], out)
+    [row] = csv.DictReader(out.read_text().splitlines())
+    assert row["value"] == ("'-inf" if value < 0 else str(value))
+
+
+# -- runs of unreleased recipes ---------------------------------------------------------------------------------
+
+
+def test_html_flags_the_runs_of_an_unreleased_recipe_and_their_units(tmp_path: Path) -> None:
+    """The audit log's unreleased-recipe runs are a warning at the top of the report naming the recipe,
+    its hash, who ran it where, and the units run with it; each such unit says so too."""
+    other = RecipeRef("board", 5, "fedcba9876543210" * 4)
+    units = _units()
+    units[3].attempts.append(Attempt("SN-SHIP", "pack", "lab.pack", 1, Outcome.PASS, T0 + 1200, T0 + 1201, other))
+    run = Decision(T0 + 1199, "carol", "unreleased-recipe-run", other.content_hash, "board v5 run at station pack")
+    out = tmp_path / "report.html"
+    export("html", units, _lots(), out, unreleased=[run])
+    text = out.read_text()
+    warning = text[text.index('<section class="unreleased">') : text.index("</section>")]
+    assert "board v5 (hash fedcba987654)" in warning and other.content_hash in warning
+    assert "board v5 run at station pack" in warning and "<td>SN-SHIP</td>" in warning
+    assert "SN-MIX" not in warning
+    assert text.count("never released") == 1  # SN-SHIP's own section
+    unflagged = tmp_path / "plain.html"
+    export("html", units, _lots(), unflagged)
+    assert "unreleased" not in unflagged.read_text().replace(".unreleased {", "")

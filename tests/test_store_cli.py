@@ -322,3 +322,77 @@ def test_reading_verbs_never_create_a_store(capsys: pytest.CaptureFixture[str], 
         code, _, err = ff(capsys, *args, "--store", url)
         assert code == 2 and f"no store at {url}" in err, args
     assert list(tmp_path.iterdir()) == []
+
+
+# -- what export may write over --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+def test_export_to_a_device_fifo_or_directory_is_a_usage_error(
+    kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`export /dev/full` (as root too), a FIFO or a directory exits 2 naming what is there, before the
+    store is even looked for, and leaves it as it was."""
+    url = sqlite_url(tmp_path / "no-store-here.db")
+    out = {"device": Path("/dev/full"), "fifo": tmp_path / "fifo", "directory": tmp_path / "dir"}[kind]
+    if kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "directory":
+        out.mkdir()
+    before = os.stat(out)
+    code, _, err = ff(capsys, "export", str(out), "--format", "csv", "--store", url)
+    assert code == 2
+    what = {"device": "a character device", "fifo": "a FIFO", "directory": "a directory"}[kind]
+    assert err == f"floorflow: error: {out}: is {what}: only a new file or a regular file is written\n"
+    assert os.stat(out).st_mode == before.st_mode and os.stat(out).st_ino == before.st_ino
+
+
+# -- runs of unreleased recipes --------------------------------------------------------------------------------
+
+PROBE = """\
+recipe: probe
+version: 1
+stations:
+  fixture: {slots: 1}
+stages:
+  - {id: connect, step: device.connect, station: fixture, with: {interface: uart, timeout_s: 1}}
+"""
+
+
+def test_a_run_of_an_unreleased_recipe_on_a_store_with_releases_is_audited_and_flagged(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """On a store that holds a release, a run of a recipe never released warns, is kept in the audit log
+    (recipe, hash, station, operator) and is flagged in the HTML export with its units; a released
+    recipe's run, or any run on a store without releases, is not."""
+    recipe = tmp_path / "probe.yaml"
+    recipe.write_text(PROBE)
+    plain = sqlite_url(tmp_path / "plain.db")
+    code, _, err = ff(capsys, "run", str(recipe), "--sim", "--store", plain, "--unit", "SN-P0")
+    assert code == 0 and "not released" not in err
+    with open_store(plain) as store:
+        assert store.audit() == []
+
+    url = sqlite_url(tmp_path / "line.db")
+    assert ff(capsys, "recipe", "release", PHONE, "--by", "P. Engineer", "--store", url)[0] == 0
+    args = ["run", str(recipe), "--sim", "--store", url, "--station", "fixture", "--operator", "Carol"]
+    code, _, err = ff(capsys, *args, "--unit", "SN-P1", "--unit", "SN-P2")
+    assert code == 0, err
+    assert "warning: recipe probe v1 (hash " in err and f"is not released in {url}" in err
+    with open_store(url) as store:
+        [run] = [d for d in store.audit() if d.action == "unreleased-recipe-run"]
+        content_hash = store.units()[0].attempts[0].recipe.content_hash
+    assert (run.by, run.subject) == ("Carol", content_hash)
+    assert run.reason == f"probe v1 (hash {content_hash}) run at station fixture by Carol"
+
+    report = tmp_path / "report.html"
+    assert ff(capsys, "export", str(report), "--format", "html", "--store", url)[0] == 0
+    text = report.read_text()
+    warning = text[text.index('<section class="unreleased">') : text.index("</section>")]
+    assert f"probe v1 (hash {content_hash[:12]})" in warning and "<td>SN-P1, SN-P2</td>" in warning
+
+    assert ff(capsys, "recipe", "release", str(recipe), "--by", "P. Engineer", "--store", url)[0] == 0
+    code, _, err = ff(capsys, *args, "--unit", "SN-P3")
+    assert code == 0 and "not released" not in err
+    with open_store(url) as store:
+        assert len([d for d in store.audit() if d.action == "unreleased-recipe-run"]) == 1
