@@ -198,3 +198,16 @@ def test_a_name_keeps_its_inner_spaces_and_loses_its_outer_ones(
     code, out, err = _main(capsys, "recipe", "release", str(recipe), "--by", "  A. Supervisor ", "--store", store)
     assert code == 0, err
     assert "released for production by A. Supervisor\n" in out
+
+
+@pytest.mark.parametrize("verb", [["units", "show"], ["units", "release"]])
+def test_the_store_verbs_refuse_a_serial_that_is_not_one(
+    verb: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """units show and units release take a serial by the same rule as run: a line break or an escape in
+    it exits 2 before the store is looked for."""
+    extra = ["--decision", "done", "--by", "A. Supervisor"] if verb[1] == "release" else []
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    code, _, err = _main(capsys, *verb, "SN1\n\x1b[2J", *extra, "--store", store)
+    assert code == 2 and "argument SERIAL: 'SN1\\n\\x1b[2J': a serial cannot hold whitespace" in err
+    assert not (tmp_path / "store.db").exists()
