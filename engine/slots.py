@@ -61,7 +61,7 @@ class SlotClosed(Exception):
     """The slot was given up at the end of a stop: nothing it does reaches the record any more."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Running:
     """The attempt a slot is running: what recording it needs, should the slot be given up."""
 
@@ -138,7 +138,7 @@ class SlotRecord:
             else:
                 self.history.add(attempt, intent=intent, quarantine=quarantine)
             running = self.running
-            if running is not None and (running.stage.id, running.tries) == (attempt.stage, attempt.attempt):
+            if running is not None and running.tries == attempt.attempt and running.stage.id == attempt.stage:
                 self.running = None
 
     def finish(self, serial: str, status: str, reason: str | None, lifecycle: str | None = None) -> None:
@@ -181,10 +181,11 @@ class Slot:
     out_of_service: str | None = None
     """Why the slot takes no more units (a step thread in it did not stop when told to)."""
     finished: threading.Event = field(default_factory=threading.Event)
+    number: int = field(init=False)
+    """The socket's number, from 1 (the model's slot)."""
 
-    @property
-    def number(self) -> int:
-        return self.model.slot
+    def __post_init__(self) -> None:
+        self.number = self.model.slot
 
 
 RunUnit = Callable[[UnitSpec, Slot], UnitResult]

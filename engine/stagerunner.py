@@ -119,7 +119,15 @@ class StageRunner:
     # -- one attempt -----------------------------------------------------------------------------
 
     def _context(
-        self, unit: UnitSpec, state: UnitState, stage: Stage, slot: int, tries: int, device: Any, operator: Operator
+        self,
+        unit: UnitSpec,
+        state: UnitState,
+        stage: Stage,
+        slot: int,
+        tries: int,
+        device: Any,
+        operator: Operator,
+        cancel: threading.Event,
     ) -> StepContext:
         info = self._info.get(unit.serial)
         if info is None or info.lifecycle != state.lifecycle_state:
@@ -137,6 +145,7 @@ class StageRunner:
             images=self.flow.images,
             log=self._logs[stage.id],
             judge=self._judges[stage.id],
+            cancelled=cancel,
         )
 
     def _attempt(
@@ -150,8 +159,7 @@ class StageRunner:
         operator: Operator,
         cancel: threading.Event,
     ) -> tuple[Outcome, str | None]:
-        ctx = self._context(unit, state, stage, slot.number, tries, device, operator)
-        ctx.cancelled = cancel
+        ctx = self._context(unit, state, stage, slot.number, tries, device, operator, cancel)
         started = time.time()
         slot.record.begin(Running(unit, stage, tries, started, device))
         intent = None
