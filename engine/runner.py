@@ -138,9 +138,9 @@ class StationRunner:
         record = slot.record
         if not record.close():
             log.error("slot %d: a write to the record did not end; the slot is given up", slot.number)
-        serial, state, running = record.claimed, record.state, record.running
+        serial, state, running = record.taken_over, record.state, record.running
         if serial is None:
-            return
+            return  # the slot held no unit: nothing to record
         try:
             if running is not None:
                 took = time.time() - running.started
@@ -174,8 +174,8 @@ class StationRunner:
                 log.exception("subscriber %r failed on %r", subscriber, event)
 
     def _emit_from(self, slot: Slot, event: Event) -> None:
-        """An event from a slot's thread: dropped once the slot was given up."""
-        if not slot.record.closed:
+        """An event from a slot's thread: dropped once its unit was taken over (given up)."""
+        if slot.record.taken_over is None:
             self._emit(event)
 
     # -- one unit --------------------------------------------------------------------------------

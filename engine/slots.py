@@ -87,6 +87,8 @@ class SlotRecord:
         self.running: Running | None = None
         self.results: list[UnitResult] = []
         """The results of the slot's units, in its order."""
+        self.taken_over: str | None = None
+        """The serial the slot held when it was given up: its result and record are the runner's now."""
         self._lock = threading.Lock()
 
     def _open(self) -> None:
@@ -157,15 +159,18 @@ class SlotRecord:
         return self._write(lambda: self.history.lot_failed(lot, stage))
 
     def keep(self, result: UnitResult) -> None:
-        """The unit's result, as the run returns it."""
+        """The unit's result, as the run returns it (a unit finished before its slot was closed keeps its own)."""
         with self._lock:
-            self._open()
+            if self.taken_over is not None:
+                raise SlotClosed("the slot was given up")
             self.results.append(result)
 
     def close(self) -> bool:
-        """Let nothing more through; False when a write in progress did not end in time (still closed)."""
+        """Let no more writes through, and take over the unit held; False when a write in progress did not end
+        in time (closed all the same)."""
         taken = self._lock.acquire(timeout=GIVE_UP_WRITE_S)
         self.closed = True
+        self.taken_over = self.claimed
         if taken:
             self._lock.release()
         return taken

@@ -25,7 +25,7 @@ from engine.outcome import Outcome
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
 from engine.sampling import is_sampled, recall_threshold
-from engine.slots import Running, Slot, UnitSpec
+from engine.slots import Running, Slot, SlotClosed, UnitSpec
 from engine.unitstate import RouteIndex, UnitState
 
 log = logging.getLogger("floorflow.runner")
@@ -166,6 +166,8 @@ class StageRunner:
         if stage.irreversible:
             try:
                 intent = slot.record.intend(self.row(unit, stage, slot.number, tries, Outcome.ERROR, started, 0.0))
+            except SlotClosed:
+                raise
             except Exception as exc:
                 log.exception("the intent of %s on %s could not be journaled", stage.id, unit.serial)
                 slot.record.not_begun()
