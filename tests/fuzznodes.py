@@ -160,6 +160,17 @@ def replace_scalar(rng: random.Random, tree: Tree) -> str:
     return f"value of {_where(*slot)} -> {tag.removeprefix(CORE)} {value[:40]!r}"
 
 
+def odd_number(rng: random.Random, tree: Tree) -> str:
+    """A number where a number belongs, but huge, non-finite, negative or zero: what only a range check sees."""
+    numeric = [slot for slot in tree.slots() if getattr(get(*slot), "tag", None) in (INT, FLOAT)]
+    if not numeric:
+        return replace_scalar(rng, tree)
+    slot = rng.choice(numeric)
+    tag, value = rng.choice([(t, v) for t, v in ODD_SCALARS if t in (INT, FLOAT)] + [(INT, "1" + "0" * 20)])
+    put(*slot, ScalarNode(tag, value))
+    return f"number {_where(*slot)} -> {tag.removeprefix(CORE)} {value[:40]!r}"
+
+
 def wrong_tag(rng: random.Random, tree: Tree) -> str:
     slot = _slot(rng, tree)
     if slot is None:
@@ -345,7 +356,8 @@ def _renamed(node: Node, suffix: str) -> Node:
 NODE_MUTATORS: tuple[Callable[[random.Random, Tree], str], ...] = (
     replace_scalar,
     replace_scalar,
-    replace_scalar,
+    odd_number,
+    odd_number,
     wrong_tag,
     wrong_tag,
     retype,
