@@ -27,14 +27,24 @@ def _hints(params_class: type) -> dict[str, Any]:
 
 
 def fields_of(step_type: type[StepType]) -> tuple[dataclasses.Field[Any], ...]:
-    return dataclasses.fields(step_type.Params)
+    return _fields(step_type.Params)
+
+
+@functools.cache
+def _fields(params_class: type) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(params_class)
+
+
+@functools.cache
+def _fields_by_name(params_class: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in _fields(params_class)}
 
 
 def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> tuple[Any, list[ParamProblem]]:
     """The dataclass instance (None when it cannot be built) and every problem found."""
     given = given or {}
     problems: list[ParamProblem] = []
-    fields = {f.name: f for f in fields_of(step_type)}
+    fields = _fields_by_name(step_type.Params)
     hints = _hints(step_type.Params)
     values: dict[str, Any] = {}
     for key, value in given.items():

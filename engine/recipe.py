@@ -10,18 +10,16 @@ import hashlib
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.diagnostics import Diagnostic, Pos, RecipeError, RecipeSchemaError, did_you_mean, quoted
+from engine.diagnostics import Diagnostic, Pos, RecipeError, RecipeSchemaError, did_you_mean
+from engine.recipetree import extended_file, os_problem
 from engine.schema import validate_document
 from engine.yamlload import YList, YMap, load_file
 
 MAX_EXTENDS_DEPTH = 8
-_KERNEL_FILES = ("/proc", "/sys")
-"""Their "regular files" are the kernel's: never a recipe, whatever root the user names."""
 DIRECTIVES = ("after", "before", "remove")
 _MERGED_DEEPER = ("with", "measurements")
 _KEYED_SECTIONS = ("product", "params", "images", "stations")
@@ -56,16 +54,12 @@ def load_recipe(path: Path, shown_as: str | None = None, recipe_root: Path | Non
     try:
         data = _load_chain(path, shown, [], Path(os.path.realpath(root)))
     except OSError as exc:
-        raise RecipeError([Diagnostic(Pos(shown, 1, 1), "error", "file-unreadable", _os_problem(exc))]) from None
+        raise RecipeError([Diagnostic(Pos(shown, 1, 1), "error", "file-unreadable", os_problem(exc))]) from None
     problems: list[Diagnostic] = []
     _fill_params(data, problems)
     if any(d.severity == "error" for d in problems):
         raise RecipeError(problems)
     return LoadedRecipe(path, shown, data, problems)
-
-
-def _os_problem(exc: OSError) -> str:
-    return f"cannot be read: {exc.strerror or exc}"
 
 
 def _load_chain(path: Path, shown: str, chain: list[Path], root: Path) -> YMap:
@@ -94,47 +88,14 @@ def _load_chain(path: Path, shown: str, chain: list[Path], root: Path) -> YMap:
             f"extends itself ({names})" if resolved in chain else f"extends more than {MAX_EXTENDS_DEPTH} levels deep"
         )
         raise RecipeError([Diagnostic(data.where("extends"), "error", "extends-cycle", f"recipe {what}")])
-    parent_path = _extended_file(path.parent, parent_ref, root, data.where("extends"))
+    parent_path = extended_file(path.parent, parent_ref, root, data.where("extends"))
     parent_shown = str(Path(shown).parent / parent_ref)
     try:
         parent = _load_chain(parent_path, parent_shown, [*chain, resolved], root)
     except OSError as exc:  # gone or changed since it was looked at
-        problem = Diagnostic(data.where("extends"), "error", "extends-unreadable", _os_problem(exc))
+        problem = Diagnostic(data.where("extends"), "error", "extends-unreadable", os_problem(exc))
         raise RecipeError([problem]) from None
     return _merge_recipe(parent, data)
-
-
-def _extended_file(directory: Path, ref: str, root: Path, pos: Pos) -> Path:
-    """The real path of the recipe ``extends: ref`` names; RecipeError at ``pos`` unless it is a
-    regular file at or below ``root`` (after following links: a link cannot lead out of the tree)."""
-
-    def refuse(code: str, why: str) -> RecipeError:
-        return RecipeError([Diagnostic(pos, "error", code, f"extends {quoted(ref)}: {why}")])
-
-    if not ref.isprintable() or "\x00" in ref:
-        raise refuse("extends-bad-path", "a path cannot hold a control character")
-    if Path(ref).is_absolute():
-        raise refuse("extends-outside", "name the recipe by a path relative to this file, not an absolute one")
-    try:
-        real = Path(os.path.realpath(directory / ref, strict=True))
-        mode = os.stat(real).st_mode
-    except FileNotFoundError:
-        raise refuse("extends-missing", f"no such recipe (looked for {directory / ref})") from None
-    except (OSError, ValueError) as exc:
-        problem = _os_problem(exc) if isinstance(exc, OSError) else str(exc)
-        raise refuse("extends-unreadable", problem) from None
-    if any(real.is_relative_to(kernel) for kernel in _KERNEL_FILES):
-        raise refuse("extends-outside", f"it is a file of the kernel ({real}), not a recipe")
-    if not real.is_relative_to(root):
-        raise refuse(
-            "extends-outside",
-            f"it lies outside the recipe tree {quoted(str(root))} (extends names recipes at or below the "
-            "directory of the recipe checked, or the --recipe-root given)",
-        )
-    if not stat.S_ISREG(mode):
-        what = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
-        raise refuse("extends-not-file", f"it is {what}, not a recipe file")
-    return real
 
 
 def _merge_recipe(base: YMap, child: YMap) -> YMap:

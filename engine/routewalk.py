@@ -10,8 +10,8 @@ ready-to-ship stage or the final lifecycle advance (check 5).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
+from typing import NamedTuple, Protocol
 
 from engine.diagnostics import Pos
 from engine.flow import SCRAP, Flow, Group, Stage
@@ -23,6 +23,16 @@ class Report(Protocol):
 
 
 _NO_EFFECTS = Effects()
+MAX_WALK = 2_000_000
+"""Unit states walked, each weighed by the group members it looks at: the bound keeps a check of any
+recipe to a few seconds. A wide any_order group of members that change the unit can run in so many
+orders that no walk ends; such a route is refused rather than walked for hours."""
+
+
+def _requires_inside(flow: Flow, group: Group) -> dict[str, tuple[str, ...]]:
+    """Each member's requires that name another member of its group (the others are met before it)."""
+    members = set(group.members)
+    return {m: tuple(r for r in flow.stages[m].requires if r in members) for m in group.members}
 
 
 def _neutral(stage: Stage) -> bool:
@@ -36,8 +46,7 @@ def _neutral(stage: Stage) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Unit:
+class _Unit(NamedTuple):
     """What the route rules know of a unit at one point of one route."""
 
     block: int
@@ -58,6 +67,13 @@ class RouteWalk:
         self.final_state = len(flow.lifecycle) - 1 if flow.lifecycle else None
         self.arrivals: dict[str, set[tuple[int, str | None]]] = defaultdict(set)
         self.entered: set[str] = set()
+        self.neutral = {sid: _neutral(stage) for sid, stage in flow.stages.items()}
+        self.inside = {entry.id: _requires_inside(flow, entry) for entry in flow.route if isinstance(entry, Group)}
+        self.work = 0
+        on_route = set(flow.route_ids)
+        resumes = [flow.block_of(s.then) for s in flow.stages.values() if s.rework and s.then in on_route]
+        self.first_resume: int = min(resumes, default=len(flow.route))
+        """No route comes back before this block: an irreversible stage before it need not be remembered."""
 
     def run(self) -> None:
         flow = self.flow
@@ -70,7 +86,7 @@ class RouteWalk:
                 )
         if not flow.route:
             return
-        start = _Unit(0, None, frozenset(), 0, frozenset(), frozenset(), frozenset(), None)
+        start = self._settle(_Unit(0, None, frozenset(), 0, frozenset(), frozenset(), frozenset(), None))
         seen: set[_Unit] = set()
         todo = [start]
         while todo:
@@ -78,8 +94,12 @@ class RouteWalk:
             if unit in seen:
                 continue
             seen.add(unit)
-            for stage in self._runnable(unit):
-                todo.extend(self._run(stage, unit))
+            runnable = self._runnable(unit)
+            if self.work > MAX_WALK:
+                self._too_complex(unit, len(seen))
+                return
+            for stage in runnable:
+                todo.extend(self._settle(u) for u in self._run(stage, unit))
         self._report_windows()
         for rework_id in flow.rework_ids:
             if rework_id not in self.entered:
@@ -89,7 +109,19 @@ class RouteWalk:
                     f"rework stage '{rework_id}' is never entered: no on_fail names it",
                 )
 
+    def _too_complex(self, unit: _Unit, states: int) -> None:
+        entry = self.flow.route[unit.block] if unit.block < len(self.flow.route) else None
+        where = entry.pos if isinstance(entry, Group) else self.flow.pos
+        self.problems.add(
+            where,
+            "route-too-complex",
+            f"the route has too many orders to check (more than {states} unit states): an any_order group of "
+            "many members that change the unit can run in more orders than can be walked; split it, or order "
+            "its members with requires",
+        )
+
     def _runnable(self, unit: _Unit) -> list[Stage]:
+        self.work += 1
         if unit.rework is not None:
             return [self.flow.stages[unit.rework]]
         if unit.block >= len(self.flow.route):
@@ -97,12 +129,50 @@ class RouteWalk:
         entry = self.flow.route[unit.block]
         if not isinstance(entry, Group):
             return [self.flow.stages[entry]]
-        members = [self.flow.stages[m] for m in entry.members if m not in unit.group_done]
-        ready = [m for m in members if all(r in unit.group_done or r not in entry.members for r in m.requires)]
-        # A member that changes nothing the rules track commutes with every other member:
-        # running it first stands for every order, which keeps wide groups cheap to walk.
-        neutral = [m for m in ready if _neutral(m)]
-        return neutral[:1] or ready
+        inside = self.inside[entry.id]
+        self.work += len(entry.members)
+        return [
+            self.flow.stages[m]
+            for m in entry.members
+            if m not in unit.group_done and all(r in unit.group_done for r in inside[m])
+        ]
+
+    def _settle(self, unit: _Unit) -> _Unit:
+        """``unit`` with every group member that changes nothing the rules track run, as soon as it may.
+
+        Such a member commutes with every other member: running it first stands for every order, so
+        a group walks only the orders of the members that matter, whatever its width.
+        """
+        route = self.flow.route
+        while unit.rework is None and unit.block < len(route) and isinstance(route[unit.block], Group):
+            entry = route[unit.block]
+            assert isinstance(entry, Group)
+            done = self._run_neutral(entry, unit.group_done)
+            if len(done) < len(entry.members):
+                return unit._replace(group_done=done)
+            unit = unit._replace(block=unit.block + 1, group_done=frozenset())
+        return unit
+
+    def _run_neutral(self, group: Group, done: frozenset[str]) -> frozenset[str]:
+        """``done`` and the neutral members that can run after it, in dependency order (Kahn's)."""
+        inside = self.inside[group.id]
+        waiting = {m: sum(r not in done for r in inside[m]) for m in group.members if m not in done and self.neutral[m]}
+        ready = [m for m, count in waiting.items() if count == 0]
+        if not ready:
+            return done
+        dependents: dict[str, list[str]] = defaultdict(list)
+        for m in waiting:
+            for r in inside[m]:
+                dependents[r].append(m)
+        added: set[str] = set()
+        while ready:
+            member = ready.pop()
+            added.add(member)
+            for later in dependents.get(member, ()):
+                waiting[later] -= 1
+                if waiting[later] == 0:
+                    ready.append(later)
+        return done | added
 
     def _run(self, stage: Stage, unit: _Unit) -> list[_Unit]:
         self.entered.add(stage.id)
@@ -116,11 +186,12 @@ class RouteWalk:
                 "irreversible-twice",
                 f"irreversible stage '{stage.id}' can be entered twice on a route{how}",
             )
-        entered = unit.irreversible | {stage.id} if stage.irreversible else unit.irreversible
-        failed = replace(unit, irreversible=entered)
-        outcomes = [self._passed(stage, replace(unit, irreversible=entered))]
+        again = stage.rework or self.flow.block_of(stage.id) >= self.first_resume
+        entered = unit.irreversible | {stage.id} if stage.irreversible and again else unit.irreversible
+        failed = unit._replace(irreversible=entered)
+        outcomes = [self._passed(stage, failed)]
         if stage.on_fail != SCRAP and stage.on_fail in self.flow.stages:
-            outcomes.append(replace(failed, rework=stage.on_fail, via=stage.on_fail))
+            outcomes.append(failed._replace(rework=stage.on_fail, via=stage.on_fail))
         return [u for u in outcomes if u is not None]
 
     def _passed(self, stage: Stage, unit: _Unit) -> _Unit | None:
@@ -154,15 +225,15 @@ class RouteWalk:
             if target == self.final_state:
                 self._no_temporary(stage, unit.storage | unit.ram, "final lifecycle advance")
             lifecycle = max(lifecycle, target)
-        moved = replace(unit, storage=storage, ram=ram, lifecycle=lifecycle)
+        moved = unit._replace(storage=storage, ram=ram, lifecycle=lifecycle)
         if stage.rework:
             return self._resume(stage, moved)
         entry = self.flow.route[unit.block]
         if isinstance(entry, Group):
             done = unit.group_done | {stage.id}
-            if done != set(entry.members):
-                return replace(moved, group_done=done)
-        return replace(moved, block=unit.block + 1, group_done=frozenset())
+            if len(done) < len(entry.members):
+                return moved._replace(group_done=done)
+        return moved._replace(block=unit.block + 1, group_done=frozenset())
 
     def _resume(self, stage: Stage, unit: _Unit) -> _Unit | None:
         if stage.then is None:
@@ -173,7 +244,7 @@ class RouteWalk:
         # group: the whole group runs again, the resume stage among the others.
         same_group = isinstance(entry, Group) and block == unit.block
         done = unit.group_done - {stage.then} if same_group else frozenset()
-        return replace(unit, rework=None, block=block, group_done=done)
+        return unit._replace(rework=None, block=block, group_done=done)
 
     def _no_temporary(self, stage: Stage, present: frozenset[str], what: str) -> None:
         for name in sorted(present):

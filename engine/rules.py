@@ -63,7 +63,7 @@ def _check_references(flow: Flow, problems: _Problems) -> None:
                     stage.at("on_fail"),
                     "unknown-stage",
                     f"stage '{stage.id}': on_fail names unknown stage '{stage.on_fail}'"
-                    f"{did_you_mean(stage.on_fail, [*flow.stages, SCRAP])}",
+                    f"{did_you_mean(stage.on_fail, flow.stages) or did_you_mean(stage.on_fail, [SCRAP])}",
                 )
             elif stage.on_fail not in rework:
                 problems.add(
@@ -128,16 +128,24 @@ def _check_requires(flow: Flow, problems: _Problems) -> None:
 
 
 def _unorderable(flow: Flow, group: Group) -> set[str]:
-    """Members that no order can run, because their requires inside the group form a cycle."""
-    pending = set(group.members)
-    done: set[str] = set()
-    progress = True
-    while pending and progress:
-        ready = {m for m in pending if all(r in done or r not in pending for r in flow.stages[m].requires)}
-        progress = bool(ready)
-        done |= ready
-        pending -= ready
-    return pending
+    """Members that no order can run, because their requires inside the group form a cycle.
+
+    Kahn's algorithm: a member runs once every member it requires has; what never runs is stuck.
+    """
+    members = set(group.members)
+    waiting = {m: sum(r in members for r in flow.stages[m].requires) for m in group.members}
+    dependents: dict[str, list[str]] = defaultdict(list)
+    for m in group.members:
+        for r in flow.stages[m].requires:
+            if r in members:
+                dependents[r].append(m)
+    ready = [m for m, count in waiting.items() if count == 0]
+    while ready:
+        for later in dependents.get(ready.pop(), ()):
+            waiting[later] -= 1
+            if waiting[later] == 0:
+                ready.append(later)
+    return {m for m, count in waiting.items() if count > 0}
 
 
 def _check_loops(flow: Flow, problems: _Problems) -> None:

@@ -260,3 +260,82 @@ def test_a_fault_of_floorflow_in_one_file_is_an_internal_error_there(
     assert line.startswith(f"{tmp_path / 'boom.yaml'}:1:1: error: ") and line.endswith("[internal]")
     assert "KeyError" in line
     assert "1 recipe" not in err
+
+
+# -- checks that stay in proportion to the recipe -------------------------------------------------
+
+
+def _flow_of(text: str, tmp_path: Path) -> tuple[Any, list[Diagnostic]]:
+    from engine.check import check_recipe
+    from engine.registry import Registry
+
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return check_recipe(path, Registry.discover())
+
+
+def test_a_wide_group_of_neutral_members_is_walked_once(tmp_path: Path) -> None:
+    """3,000 members that change nothing the rules track, some requiring others, are one step of the
+    walk, not one per member (which made a wide group cost the square of its width)."""
+    from engine.routewalk import RouteWalk
+    from engine.rules import _Problems
+
+    members = "".join(f"        - {{id: s{i}, step: device.record_id, requires: [s{i - 1}]}}\n" for i in range(1, 3000))
+    head = "recipe: w\nversion: 1\nstages:\n  - any_order:\n      id: g\n      stages:\n"
+    text = head + "        - {id: s0, step: device.record_id}\n"
+    flow, problems = _flow_of(text + members, tmp_path)
+    assert flow is not None, problems
+    walk = RouteWalk(flow, _Problems())
+    walk.run()
+    assert walk.work < 20_000
+
+
+def test_a_group_with_too_many_orders_is_refused_at_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An any_order group of members that each change the unit has 2**N states: past the walk's bound
+    it is one route-too-complex error at the group, not a check that never ends."""
+    import engine.routewalk
+
+    monkeypatch.setattr(engine.routewalk, "MAX_WALK", 5_000)
+    images = "".join(f"  i{i}: {{file: i{i}.wim, kind: wim}}\n" for i in range(14))
+    members = "".join(f"        - {{id: s{i}, step: image.sideload, with: {{image: i{i}}}}}\n" for i in range(14))
+    text = f"recipe: w\nversion: 1\nimages:\n{images}stages:\n  - any_order:\n      id: g\n      stages:\n{members}"
+    flow, problems = _flow_of(text, tmp_path)
+    assert flow is None
+    assert [(d.code, d.pos.line) for d in problems] == [("route-too-complex", 19)]
+
+
+def test_unknown_names_among_thousands_get_near_misses_without_comparing_each() -> None:
+    """Beyond a few hundred names, a suggestion is a name one edit away, found by lookups: thousands of
+    unknown references in a large recipe cost each a lookup, not a comparison with every name."""
+    import difflib
+
+    from engine.diagnostics import did_you_mean
+
+    names = {f"stage_{i}": None for i in range(5000)}
+    real = difflib.get_close_matches
+    difflib.get_close_matches = lambda *a, **k: (_ for _ in ()).throw(AssertionError("compared each"))  # type: ignore[assignment]
+    try:
+        assert did_you_mean("stage_12x", names) == " (did you mean 'stage_12'?)"
+        assert did_you_mean("stgae_77", names) == " (did you mean 'stage_77'?)"
+        assert did_you_mean("nothing_like", names) == ""
+    finally:
+        difflib.get_close_matches = real
+    assert did_you_mean("stgae_1", ["stage_1", "other"]) == " (did you mean 'stage_1'?)"
+
+
+def test_the_largest_recipe_accepted_validates(tmp_path: Path) -> None:
+    """bench/bigrecipe.py's largest recipe (just under 1 MiB) is valid; one byte more is refused, at 1:1."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from bigrecipe import big_recipe, largest_recipe
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    text = largest_recipe()
+    assert len(text.encode()) <= 1 << 20 < len(big_recipe(text.count("id: s") + 8).encode())
+    flow, problems = _flow_of(text, tmp_path)
+    assert flow is not None and problems == []
+    (tmp_path / "big.yaml").write_text(text + "#" * ((1 << 20) - len(text.encode()) + 1))
+    result = _validate(str(tmp_path / "big.yaml"))
+    assert result.returncode == 1 and result.stdout.endswith(
+        ":1:1: error: file is larger than 1048576 bytes [yaml-too-large]\n"
+    )
