@@ -9,32 +9,19 @@ short even when the store's thread is not scheduled for a while.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 
 from engine.record import Attempt
 from engine.store import open_store
 
 WRITERS = 4
 """Threads adding attempts at once, as the slots of a station do."""
-
-
-@contextlib.contextmanager
-def cpu_burners() -> Iterator[int]:
-    """One spinning process per core this process may use, for the duration; yields how many."""
-    cores = len(os.sched_getaffinity(0))
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
-    try:
-        yield cores
-    finally:
-        for burner in burners:
-            burner.kill()
-        for burner in burners:
-            burner.wait()
 
 
 def write_behind_max_ms(url: str, attempts: Sequence[Attempt]) -> float:

@@ -16,15 +16,32 @@ than starting a new interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import signal
+import subprocess
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
+
+
+@contextlib.contextmanager
+def cpu_burners() -> Iterator[int]:
+    """One spinning process per core this process may use, for the duration; yields how many."""
+    cores = len(os.sched_getaffinity(0))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        yield cores
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait()
 
 
 def _warm_up() -> None:

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultkit import cpu_burners
 
 from engine.store import QUARANTINED, SqlStore, open_store
 
@@ -176,15 +177,8 @@ class Forker:
 @pytest.fixture(scope="module", autouse=True)
 def cpu_load() -> Iterator[int]:
     """One process per core this test may use, spinning for the whole module; yields how many."""
-    cores = len(os.sched_getaffinity(0))
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
-    try:
+    with cpu_burners() as cores:
         yield cores
-    finally:
-        for burner in burners:
-            burner.kill()
-        for burner in burners:
-            burner.wait()
 
 
 @pytest.fixture(scope="module")
