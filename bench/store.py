@@ -62,9 +62,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from faultkit import cpu_burners  # the tests' one spinning process per core
 from overhead import floorflow_timer, openhtf_timer
 from storerecords import PRODUCT, admit, many_attempts, unit_attempts
-from writebehind import cpu_burners, write_behind_max_ms
+from writebehind import write_behind_max_ms
 
 from engine.record import Attempt
 from engine.store import open_store

@@ -9,13 +9,8 @@ short even when the store's thread is not scheduled for a while.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 
 from engine.record import Attempt
 from engine.store import open_store
