@@ -257,10 +257,24 @@ def _whole_file(file: str, code: str, message: str) -> RecipeSyntaxError:
     return RecipeSyntaxError([Diagnostic(Pos(file, 1, 1), "error", code, message)])
 
 
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+"""Line breaks as the C parser counts them, so a position found here agrees with the parser's."""
+
+
 def _at_offset(text: str, offset: int, file: str, code: str, message: str) -> RecipeSyntaxError:
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", code, message)])
+    line, start = 1, 0
+    for brk in _LINE_BREAK.finditer(text, 0, offset):
+        line, start = line + 1, brk.end()
+    return RecipeSyntaxError([Diagnostic(Pos(file, line, offset - start + 1), "error", code, message)])
+
+
+def _inside_text(text: str, line: int, col: int) -> tuple[int, int]:
+    """The parser's position, kept inside the text: at the end of a file with no final line break
+    it points one line past it."""
+    lines = _LINE_BREAK.split(text)
+    if line > len(lines):
+        return len(lines), len(lines[-1]) + 1
+    return line, min(col, len(lines[line - 1]) + 1)
 
 
 def load_text(text: str, file: str, *, finite: bool = False) -> Any:
@@ -285,7 +299,7 @@ def load_text(text: str, file: str, *, finite: bool = False) -> Any:
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = _inside_text(text, mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
         raise RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-syntax", message)]) from None
     except YAMLError as exc:

@@ -421,3 +421,16 @@ def test_compiler_refuses_limits_it_cannot_compare_with(bound: str) -> None:
     recipe = LoadedRecipe(Path("r.yaml"), "r.yaml", load_text(text, "r.yaml"))
     _flow, problems = compile_recipe(recipe, Registry.discover())
     assert [(d.code, d.pos.line) for d in problems] == [("bad-limits", 8)]
+
+
+def test_positions_count_line_breaks_as_the_parser_does() -> None:
+    """A control character after lone CR line breaks is placed on the line the parser would name."""
+    pos, code, _message = _refusal("a: 1\rb: 2\r\nc: 'x\x01'\n")
+    assert (pos, code) == (Pos("r.yaml", 3, 6), "yaml-character")
+
+
+def test_an_error_at_the_end_of_a_file_without_a_final_line_break_points_inside_it() -> None:
+    """The parser names the line after the last for an unfinished file; the diagnostic names the last line's end."""
+    pos, code, _message = _refusal("recipe: x\nstages:\n  - id: a\n  - {id: b\n  ste")
+    assert code == "yaml-syntax"
+    assert (pos.line, pos.col) == (5, 6)
