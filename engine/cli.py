@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     simulate.add_argument("--plot", type=Path, metavar="DIR", help="write utilization, WIP and lead-time PNGs into DIR")
+    _recipe_root_option(simulate)
     simulate.set_defaults(run=_simulate)
 
     _store_verbs(verbs)
@@ -126,6 +127,7 @@ def _store_verbs(verbs: Any) -> None:
     rrelease.add_argument(
         "--by", required=True, metavar="NAME", type=name_argument, help="who releases it (kept in the audit log)"
     )
+    _recipe_root_option(rrelease)
     _store_option(rrelease)
     rrelease.set_defaults(run=_store_verb("recipe_release"))
 
@@ -172,7 +174,6 @@ def _validate(args: argparse.Namespace) -> int:
 
     for path in args.recipes:
         _readable(path)
-    _root_directory(args.recipe_root)
     registry = Registry.discover()
     everything = []
     failed = False
@@ -197,7 +198,6 @@ def _graph(args: argparse.Namespace) -> int:
     from engine.registry import Registry
 
     _readable(args.recipe)
-    _root_directory(args.recipe_root)
     flow, problems = check_recipe(args.recipe, Registry.discover(), recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
@@ -210,6 +210,7 @@ def _graph(args: argparse.Namespace) -> int:
 def _station_arguments(parser: argparse.ArgumentParser) -> None:
     # Defined here, not in engine.station: building the parser must not import the runner.
     parser.add_argument("recipe", metavar="RECIPE", type=Path)
+    _recipe_root_option(parser)
     parser.add_argument(
         "--unit", action="append", default=[], metavar="SERIAL", type=serial_argument, help="a unit to run (repeatable)"
     )
@@ -284,6 +285,7 @@ def _steps(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _root_directory(getattr(args, "recipe_root", None))
         return int(args.run(args))
     except UsageError as exc:
         print(f"floorflow: error: {exc}", file=sys.stderr)

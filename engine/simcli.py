@@ -24,7 +24,7 @@ BAD_PROFILE = 2
 
 
 def run_simulation(args: argparse.Namespace) -> int:
-    flow, problems = check_recipe(args.recipe, Registry.discover())
+    flow, problems = check_recipe(args.recipe, Registry.discover(), recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None or any(d.severity == "error" for d in problems):

@@ -247,7 +247,7 @@ def run_station(args: argparse.Namespace) -> int:
 def _station(args: argparse.Namespace) -> int:
     _input_file(args.recipe)
     registry = Registry.discover()
-    flow, problems = check_recipe(args.recipe, registry)
+    flow, problems = check_recipe(args.recipe, registry, recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None:

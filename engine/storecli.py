@@ -92,7 +92,7 @@ def recipe_release(args: argparse.Namespace) -> int:
 
     if not args.recipe.is_file():
         raise StoreUsageError(f"{args.recipe}: no such file")
-    flow, problems = check_recipe(args.recipe, Registry.discover())
+    flow, problems = check_recipe(args.recipe, Registry.discover(), recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None:

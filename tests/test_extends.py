@@ -536,3 +536,24 @@ def test_shipped_workflows_extend_inside_their_tree(registry: Registry) -> None:
     for name in ("phone-wim.yaml", "phone-reflash.yaml"):
         flow, problems = check_recipe(ROOT / "workflows" / name, registry)
         assert flow is not None, problems
+
+
+def test_run_simulate_and_release_take_recipe_root(tmp_path: Path) -> None:
+    """run, simulate and recipe release take --recipe-root as validate does: the shipped phone line whose base
+    lies beside its directory is refused without it and runs, simulates and releases with it."""
+    from engine.cli import main
+
+    write(tmp_path / "shared" / "phone.yaml", (ROOT / "workflows" / "base" / "phone.yaml").read_text())
+    line = write(
+        tmp_path / "line" / "phone-wim.yaml",
+        (ROOT / "workflows" / "phone-wim.yaml").read_text().replace("base/phone.yaml", "../shared/phone.yaml"),
+    )
+    root = ["--recipe-root", str(tmp_path)]
+    store = ["--store", f"sqlite:///{tmp_path / 'records.db'}"]
+    assert main(["run", str(line), "--sim", "--unit", "SN1", *store]) == 2
+    assert main(["run", str(line), *root, "--sim", "--unit", "SN1", *store]) == 0
+    assert main(["simulate", str(line), "--units", "20"]) == 1
+    assert main(["simulate", str(line), *root, "--units", "20", "--json"]) == 0
+    assert main(["recipe", "release", str(line), "--by", "qa", *store]) == 1
+    assert main(["recipe", "release", str(line), *root, "--by", "qa", *store]) == 0
+    assert main(["run", str(line), "--recipe-root", str(tmp_path / "none"), "--sim", "--unit", "SN2", *store]) == 2
