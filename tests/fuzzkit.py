@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_NAME = "base/phone.yaml"
 """Where the child recipes of workflows/ find their parent, relative to the input."""
 
+SENTINEL = "sentinel.yaml"
+"""A recipe with one error, validated after every tenth input: its error must still be reported."""
+SENTINEL_EVERY = 10
+
 DIR_MARK = "{dir}"
 """Stands for the input directory's absolute path in an ``extends:`` target (it differs per run)."""
 
@@ -86,6 +90,13 @@ class FuzzInput:
     main: str
     files: dict[str, bytes]
     steps: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    """Recipes validated after the input in the same command, each with an error the output must name."""
+
+    @property
+    def names(self) -> list[str]:
+        """The files to give ``floorflow validate``, in order."""
+        return [self.main, *self.after]
 
     def describe(self) -> str:
         return f"seed {self.seed} index {self.index}: " + "; ".join(self.steps)
@@ -104,6 +115,7 @@ def prepare_dir(directory: Path) -> None:
     base = ROOT / "workflows" / BASE_NAME
     (directory / "base").mkdir(parents=True, exist_ok=True)
     (directory / BASE_NAME).write_bytes(base.read_bytes())
+    (directory / SENTINEL).write_text('recipe: sentinel\nversion: "one"\n', encoding="utf-8")
     (directory / "adir").mkdir(exist_ok=True)
     if not (directory / "fifo").exists():
         os.mkfifo(directory / "fifo")
@@ -149,6 +161,9 @@ def make_input(seed: int, index: int) -> FuzzInput:
         fuzz.files[main] = _with_extends(child, parent).encode()
     else:
         fuzz.files[main] = _mutated(rng, text, fuzz.steps)
+    if index % SENTINEL_EVERY == SENTINEL_EVERY // 2:
+        fuzz.after.append(SENTINEL)
+        fuzz.steps.append(f"then {SENTINEL}, a recipe with an error")
     return fuzz
 
 
@@ -212,6 +227,6 @@ def dump_input(fuzz: FuzzInput, directory: Path) -> Path:
     write_input(target, fuzz)
     note = io.StringIO()
     note.write(fuzz.describe() + "\n")
-    note.write(f"reproduce: cd {target} && floorflow validate {fuzz.main}\n")
+    note.write(f"reproduce: cd {target} && floorflow validate {' '.join(fuzz.names)}\n")
     (target / "HOW.txt").write_text(note.getvalue(), encoding="utf-8")
     return target

@@ -10,7 +10,7 @@ diagnostic ``PATH:LINE:COL: error|warning: message [code]`` — PATH a regular f
 input's directory, LINE and COL a place inside that file, the message printable on one line — or
 the summary ``N recipe(s) valid``. The exit code must be 0, 1 or 2, and explained by the lines:
 0 with the summary and no error, 1 with at least one error; and 0 never for a recipe that holds
-a non-finite number.
+a non-finite number. A recipe validated after the input must still get its error reported.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 """Characters that break a line or drive a terminal: never inside a diagnostic (a tab is harmless)."""
 LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
 """Line breaks as YAML counts them, for checking a diagnostic's line number."""
+LINE_START = re.compile(r"[^ ]+:[0-9]+:[0-9]+: |floorflow: |<")
+"""How a line that stands on its own starts (a diagnostic, 'floorflow: error:', a judge's note)."""
 NAMED_CHARACTER = re.compile(r"\bcharacter U\+([0-9A-F]{4,6})\b")
 TRACEBACK = "Traceback (most recent call last):"
 EXPLAINED_EXITS = ("0", "1", "2")
@@ -77,7 +79,9 @@ class Verdict:
         if self.traceback is not None:
             kinds.append("traceback " + traceback_signature(self.traceback))
         for line in self.bad_lines:
-            kind = "bad line " + line_shape(line)
+            kind = "bad line " + (
+                line_shape(line) if LINE_START.match(line) else "(the rest of a split line, or stray)"
+            )
             if kind not in kinds:
                 kinds.append(kind)
         return kinds
@@ -126,8 +130,8 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
     raise _Timeout
 
 
-def run_in_process(directory: Path, name: str, timeout_s: float = 60.0) -> Outcome:
-    """``engine.cli.main(["validate", name])`` run in ``directory``, its output captured."""
+def run_in_process(directory: Path, names: Sequence[str], timeout_s: float = 60.0) -> Outcome:
+    """``engine.cli.main(["validate", *names])`` run in ``directory``, its output captured."""
     from engine.cli import main
 
     escaped = None
@@ -136,7 +140,7 @@ def run_in_process(directory: Path, name: str, timeout_s: float = 60.0) -> Outco
     with contextlib.chdir(directory), _captured() as texts:
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
-            code: object = main(["validate", name])
+            code: object = main(["validate", *names])
         except SystemExit as exc:
             code = 0 if exc.code is None else exc.code
             if not isinstance(code, int):
@@ -154,12 +158,12 @@ def run_in_process(directory: Path, name: str, timeout_s: float = 60.0) -> Outco
     return Outcome(str(code), texts[0], texts[1], seconds, "in-process", escaped)
 
 
-def run_subprocess(directory: Path, name: str, timeout_s: float = 60.0) -> Outcome:
-    """The ``floorflow`` console script run on ``name`` in ``directory``."""
+def run_subprocess(directory: Path, names: Sequence[str], timeout_s: float = 60.0) -> Outcome:
+    """The ``floorflow`` console script run on ``names`` in ``directory``."""
     start = time.perf_counter()
     try:
         proc = subprocess.run(
-            [*floorflow_command(), "validate", name],
+            [*floorflow_command(), "validate", *names],
             cwd=directory,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -175,17 +179,19 @@ def run_subprocess(directory: Path, name: str, timeout_s: float = 60.0) -> Outco
     return Outcome(str(proc.returncode), out, err, seconds, "subprocess")
 
 
-def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = ()) -> Verdict:
+def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = (), must_report: Sequence[str] = ()) -> Verdict:
     """Every traceback and every line that is not a well-placed diagnostic or the summary.
 
     A recipe among ``inputs`` holding a non-finite number (.nan, .inf, 1e400) must not pass: a
-    limit of NaN passes every value, so accepting one is a failure that prints nothing.
+    limit of NaN passes every value, so accepting one is a failure that prints nothing. Each file
+    of ``must_report`` has an error that must be named, however bad the files before it were.
     """
     verdict = Verdict(outcome, outcome.escaped)
     if outcome.exit == "0" and any(_holds_nonfinite(path) for path in inputs):
         verdict.bad_lines.append("<exit 0 although the recipe holds a non-finite number>")
     files = _FileLines(directory)
-    errors = summaries = 0
+    summaries = 0
+    errors: set[str] = set()
     for stream in (outcome.stdout, outcome.stderr):
         lines = stream.split("\n")
         if lines[-1] == "":
@@ -200,7 +206,10 @@ def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = ()) -> Ver
             elif match is None or UNPRINTABLE.search(line) or not files.holds(match):
                 verdict.bad_lines.append(line)
             elif match["severity"] == "error":
-                errors += 1
+                errors.add(match["path"])
+    if verdict.traceback is None:
+        missed = [name for name in must_report if name not in errors]
+        verdict.bad_lines += [f"<no error named {name}: validate stopped before it>" for name in missed]
     if verdict.traceback is None and not verdict.bad_lines:
         if outcome.exit == "0" and (errors or not summaries):
             verdict.bad_lines.append("<exit 0 without the summary, or with an error>")
@@ -261,9 +270,10 @@ def traceback_signature(text: str) -> str:
     frames = re.findall(r'File "([^"]+)", line (\d+)', text)
     last = text.rstrip().split("\n")[-1]
     kind = last.split(":", 1)[0].strip() or "?"
-    ours = [(f, n) for f, n in frames if f.startswith(str(ROOT)) and "/.venv/" not in f]
+    # The engine's and the steps' frames, wherever the package was imported from.
+    ours = [(m[1], n) for f, n in frames if "-packages/" not in f and (m := re.search(r"/((?:engine|steps)/.*)", f))]
     where = ours[-1] if ours else (frames[-1] if frames else ("?", "?"))
-    return f"{kind} at {os.path.relpath(where[0], ROOT) if where[0] != '?' else '?'}:{where[1]}"
+    return f"{kind} at {where[0]}:{where[1]}"
 
 
 def line_shape(line: str) -> str:

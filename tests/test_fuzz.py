@@ -29,7 +29,7 @@ def test_mutated_recipes_get_diagnostics_never_tracebacks(tmp_path: Path) -> Non
     for index in range(SAMPLE_INPUTS):
         fuzz = make_input(SAMPLE_SEED, index)
         written = write_input(tmp_path, fuzz)
-        verdict = judge(run_in_process(tmp_path, fuzz.main), tmp_path, written)
+        verdict = judge(run_in_process(tmp_path, fuzz.names), tmp_path, written, fuzz.after)
         for path in written:
             path.unlink()
         output = (verdict.traceback or "") + "\n".join(verdict.bad_lines)
@@ -109,6 +109,15 @@ def test_judge_fails_a_recipe_with_a_nonfinite_number_that_passes(recipe_dir: Pa
     assert judge(passed, recipe_dir, [recipe_dir / "n.yaml"]).failed
 
 
+def test_judge_fails_a_validate_that_stops_before_a_later_file(recipe_dir: Path) -> None:
+    """A later file whose error goes unreported means validate stopped early; named, it is fine."""
+    (recipe_dir / "s.yaml").write_text('recipe: s\nversion: "one"\n', encoding="utf-8")
+    first_only = _outcome("r.yaml:1:1: error: bad [x]\n", exit="1")
+    assert judge(first_only, recipe_dir, must_report=["s.yaml"]).failed
+    both = _outcome("r.yaml:1:1: error: bad [x]\ns.yaml:2:10: error: not an integer [schema-type]\n", exit="1")
+    assert not judge(both, recipe_dir, must_report=["s.yaml"]).failed
+
+
 def test_judge_finds_a_traceback_in_the_output(recipe_dir: Path) -> None:
     """A traceback printed by the process is a traceback, named by its exception and innermost project frame."""
     text = f'Traceback (most recent call last):\n  File "{ROOT}/engine/yamlload.py", line 102, in build\nKeyError: x\n'
@@ -125,7 +134,7 @@ def test_an_exception_escaping_main_is_caught_and_kept(recipe_dir: Path, monkeyp
         raise KeyError("maybe")
 
     monkeypatch.setattr(engine.cli, "main", boom)
-    outcome = run_in_process(recipe_dir, "r.yaml")
+    outcome = run_in_process(recipe_dir, ["r.yaml"])
     assert outcome.escaped is not None and "KeyError" in outcome.escaped
     assert judge(outcome, recipe_dir).traceback is not None
 
@@ -133,7 +142,7 @@ def test_an_exception_escaping_main_is_caught_and_kept(recipe_dir: Path, monkeyp
         raise SystemExit(7)
 
     monkeypatch.setattr(engine.cli, "main", leave)
-    assert run_in_process(recipe_dir, "r.yaml").exit == "7"
+    assert run_in_process(recipe_dir, ["r.yaml"]).exit == "7"
 
 
 def test_the_benchmark_prints_its_figures_last(tmp_path: Path) -> None:
