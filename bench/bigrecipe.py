@@ -4,10 +4,13 @@ The route repeats a short pattern of real step types (measurements with limits, 
 from ``params:``, an any_order group every few stages, a rework loop), so every check has work to
 do on every stage, not just the YAML parser.
 
-    python bench/bigrecipe.py OUT.yaml [--stages N | --bytes B]
+    python bench/bigrecipe.py OUT.yaml [--stages N | --bytes B | --schema-error | --extends N]
 
 Without --stages, the recipe is the largest whose file stays within --bytes (default: 1 MiB, the
-largest recipe floorflow accepts). Importable: ``big_recipe(stages)`` and ``largest_recipe(limit)``
+largest recipe floorflow accepts). ``--schema-error`` writes that recipe with one key misspelt near
+its end; ``--extends N`` writes OUT.yaml as a child of N after:/before: entries over a base of N
+stages (written next to it as OUT.base.yaml). Importable: ``big_recipe(stages)``,
+``largest_recipe(limit)``, ``with_schema_error(text)`` and ``extends_recipes(entries, base_name)``
 return the text.
 """
 
@@ -92,16 +95,47 @@ def largest_recipe(limit: int = MIB) -> str:
     return big_recipe(low)
 
 
+def with_schema_error(text: str) -> str:
+    """``text`` with the last stage's ``station:`` misspelt ``statoin:``: one unknown key, near the end."""
+    at = text.rindex("station: a}")
+    return text[:at] + "statoin: a}" + text[at + len("station: a}") :]
+
+
+def extends_recipes(entries: int, base_name: str) -> tuple[str, str]:
+    """A base of ``entries`` generated stages and a child (extending ``base_name``) of ``entries``
+    route entries, each placed by after: or before: (one in three moves an inherited stage, the
+    others are new stages), so that merging finds two stages by id for each entry."""
+    child = [f"recipe: big-child\nversion: 2\nextends: {base_name}\nstages:\n"]
+    for n in range(entries):
+        anchor = f"s{n}"
+        if n % 3 == 2 and n % _GROUP_EVERY not in (0, 1, 2, _GROUP_EVERY - 1) and n + 1 < entries:
+            child.append(f"  - {{id: s{n}, after: s{n + 1}}}\n")
+        else:
+            where = "after" if n % 2 else "before"
+            child.append(f"  - {{id: x{n}, step: device.record_id, station: a, {where}: {anchor}}}\n")
+    return big_recipe(entries), "".join(child)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write a large valid recipe.")
     parser.add_argument("out", type=Path, metavar="OUT.yaml")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--stages", type=int, metavar="N", help="generated stages")
     size.add_argument("--bytes", type=int, default=MIB, metavar="B", help="largest file size (default 1 MiB)")
+    size.add_argument("--extends", type=int, metavar="N", help="a child of N after:/before: entries, and its base")
+    parser.add_argument("--schema-error", action="store_true", help="misspell one key of the recipe written")
     args = parser.parse_args(argv)
-    text = big_recipe(args.stages) if args.stages is not None else largest_recipe(args.bytes)
+    if args.extends is not None:
+        base_path = args.out.with_suffix(".base.yaml")
+        base, text = extends_recipes(args.extends, base_path.name)
+        base_path.write_text(base, encoding="utf-8")
+    else:
+        text = big_recipe(args.stages) if args.stages is not None else largest_recipe(args.bytes)
+    if args.schema_error:
+        text = with_schema_error(text)
     args.out.write_text(text, encoding="utf-8")
-    print(f"{args.out}: {len(text.encode())} bytes, {text.count('id: s')} generated stages", file=sys.stderr)
+    what = f"{args.extends} entries" if args.extends is not None else f"{text.count('id: s')} generated stages"
+    print(f"{args.out}: {len(text.encode())} bytes, {what}", file=sys.stderr)
     return 0
 
 

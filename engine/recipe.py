@@ -16,12 +16,11 @@ from typing import Any
 
 from engine.diagnostics import Diagnostic, Pos, RecipeError, RecipeSchemaError, did_you_mean
 from engine.recipetree import extended_file, os_problem
+from engine.routemerge import merge_entries, merge_map
 from engine.schema import validate_document
 from engine.yamlload import YList, YMap, load_file
 
 MAX_EXTENDS_DEPTH = 8
-DIRECTIVES = ("after", "before", "remove")
-_MERGED_DEEPER = ("with", "measurements")
 _KEYED_SECTIONS = ("product", "params", "images", "stations")
 _PARAM_REF = re.compile(r"\$\{params\.([A-Za-z][A-Za-z0-9_.-]*)\}")
 
@@ -107,196 +106,14 @@ def _merge_recipe(base: YMap, child: YMap) -> YMap:
     for key, value in child.items():
         kpos, vpos = child.key_pos[key], child.val_pos[key]
         if key in _KEYED_SECTIONS and isinstance(merged.get(key), YMap) and isinstance(value, YMap):
-            merged.put(key, _merge_map(merged[key], value), kpos, vpos)
+            merged.put(key, merge_map(merged[key], value), kpos, vpos)
         elif key in ("stages", "rework") and isinstance(merged.get(key), YList):
-            merged.put(key, _merge_entries(merged[key], value, problems), kpos, vpos)
+            merged.put(key, merge_entries(merged[key], value, problems), kpos, vpos)
         else:
             merged.put(key, value, kpos, vpos)
     if problems:
         raise RecipeError(problems)
     return merged
-
-
-def _merge_map(base: YMap, over: YMap, deeper: tuple[str, ...] = ()) -> YMap:
-    """Key-by-key override; a key set to null is removed; ``deeper`` keys merge one level down."""
-    out = YMap(base.pos)
-    for key, value in base.items():
-        out.put(key, value, base.key_pos[key], base.val_pos[key])
-    for key, value in over.items():
-        if value is None:
-            out.pop(key, None)
-        elif key in deeper and isinstance(out.get(key), YMap) and isinstance(value, YMap):
-            out.put(key, _merge_map(out[key], value), over.key_pos[key], over.val_pos[key])
-        else:
-            out.put(key, value, over.key_pos[key], over.val_pos[key])
-    return out
-
-
-def entry_id(entry: Any) -> str | None:
-    """Id of a route entry: a stage's ``id`` or an any_order group's ``id``."""
-    if not isinstance(entry, dict):
-        return None
-    group = entry.get("any_order")
-    if isinstance(group, dict):
-        gid = group.get("id")
-        return gid if isinstance(gid, str) else None
-    sid = entry.get("id")
-    return sid if isinstance(sid, str) else None
-
-
-def _body(entry: YMap) -> YMap:
-    """The mapping that holds an entry's keys (the group's inner mapping for a group)."""
-    group = entry.get("any_order")
-    return group if isinstance(group, YMap) else entry
-
-
-def _strip(entry: YMap) -> YMap:
-    body = _body(entry)
-    clean = YMap(body.pos)
-    for key, value in body.items():
-        if key not in DIRECTIVES:
-            clean.put(key, value, body.key_pos[key], body.val_pos[key])
-    if body is entry:
-        return clean
-    wrapper = YMap(entry.pos)
-    wrapper.put("any_order", clean, entry.key_pos["any_order"], entry.val_pos["any_order"])
-    return wrapper
-
-
-def _find(entries: YList, wanted: str) -> tuple[YList, int] | None:
-    """The list and index holding the entry with id ``wanted``, searching into groups."""
-    for i, entry in enumerate(entries):
-        if entry_id(entry) == wanted:
-            return entries, i
-        members = _body(entry).get("stages") if isinstance(entry, YMap) else None
-        if isinstance(entry, YMap) and "any_order" in entry and isinstance(members, YList):
-            found = _find(members, wanted)
-            if found:
-                return found
-    return None
-
-
-def _all_ids(entries: YList) -> list[str]:
-    ids: list[str] = []
-    for entry in entries:
-        eid = entry_id(entry)
-        if eid:
-            ids.append(eid)
-        if isinstance(entry, YMap) and isinstance(_body(entry).get("stages"), YList):
-            ids.extend(_all_ids(_body(entry)["stages"]))
-    return ids
-
-
-def _copy_list(entries: YList) -> YList:
-    """Copy the list and every group's member list, so merging never edits the base recipe."""
-    out = YList(entries.pos)
-    for entry, pos in zip(entries, entries.item_pos, strict=True):
-        if isinstance(entry, YMap) and isinstance(entry.get("any_order"), YMap):
-            inner = _merge_map(entry["any_order"], YMap(entry.pos))
-            if isinstance(inner.get("stages"), YList):
-                inner.put(
-                    "stages",
-                    _copy_list(inner["stages"]),
-                    inner.key_pos["stages"],
-                    inner.val_pos["stages"],
-                )
-            entry = _merge_map(entry, YMap(entry.pos))
-            entry.put("any_order", inner, entry.key_pos["any_order"], entry.val_pos["any_order"])
-        out.add(entry, pos)
-    return out
-
-
-def _merge_entries(base: YList, child: Any, problems: list[Diagnostic]) -> YList:
-    out = _copy_list(base)
-    if not isinstance(child, YList):
-        return out
-    for entry, pos in zip(child, child.item_pos, strict=True):
-        if not isinstance(entry, YMap):
-            continue
-        body = _body(entry)
-        eid = entry_id(entry)
-        found = _find(out, eid) if eid else None
-        if body.get("remove") is True:
-            if found is None:
-                problems.append(
-                    Diagnostic(
-                        body.where("id"),
-                        "error",
-                        "extends-unknown-id",
-                        f"cannot remove '{eid}': no such stage in the extended "
-                        f"recipe{did_you_mean(eid or '', _all_ids(out))}",
-                    )
-                )
-            else:
-                del found[0][found[1]]
-                del found[0].item_pos[found[1]]
-            continue
-        if found is not None:
-            holder, i = found
-            merged = _override(holder[i], entry, problems)
-            if "after" in body or "before" in body:  # an inherited stage moved elsewhere
-                del holder[i]
-                old_pos = holder.item_pos.pop(i)
-                _insert(out, merged, old_pos, body, problems)
-            else:
-                holder[i] = merged
-            continue
-        _insert(out, _strip(entry), pos, body, problems)
-    return out
-
-
-def _override(old: YMap, new: YMap, problems: list[Diagnostic]) -> YMap:
-    old_body, new_body = _body(old), _body(new)
-    if ("any_order" in old) != ("any_order" in new):
-        problems.append(
-            Diagnostic(
-                new.pos,
-                "error",
-                "extends-kind",
-                f"'{entry_id(new)}' overrides a "
-                f"{'group' if 'any_order' in old else 'stage'} with a "
-                f"{'group' if 'any_order' in new else 'stage'}",
-            )
-        )
-        return old
-    members = new_body.get("stages")
-    merged = _merge_map(old_body, _strip(new) if new_body is new else _strip(new)["any_order"], _MERGED_DEEPER)
-    if new_body is not new and isinstance(members, YList) and isinstance(old_body.get("stages"), YList):
-        merged.put(
-            "stages",
-            _merge_entries(old_body["stages"], members, problems),
-            new_body.key_pos["stages"],
-            new_body.val_pos["stages"],
-        )
-    if old_body is old:
-        return merged
-    wrapper = YMap(old.pos)
-    wrapper.put("any_order", merged, new.key_pos["any_order"], new.val_pos["any_order"])
-    return wrapper
-
-
-def _insert(out: YList, entry: YMap, pos: Pos, body: YMap, problems: list[Diagnostic]) -> None:
-    for directive, offset in (("after", 1), ("before", 0)):
-        anchor = body.get(directive)
-        if anchor is None:
-            continue
-        found = _find(out, anchor)
-        if found is None:
-            problems.append(
-                Diagnostic(
-                    body.where(directive),
-                    "error",
-                    "extends-unknown-id",
-                    f"'{directive}: {anchor}' names no stage of the extended "
-                    f"recipe{did_you_mean(anchor, _all_ids(out))}",
-                )
-            )
-            return
-        holder, i = found
-        holder.insert(i + offset, entry)
-        holder.item_pos.insert(i + offset, pos)
-        return
-    out.add(entry, pos)
 
 
 def _fill_params(data: YMap, problems: list[Diagnostic]) -> None:

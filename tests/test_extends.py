@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,66 @@ def test_after_on_an_inherited_stage_is_not_silently_ignored(tmp_path: Path, reg
     moved = flow is not None and flow.route_ids[0] == "label"
     reported = any("before" in d.message for d in problems)
     assert moved or reported
+
+
+def test_an_id_the_base_repeats_is_found_first_in_route_order(tmp_path: Path) -> None:
+    """With an id twice in the base (compiling reports it), the child's entries reach the one met first
+    walking the route (a group before its members): remove takes it, the next anchors at the other."""
+    base = BASE.replace("{id: audio,", "{id: label,")
+    child = child_of(
+        tmp_path,
+        """\
+        stages:
+          - {id: label, remove: true}
+          - {id: pack, after: label, step: manual.checklist, with: {checks: [box]}}
+    """,
+        base=base,
+    )
+    assert stage_ids(load_recipe(child).data["stages"]) == [
+        "connect",
+        ("checks", ["keys"]),
+        "customize",
+        "label",
+        "pack",
+    ]
+
+
+def test_merging_finds_each_entry_by_id_not_by_searching_the_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child of 2,000 after:/before: entries over a base of 2,000 stages looks at each entry's id a
+    few times, not once per entry per stage (a search of the route for each would be 8 million)."""
+    from engine import routemerge
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from bigrecipe import extends_recipes
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    looked_at = 0
+    real_entry_id = routemerge.entry_id
+
+    def counted(entry: Any) -> str | None:
+        nonlocal looked_at
+        looked_at += 1
+        return real_entry_id(entry)
+
+    base, child = extends_recipes(2000, "base.yaml")
+    write(tmp_path / "base.yaml", base)
+    monkeypatch.setattr(routemerge, "entry_id", counted)
+    recipe = load_recipe(write(tmp_path / "child.yaml", child))
+    ids = [member for entry in stage_ids(recipe.data["stages"]) for member in _flat(entry)]
+    assert ids.index("x0") + 1 == ids.index("s0") and ids.index("s1") + 1 == ids.index("x1")
+    assert ids.index("s6") + 1 == ids.index("s5")
+    assert len(ids) == len(set(ids))
+    assert {f"s{n}" for n in range(2000)} <= set(ids)
+    assert sum(sid.startswith("x") for sid in ids) == child.count("{id: x")
+    assert looked_at < 20 * 4000
+
+
+def _flat(entry: Any) -> list[str]:
+    return [entry[0], *entry[1]] if isinstance(entry, tuple) else [entry]
 
 
 # -- the extends chain ----------------------------------------------------------------------------
