@@ -36,7 +36,7 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parent.parent
 DIAGNOSTIC = re.compile(
     r"(?P<path>.+?):(?P<line>[0-9]+):(?P<col>[0-9]+): (?P<severity>error|warning): (?P<message>.+)"
-    r" \[[A-Za-z][A-Za-z0-9_.-]*\]"
+    r" \[(?P<code>[A-Za-z][A-Za-z0-9_.-]*)\]"
 )
 SUMMARY = re.compile(r"1 recipe valid|(?:[2-9]|[1-9][0-9]+) recipes valid")
 UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -251,6 +251,8 @@ class _FileLines:
         named = NAMED_CHARACTER.search(match["message"])
         if named is not None:  # a diagnostic about one character points at that character
             return text[col - 1 : col] == chr(int(named[1], 16))
+        if match["code"] == "yaml-encoding":  # ... and one about a byte that is not UTF-8 at that byte
+            return text[col - 1 : col] == "\ufffd"
         return 1 <= col <= len(text) + 1
 
     def _lines(self, path: str) -> list[str] | None:

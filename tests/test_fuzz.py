@@ -63,6 +63,9 @@ def test_judge_accepts_placed_diagnostics_and_the_summary(recipe_dir: Path) -> N
     assert not ok.failed
     placed = "r.yaml:1:1: error: character U+0072 ('r') is not allowed [yaml-character]\n"
     assert not judge(_outcome(placed, exit="1"), recipe_dir).failed
+    (recipe_dir / "b.yaml").write_bytes(b"recipe: x\rversion: \xc3\xa9\xff\n")
+    byte = "b.yaml:2:11: error: file is not UTF-8 text (invalid start byte) [yaml-encoding]\n"
+    assert not judge(_outcome(byte, exit="1"), recipe_dir).failed
     valid = judge(_outcome(stderr="r.yaml:1:1: warning: odd [w-x]\n1 recipe valid\n", exit="0"), recipe_dir)
     assert not valid.failed
 
@@ -74,6 +77,7 @@ def test_judge_accepts_placed_diagnostics_and_the_summary(recipe_dir: Path) -> N
         ("r.yaml:9:1: error: past the last line [yaml-syntax]\n", "", "1"),
         ("r.yaml:1:40: error: past the end of the line [yaml-syntax]\n", "", "1"),
         ("r.yaml:1:2: error: character U+0072 ('r') is not allowed [yaml-character]\n", "", "1"),
+        ("r.yaml:2:1: error: file is not UTF-8 text [yaml-encoding]\n", "", "1"),
         ("/etc/hostname:1:1: error: outside the recipe's directory [x]\n", "", "1"),
         ("r.yaml:1:1: error: escape \x1b[31m reaches the terminal [x]\n", "", "1"),
         ("", "floorflow: error: [Errno 5] Input/output error\n", "2"),
@@ -86,6 +90,7 @@ def test_judge_accepts_placed_diagnostics_and_the_summary(recipe_dir: Path) -> N
         "line",
         "column",
         "character-elsewhere",
+        "byte-elsewhere",
         "outside",
         "escape",
         "no-position",
