@@ -96,9 +96,9 @@ def largest_recipe(limit: int = MIB) -> str:
 
 
 def with_schema_error(text: str) -> str:
-    """``text`` with the last stage's ``station:`` misspelt ``statoin:``: one unknown key, near the end."""
-    at = text.rindex("station: a}")
-    return text[:at] + "statoin: a}" + text[at + len("station: a}") :]
+    """``text`` with the last generated stage's ``station:`` misspelt ``statoin:``: one unknown key, near the end."""
+    at = text.rindex("station: a,")
+    return text[:at] + "statoin" + text[at + len("station") :]
 
 
 def extends_recipes(entries: int, base_name: str) -> tuple[str, str]:

@@ -4,14 +4,15 @@ The validators are built once per process. A document is first checked by jsonsc
 says in milliseconds whether it is valid (jsonschema takes about half a millisecond per stage:
 seconds for a large recipe); only a document it refuses is walked by jsonschema, whose errors are
 turned into diagnostics that point at the offending key or value, with "did you mean …?" for
-misspelt keys.
+misspelt keys. That walk goes down only the lists and mappings on the way to a place jsonschema-rs
+found wrong: the thousands of stages beside a wrong one are not walked again (``_ExplainOnly``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -19,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.resources import schema_path
+from engine.schemawalk import explain
 from engine.yamlload import YList, YMap
 
 
@@ -34,43 +36,46 @@ def profile_validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-_FAST: dict[int, tuple[Any, Callable[[Any], bool] | None]] = {}
-"""jsonschema-rs's ``is_valid`` per schema, by the schema's identity (kept, so the identity stays its own)."""
+_FAST: dict[int, tuple[Any, Any]] = {}
+"""jsonschema-rs's validator per schema, by the schema's identity (kept, so the identity stays its own)."""
 
 
-def _fast_validator(schema: Any) -> Callable[[Any], bool] | None:
-    """jsonschema-rs's ``is_valid`` for ``schema``, built once; None without jsonschema-rs."""
+def _fast_validator(schema: Any) -> Any:
+    """jsonschema-rs's validator for ``schema``, built once; None without jsonschema-rs."""
     known = _FAST.get(id(schema))
     if known is not None and known[0] is schema:
         return known[1]
     try:
         import jsonschema_rs
     except ImportError:
-        is_valid = None
+        fast = None
     else:
-        is_valid = jsonschema_rs.Draft202012Validator(schema).is_valid
-    _FAST[id(schema)] = (schema, is_valid)
-    return is_valid
+        fast = jsonschema_rs.Draft202012Validator(schema)
+    _FAST[id(schema)] = (schema, fast)
+    return fast
 
 
-def _valid_at_once(checker: Draft202012Validator, data: Any) -> bool:
-    """True when jsonschema-rs finds ``data`` valid; False when it does not, or cannot say."""
-    is_valid = _fast_validator(checker.schema)
-    if is_valid is None:
-        return False
+def _failing_paths(checker: Draft202012Validator, data: Any) -> list[list[str | int]] | None:
+    """Where jsonschema-rs finds ``data`` wrong: [] when valid, None when it cannot say."""
+    fast = _fast_validator(checker.schema)
+    if fast is None:
+        return None
     try:
-        return is_valid(data)
+        if fast.is_valid(data):
+            return []
+        return [list(error.instance_path) for error in fast.iter_errors(data)]
     except Exception:  # a value it cannot take: jsonschema will say what is wrong, if anything
-        return False
+        return None
 
 
 def validate_document(data: YMap, validator: Draft202012Validator | None = None) -> list[Diagnostic]:
     """Every schema problem in one file (a recipe unless ``validator`` says otherwise), one diagnostic each."""
     checker = validator if validator is not None else recipe_validator()
-    if _valid_at_once(checker, data):
+    failing = _failing_paths(checker, data)
+    if failing == []:
         return []
     out: dict[tuple[Pos, str], Diagnostic] = {}
-    for error in checker.iter_errors(data):
+    for error in explain(checker, data, failing):
         for diag in _diagnostics(error, data, checker.schema):
             out.setdefault((diag.pos, diag.message), diag)
     return sorted(out.values(), key=lambda d: d.pos)

@@ -32,7 +32,7 @@ def test_sampling_without_rate_or_aql_says_to_give_one() -> None:
 
 def test_a_valid_document_is_not_walked_by_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
     """jsonschema-rs accepts a valid recipe at once: jsonschema's slow walk is only for explaining errors."""
-    from engine import schema
+    from engine import schema, schemawalk
 
     data = load_text(HEAD + "  - {id: c, step: device.connect}\n", "r.yaml")
     checker = schema.recipe_validator()
@@ -41,6 +41,7 @@ def test_a_valid_document_is_not_walked_by_jsonschema(monkeypatch: pytest.Monkey
         raise AssertionError("jsonschema walked a valid document")
 
     monkeypatch.setattr(type(checker), "iter_errors", walked)
+    monkeypatch.setattr(type(schemawalk._explainer(checker.schema)), "iter_errors", walked)
     assert validate_document(data) == []
 
 
@@ -71,3 +72,56 @@ def test_a_value_jsonschema_rs_cannot_take_is_left_to_jsonschema() -> None:
     data["description"] = object()
     (problem,) = validate_document(data)
     assert problem.code == "schema-type"
+
+
+def _without_jsonschema_rs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from engine import schema
+
+    real_import = builtins.__import__
+
+    def no_rs(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "jsonschema_rs":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rs)
+    monkeypatch.setattr(schema, "_FAST", {})
+
+
+def test_jsonschema_walks_only_the_way_to_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In 2,000 stages with two wrong ones, jsonschema goes down into those two (and the scalars beside
+    them), not into every stage; the problems are word for word those a walk of everything finds."""
+    import sys
+    from pathlib import Path
+
+    from engine import schema, schemawalk
+
+    bench = str(Path(__file__).resolve().parent.parent / "bench")
+    sys.path.insert(0, bench)
+    try:
+        from bigrecipe import big_recipe, with_schema_error
+    finally:
+        sys.path.remove(bench)
+    text = with_schema_error(big_recipe(2000)).replace("[1, 6]}, measurements: {p21:", "[1, '6']}, measurements: {p21:")
+    explainer = type(schemawalk._explainer(schema.recipe_validator().schema))
+    descended = 0
+    real_descend = explainer.descend
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal descended
+        descended += 1
+        return real_descend(self, *args, **kwargs)
+
+    monkeypatch.setattr(explainer, "descend", counted)
+    data = load_text(text, "big.yaml")
+    found = validate_document(data)
+    last = len(data["stages"]) - 2  # the last generated stage, before finish
+    assert [d.message for d in found] == [
+        "stages[20].with.channels[1]: '6' is not of type 'integer'",
+        f"unknown key 'statoin' in stages[{last}] (did you mean 'station'?)",
+    ]
+    assert descended < 2_000
+    _without_jsonschema_rs(monkeypatch)
+    assert validate_document(load_text(text, "big.yaml")) == found
