@@ -6,7 +6,8 @@ written to a file of its own and checked by the real CLI entry point, ``engine.c
 worker processes (one per core, forked once, each input in the same process one after the other:
 10,000 fresh interpreters would take most of an hour); every ``--sample-every``-th input is also
 run through the installed ``floorflow`` console script, and every tenth is followed in the same
-command by a recipe with one error, which must still be reported. What counts as a failure is in
+command by a recipe with one error, which must still be reported; every tenth is validated with
+``--format json``, whose entries are judged as the text lines are. What counts as a failure is in
 tests/fuzzrun.py: a traceback, a line that is neither a well-placed one-line diagnostic nor the
 summary, an exit code other than 0, 1 or 2 (a hang is 'timeout', a worker killed by a signal
 'died'). A hang the alarm cannot break is killed from outside and its worker replaced.
@@ -115,11 +116,11 @@ def check_one(directory: Path, seed: int, index: int, sample_every: int, timeout
     fuzz = make_input(seed, index)
     written = write_input(directory, fuzz)
     try:
-        outcome = run_in_process(directory, fuzz.names, timeout_s)
-        verdicts = [judge(outcome, directory, written, fuzz.after)]
+        outcome = run_in_process(directory, fuzz.args, timeout_s)
+        verdicts = [judge(outcome, directory, written, fuzz.after, fuzz.json_output)]
         if sample_every and index % sample_every == 0:
-            outcome = run_subprocess(directory, fuzz.names, timeout_s)
-            verdicts.append(judge(outcome, directory, written, fuzz.after))
+            outcome = run_subprocess(directory, fuzz.args, timeout_s)
+            verdicts.append(judge(outcome, directory, written, fuzz.after, fuzz.json_output))
     finally:
         for path in written:
             path.unlink(missing_ok=True)

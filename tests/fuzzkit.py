@@ -31,6 +31,8 @@ BASE_NAME = "base/phone.yaml"
 SENTINEL = "sentinel.yaml"
 """A recipe with one error, validated after every tenth input: its error must still be reported."""
 SENTINEL_EVERY = 10
+JSON_AT = 7
+"""Inputs whose index ends in this digit are validated with ``--format json``."""
 
 DIR_MARK = "{dir}"
 """Stands for the input directory's absolute path in an ``extends:`` target (it differs per run)."""
@@ -92,11 +94,12 @@ class FuzzInput:
     steps: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
     """Recipes validated after the input in the same command, each with an error the output must name."""
+    json_output: bool = False
 
     @property
-    def names(self) -> list[str]:
-        """The files to give ``floorflow validate``, in order."""
-        return [self.main, *self.after]
+    def args(self) -> list[str]:
+        """The arguments of ``floorflow validate``: the format, then the files in order."""
+        return (["--format", "json"] if self.json_output else []) + [self.main, *self.after]
 
     def describe(self) -> str:
         return f"seed {self.seed} index {self.index}: " + "; ".join(self.steps)
@@ -164,6 +167,9 @@ def make_input(seed: int, index: int) -> FuzzInput:
     if index % SENTINEL_EVERY == SENTINEL_EVERY // 2:
         fuzz.after.append(SENTINEL)
         fuzz.steps.append(f"then {SENTINEL}, a recipe with an error")
+    if index % 10 == JSON_AT:
+        fuzz.json_output = True
+        fuzz.steps.append("--format json")
     return fuzz
 
 
@@ -227,6 +233,6 @@ def dump_input(fuzz: FuzzInput, directory: Path) -> Path:
     write_input(target, fuzz)
     note = io.StringIO()
     note.write(fuzz.describe() + "\n")
-    note.write(f"reproduce: cd {target} && floorflow validate {' '.join(fuzz.names)}\n")
+    note.write(f"reproduce: cd {target} && floorflow validate {' '.join(fuzz.args)}\n")
     (target / "HOW.txt").write_text(note.getvalue(), encoding="utf-8")
     return target

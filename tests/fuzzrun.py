@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import os
 import re
@@ -130,8 +131,8 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
     raise _Timeout
 
 
-def run_in_process(directory: Path, names: Sequence[str], timeout_s: float = 60.0) -> Outcome:
-    """``engine.cli.main(["validate", *names])`` run in ``directory``, its output captured."""
+def run_in_process(directory: Path, args: Sequence[str], timeout_s: float = 60.0) -> Outcome:
+    """``engine.cli.main(["validate", *args])`` run in ``directory``, its output captured."""
     from engine.cli import main
 
     escaped = None
@@ -140,7 +141,7 @@ def run_in_process(directory: Path, names: Sequence[str], timeout_s: float = 60.
     with contextlib.chdir(directory), _captured() as texts:
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
-            code: object = main(["validate", *names])
+            code: object = main(["validate", *args])
         except SystemExit as exc:
             code = 0 if exc.code is None else exc.code
             if not isinstance(code, int):
@@ -158,12 +159,12 @@ def run_in_process(directory: Path, names: Sequence[str], timeout_s: float = 60.
     return Outcome(str(code), texts[0], texts[1], seconds, "in-process", escaped)
 
 
-def run_subprocess(directory: Path, names: Sequence[str], timeout_s: float = 60.0) -> Outcome:
-    """The ``floorflow`` console script run on ``names`` in ``directory``."""
+def run_subprocess(directory: Path, args: Sequence[str], timeout_s: float = 60.0) -> Outcome:
+    """``floorflow validate *args`` by the console script, in ``directory``."""
     start = time.perf_counter()
     try:
         proc = subprocess.run(
-            [*floorflow_command(), "validate", *names],
+            [*floorflow_command(), "validate", *args],
             cwd=directory,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -179,8 +180,17 @@ def run_subprocess(directory: Path, names: Sequence[str], timeout_s: float = 60.
     return Outcome(str(proc.returncode), out, err, seconds, "subprocess")
 
 
-def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = (), must_report: Sequence[str] = ()) -> Verdict:
+def judge(
+    outcome: Outcome,
+    directory: Path,
+    inputs: Sequence[Path] = (),
+    must_report: Sequence[str] = (),
+    json_output: bool = False,
+) -> Verdict:
     """Every traceback and every line that is not a well-placed diagnostic or the summary.
+
+    With ``json_output`` (``--format json``) stdout must be one JSON list of diagnostics, each
+    judged as its text line would be, and there is no summary.
 
     A recipe among ``inputs`` holding a non-finite number (.nan, .inf, 1e400) must not pass: a
     limit of NaN passes every value, so accepting one is a failure that prints nothing. Each file
@@ -192,7 +202,8 @@ def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = (), must_r
     files = _FileLines(directory)
     summaries = 0
     errors: set[str] = set()
-    for stream in (outcome.stdout, outcome.stderr):
+    stdout = _json_as_text(outcome.stdout) if json_output else outcome.stdout
+    for stream in (stdout, outcome.stderr):
         lines = stream.split("\n")
         if lines[-1] == "":
             lines.pop()
@@ -211,11 +222,29 @@ def judge(outcome: Outcome, directory: Path, inputs: Sequence[Path] = (), must_r
         missed = [name for name in must_report if name not in errors]
         verdict.bad_lines += [f"<no error named {name}: validate stopped before it>" for name in missed]
     if verdict.traceback is None and not verdict.bad_lines:
-        if outcome.exit == "0" and (errors or not summaries):
+        if outcome.exit == "0" and (errors or not (summaries or json_output)):
             verdict.bad_lines.append("<exit 0 without the summary, or with an error>")
         elif outcome.exit == "1" and not errors:
             verdict.bad_lines.append("<exit 1 without an error line>")
     return verdict
+
+
+def _json_as_text(stdout: str) -> str:
+    """The diagnostics of ``--format json`` as text lines, so that they are judged as those are."""
+    try:
+        entries = json.loads(stdout)
+    except ValueError:
+        return "<--format json: stdout is not one JSON document>\n" + stdout
+    if not isinstance(entries, list):
+        return "<--format json: not a list>\n"
+    lines = []
+    for entry in entries:
+        if isinstance(entry, dict) and set(entry) == {"file", "line", "column", "severity", "code", "message"}:
+            where = f"{entry['file']}:{entry['line']}:{entry['column']}"
+            lines.append(f"{where}: {entry['severity']}: {entry['message']} [{entry['code']}]\n")
+        else:
+            lines.append(f"<--format json: entry {entry!r:.80}>\n")
+    return "".join(lines)
 
 
 def _holds_nonfinite(path: Path) -> bool:

@@ -29,7 +29,7 @@ def test_mutated_recipes_get_diagnostics_never_tracebacks(tmp_path: Path) -> Non
     for index in range(SAMPLE_INPUTS):
         fuzz = make_input(SAMPLE_SEED, index)
         written = write_input(tmp_path, fuzz)
-        verdict = judge(run_in_process(tmp_path, fuzz.names), tmp_path, written, fuzz.after)
+        verdict = judge(run_in_process(tmp_path, fuzz.args), tmp_path, written, fuzz.after, fuzz.json_output)
         for path in written:
             path.unlink()
         output = (verdict.traceback or "") + "\n".join(verdict.bad_lines)
@@ -121,6 +121,16 @@ def test_judge_fails_a_validate_that_stops_before_a_later_file(recipe_dir: Path)
     assert judge(first_only, recipe_dir, must_report=["s.yaml"]).failed
     both = _outcome("r.yaml:1:1: error: bad [x]\ns.yaml:2:10: error: not an integer [schema-type]\n", exit="1")
     assert not judge(both, recipe_dir, must_report=["s.yaml"]).failed
+
+
+def test_judge_reads_json_output_as_the_same_diagnostics(recipe_dir: Path) -> None:
+    """--format json: placed entries pass; an entry outside the file, or stdout not JSON, fails."""
+    entry = {"file": "r.yaml", "line": 2, "column": 10, "severity": "error", "code": "x", "message": "m"}
+    assert not judge(_outcome(json.dumps([entry])), recipe_dir, json_output=True).failed
+    assert not judge(_outcome("[]\n", exit="0"), recipe_dir, json_output=True).failed
+    outside = json.dumps([{**entry, "line": 9}])
+    assert judge(_outcome(outside), recipe_dir, json_output=True).failed
+    assert judge(_outcome("r.yaml:2:10: error: m [x]\n"), recipe_dir, json_output=True).failed
 
 
 def test_judge_finds_a_traceback_in_the_output(recipe_dir: Path) -> None:
