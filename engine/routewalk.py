@@ -46,6 +46,47 @@ def _neutral(stage: Stage) -> bool:
     )
 
 
+def _blocks_in_loops(flow: Flow) -> list[bool]:
+    """For each block of the route: whether a unit that passed it can come back to it.
+
+    A unit comes back only through a failure at or after the block that leads into rework resuming
+    at or before it: each route stage whose on_fail leads into rework covers the blocks from the
+    earliest resume its rework (and the rework that can follow) leads to, up to its own block.
+    """
+    earliest: dict[str, int] = {}
+    cover = [0] * (len(flow.route) + 1)
+    for stage in flow.stages.values():
+        if stage.rework or stage.on_fail == SCRAP or stage.on_fail not in flow.stages:
+            continue
+        if stage.on_fail not in earliest:
+            earliest[stage.on_fail] = _earliest_resume(flow, stage.on_fail)
+        start, end = earliest[stage.on_fail], flow.block_of(stage.id)
+        if start <= end:
+            cover[start] += 1
+            cover[end + 1] -= 1
+    inside, depth = [], 0
+    for count in cover[:-1]:
+        depth += count
+        inside.append(depth > 0)
+    return inside
+
+
+def _earliest_resume(flow: Flow, rework_id: str) -> int:
+    """The earliest block a unit sent to ``rework_id`` can resume at, through any rework after it."""
+    earliest = len(flow.route)
+    seen = {rework_id}
+    todo = [rework_id]
+    while todo:
+        stage = flow.stages[todo.pop()]
+        if stage.then is not None and stage.then in flow.stages and not flow.stages[stage.then].rework:
+            earliest = min(earliest, flow.block_of(stage.then))
+        nxt = stage.on_fail
+        if nxt != SCRAP and nxt in flow.stages and flow.stages[nxt].rework and nxt not in seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return earliest
+
+
 class _Unit(NamedTuple):
     """What the route rules know of a unit at one point of one route."""
 
@@ -70,10 +111,9 @@ class RouteWalk:
         self.neutral = {sid: _neutral(stage) for sid, stage in flow.stages.items()}
         self.inside = {entry.id: _requires_inside(flow, entry) for entry in flow.route if isinstance(entry, Group)}
         self.work = 0
-        on_route = set(flow.route_ids)
-        resumes = [flow.block_of(s.then) for s in flow.stages.values() if s.rework and s.then in on_route]
-        self.first_resume: int = min(resumes, default=len(flow.route))
-        """No route comes back before this block: an irreversible stage before it need not be remembered."""
+        self.in_loop = _blocks_in_loops(flow)
+        """The blocks a route can come back to after passing them: only an irreversible stage there
+        is remembered (each one remembered makes the walk's unit states larger, and more of them)."""
 
     def run(self) -> None:
         flow = self.flow
@@ -186,7 +226,7 @@ class RouteWalk:
                 "irreversible-twice",
                 f"irreversible stage '{stage.id}' can be entered twice on a route{how}",
             )
-        again = stage.rework or self.flow.block_of(stage.id) >= self.first_resume
+        again = stage.rework or self.in_loop[self.flow.block_of(stage.id)]
         entered = unit.irreversible | {stage.id} if stage.irreversible and again else unit.irreversible
         failed = unit._replace(irreversible=entered)
         outcomes = [self._passed(stage, failed)]

@@ -290,6 +290,48 @@ def test_a_wide_group_of_neutral_members_is_walked_once(tmp_path: Path) -> None:
     assert walk.work < 20_000
 
 
+def test_irreversible_stages_no_route_comes_back_to_are_not_carried(tmp_path: Path) -> None:
+    """2,000 irreversible stages after the last stage that fails into rework: no route comes back to
+    them, so the walk's unit does not carry them (carrying each made the walk grow with their square)."""
+    from engine.routewalk import RouteWalk, _Unit
+    from engine.rules import _Problems
+
+    stages = "".join(f"  - {{id: s{i}, step: device.record_id, irreversible: true}}\n" for i in range(2000))
+    text = (
+        "recipe: w\nversion: 1\nstages:\n  - {id: a, step: device.record_id}\n"
+        "  - {id: b, step: manual.checklist, with: {checks: [x]}, on_fail: fix}\n"
+        f"{stages}rework:\n  - {{id: fix, step: manual.checklist, with: {{checks: [y]}}, then: a, max_visits: 2}}\n"
+    )
+    flow, problems = _flow_of(text, tmp_path)
+    assert flow is not None and problems == []
+    carried = 0
+
+    class Counted(RouteWalk):
+        def _run(self, stage: Any, unit: _Unit) -> list[_Unit]:
+            nonlocal carried
+            carried = max(carried, len(unit.irreversible))
+            return super()._run(stage, unit)
+
+    Counted(flow, _Problems()).run()
+    assert carried == 0
+
+
+def test_an_irreversible_stage_reached_again_through_two_reworks_is_found(tmp_path: Path) -> None:
+    """A failure after the stage leads into rework that resumes after it, whose own failure leads into
+    rework that resumes before it: the stage can be entered twice, and that is reported."""
+    text = (
+        "recipe: w\nversion: 1\nstages:\n  - {id: a, step: device.record_id}\n"
+        "  - {id: burn, step: device.record_id, irreversible: true}\n"
+        "  - {id: c, step: device.record_id}\n"
+        "  - {id: d, step: manual.checklist, with: {checks: [x]}, on_fail: near}\n"
+        "rework:\n"
+        "  - {id: near, step: manual.checklist, with: {checks: [y]}, then: c, max_visits: 2, on_fail: far}\n"
+        "  - {id: far, step: manual.checklist, with: {checks: [z]}, then: a, max_visits: 2}\n"
+    )
+    _flow, problems = _flow_of(text, tmp_path)
+    assert [(d.code, d.pos.line) for d in problems] == [("irreversible-twice", 5)]
+
+
 def test_a_group_with_too_many_orders_is_refused_at_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An any_order group of members that each change the unit has 2**N states: past the walk's bound
     it is one route-too-complex error at the group, not a check that never ends."""
