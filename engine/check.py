@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.compile import compile_recipe
@@ -23,11 +26,29 @@ def check_recipe(
     that a run over many recipes goes on to the next.
     """
     try:
-        return _check(path, registry, shown_as, recipe_root)
+        with _no_cycle_collection():
+            return _check(path, registry, shown_as, recipe_root)
     except Exception as exc:  # one recipe's fault must not stop the check of the next
         where = Pos(shown_as if shown_as is not None else str(path), 1, 1)
         message = f"floorflow could not check this recipe ({type(exc).__name__}: {exc}); please report it"
         return None, [Diagnostic(where, "error", "internal", message)]
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused while a recipe is checked.
+
+    Checking a large recipe makes about a million small objects that stay alive to the end and form
+    no cycle to free; the collector, started every few hundred new objects, walked them all again
+    each time: a third of the time a 1 MiB recipe took. What it would collect is collected after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check(

@@ -262,6 +262,42 @@ def test_a_fault_of_floorflow_in_one_file_is_an_internal_error_there(
     assert "1 recipe" not in err
 
 
+def test_the_cycle_collector_pauses_while_a_recipe_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector is off while a recipe is checked (a large one makes a million objects it would walk
+    again and again) and back on after, even when the check fails; left off if it was off before."""
+    import gc
+
+    import engine.check
+    from engine.registry import Registry
+
+    real = engine.check.compile_recipe
+    seen: list[bool] = []
+
+    def compile_noting_gc(recipe: Any, registry: Any) -> Any:
+        seen.append(gc.isenabled())
+        if recipe.shown_as.endswith("boom.yaml"):
+            raise KeyError("unexpected")
+        return real(recipe, registry)
+
+    monkeypatch.setattr(engine.check, "compile_recipe", compile_noting_gc)
+    text = "recipe: r\nversion: 1\nstages: [{id: c, step: device.connect}]\n"
+    for name in ("fine.yaml", "boom.yaml"):
+        (tmp_path / name).write_text(text)
+    registry = Registry.discover()
+    assert gc.isenabled()
+    try:
+        assert engine.check.check_recipe(tmp_path / "fine.yaml", registry)[0] is not None
+        assert gc.isenabled()
+        assert engine.check.check_recipe(tmp_path / "boom.yaml", registry)[1][0].code == "internal"
+        assert gc.isenabled()
+        gc.disable()
+        engine.check.check_recipe(tmp_path / "fine.yaml", registry)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, False, False]
+
+
 # -- checks that stay in proportion to the recipe -------------------------------------------------
 
 
