@@ -57,11 +57,22 @@ class _Resolver(VersionedResolver):
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode:
             if implicit[0]:
-                for tag, regexp in _implicit_rules().get(value[:1], _ANY_FIRST):
-                    if regexp.match(value):
-                        return tag
+                known = _RESOLVED.get(value)  # ids, keys and step names recur thousands of times
+                if known is not None:
+                    return known
+                if len(_RESOLVED) > 100_000:
+                    _RESOLVED.clear()
+                _RESOLVED[value] = _implicit_tag(value)
+                return _RESOLVED[value]
             return _STR_TAG
         return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
+
+
+def _implicit_tag(value: str) -> Tag:
+    for tag, regexp in _implicit_rules().get(value[:1], _ANY_FIRST):
+        if regexp.match(value):
+            return tag
+    return _STR_TAG
 
 
 def _implicit_rules() -> dict[str, list[tuple[Tag, Any]]]:
@@ -76,12 +87,18 @@ def _implicit_rules() -> dict[str, list[tuple[Tag, Any]]]:
         }
         _ANY_FIRST.extend(rules.pop(None, []))
         _RULES = {first: entries + _ANY_FIRST for first, entries in rules.items()}
+        _TAG_TEXT.update((id(tag), (tag, str(tag.trval))) for tag in shared.values())
     return _RULES
 
 
 _RULES: dict[str, list[tuple[Tag, Any]]] | None = None
 _ANY_FIRST: list[tuple[Tag, Any]] = []
+_RESOLVED: dict[str, Tag] = {}
+"""Plain scalars already resolved, and their tags."""
 _STR_TAG, _SEQ_TAG, _MAP_TAG = (Tag(suffix=_CORE + t) for t in ("str", "seq", "map"))
+_TAG_TEXT: dict[int, tuple[Tag, str]] = {id(t): (t, str(t.trval)) for t in (_STR_TAG, _SEQ_TAG, _MAP_TAG)}
+"""The text of each tag the resolver gives, by identity: reading a tag's text is a property lookup
+and a try for each of the 150,000 values of a large recipe."""
 _PLAIN = _Resolver()
 
 
@@ -129,6 +146,9 @@ class YList(list[Any]):
 
 def _tag(node: Node) -> str:
     tag = node.ctag
+    known = _TAG_TEXT.get(id(tag))
+    if known is not None and known[0] is tag:
+        return known[1]
     return str(tag.trval) if isinstance(tag, Tag) else str(tag)
 
 
@@ -233,24 +253,26 @@ def _flow_depth(text: str) -> int:
     depth = deepest = 0
     quote = ""
     comment = False
-    previous = "\n"
-    for char in text:
+    for mark in _FLOW_MARK.finditer(text):  # only these characters change the count, the rest is skipped
+        char, at = mark.group(), mark.start()
         if comment:
             comment = char != "\n"
         elif quote:
             if char == quote:
                 quote = ""
-        elif char in "'\"" and previous in " \t\n[{,:":
+        elif char in "'\"" and (text[at - 1] if at else "\n") in " \t\n[{,:":
             quote = char
-        elif char == "#" and previous in " \t\n":
+        elif char == "#" and (text[at - 1] if at else "\n") in " \t\n":
             comment = True
         elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif char in "]}":
             depth = max(depth - 1, 0)
-        previous = char
     return deepest
+
+
+_FLOW_MARK = re.compile("[][{}'\"#\n]")
 
 
 def _whole_file(file: str, code: str, message: str) -> RecipeSyntaxError:

@@ -245,6 +245,15 @@ def test_brackets_in_quotes_and_comments_do_not_count_as_nesting() -> None:
     many = "[" * (MAX_DEPTH * 2)
     data = load_text(f"a: '{many}'\nb: \"{many}\"  # {many}\nc: [[1]]\n", "r.yaml")
     assert data["a"] == many and data["b"] == many and data["c"] == [[1]]
+    first_line_comment = load_text(f"# {many}\nc: [[1]]", "r.yaml")  # no final line break
+    assert first_line_comment == {"c": [[1]]}
+
+
+def test_a_plain_scalar_met_again_reads_as_it_did_the_first_time() -> None:
+    """Plain scalars are resolved once and remembered: each reads the same every time it recurs."""
+    text = "[1, 1, true, true, null, null, 1.5, 1.5, x, x, '1', '1', 0x1f, 0x1f]"
+    for _ in range(2):
+        assert load_text(text, "r.yaml") == [1, 1, True, True, None, None, 1.5, 1.5, "x", "x", "1", "1", 31, 31]
 
 
 # -- core tags and the values they can hold -------------------------------------------------------
