@@ -417,3 +417,26 @@ def test_the_largest_recipe_accepted_validates(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stdout.endswith(
         ":1:1: error: file is larger than 1048576 bytes [yaml-too-large]\n"
     )
+
+
+def test_the_large_cases_bench_validate_times_end_as_it_expects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench/validate.py's large cases: the largest recipe and the extending child are valid, the
+    largest with one misspelt key has exactly that error, at its line."""
+    from engine.cli import main
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from validate import large_cases
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    cases = large_cases(["floorflow"], tmp_path)
+    assert [case.name for case in cases] == ["largest_recipe", "largest_recipe_with_error", "largest_extends"]
+    for case in cases:
+        assert main(case.cmd[1:]) == case.exit_code, case.name
+    out = capsys.readouterr().out.splitlines()
+    (line,) = out
+    wrong = (tmp_path / "largest-error.yaml").read_text().splitlines()
+    number = next(i for i, text in enumerate(wrong, 1) if "statoin" in text)
+    assert f"largest-error.yaml:{number}:" in line and line.endswith("[schema-unknown-key]")
