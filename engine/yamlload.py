@@ -354,10 +354,9 @@ def read_text(path: Path, file: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        before = raw[: exc.start].decode("utf-8")  # valid up to the byte: lines and columns as the parser counts
         message = f"file is not UTF-8 text ({exc.reason})"
-        raise RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-encoding", message)]) from None
+        raise _at_offset(before, len(before), file, "yaml-encoding", message) from None
 
 
 def load_file(path: Path, shown_as: str | None = None, *, finite: bool = False) -> Any:

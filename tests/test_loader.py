@@ -402,6 +402,16 @@ def test_non_utf8_byte_is_refused_at_its_line(tmp_path: Path) -> None:
     assert (diag.pos, diag.code) == (Pos(str(path), 2, 17), "yaml-encoding")
 
 
+def test_non_utf8_byte_is_placed_in_characters_and_lines_as_the_parser_counts(tmp_path: Path) -> None:
+    """Its column counts characters, not bytes (é is two), and a CR or U+2028 starts a line, as in the parser."""
+    path = tmp_path / "r.yaml"
+    path.write_bytes("recipe: demo\rdescription: café\u2028x: é".encode() + b"\xff")
+    with pytest.raises(RecipeSyntaxError) as caught:
+        load_file(path)
+    (diag,) = caught.value.diagnostics
+    assert (diag.pos, diag.code) == (Pos(str(path), 3, 5), "yaml-encoding")
+
+
 # -- params coercion ------------------------------------------------------------------------------
 
 
