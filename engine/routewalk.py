@@ -35,10 +35,16 @@ def _requires_inside(flow: Flow, group: Group) -> dict[str, tuple[str, ...]]:
     return {m: tuple(r for r in flow.stages[m].requires if r in members) for m in group.members}
 
 
-def _neutral(stage: Stage) -> bool:
-    """Nothing the walk tracks changes when the stage runs (the checks it asks do not count)."""
+def _neutral(stage: Stage, effects_neutral: dict[Effects, bool]) -> bool:
+    """Nothing the walk tracks changes when the stage runs (the checks it asks do not count).
+
+    ``effects_neutral`` remembers the answer for each Effects value: most stages share a few.
+    """
+    fx = stage.effects
+    if fx not in effects_neutral:
+        effects_neutral[fx] = replace(fx, asks=()) == _NO_EFFECTS
     return (
-        replace(stage.effects, asks=()) == _NO_EFFECTS
+        effects_neutral[fx]
         and not stage.irreversible
         and stage.on_fail == SCRAP
         and stage.allowed_until is None
@@ -108,7 +114,8 @@ class RouteWalk:
         self.final_state = len(flow.lifecycle) - 1 if flow.lifecycle else None
         self.arrivals: dict[str, set[tuple[int, str | None]]] = defaultdict(set)
         self.entered: set[str] = set()
-        self.neutral = {sid: _neutral(stage) for sid, stage in flow.stages.items()}
+        effects_neutral: dict[Effects, bool] = {}
+        self.neutral = {sid: _neutral(stage, effects_neutral) for sid, stage in flow.stages.items()}
         self.inside = {entry.id: _requires_inside(flow, entry) for entry in flow.route if isinstance(entry, Group)}
         self.work = 0
         self.in_loop = _blocks_in_loops(flow)
@@ -227,8 +234,7 @@ class RouteWalk:
                 f"irreversible stage '{stage.id}' can be entered twice on a route{how}",
             )
         again = stage.rework or self.in_loop[self.flow.block_of(stage.id)]
-        entered = unit.irreversible | {stage.id} if stage.irreversible and again else unit.irreversible
-        failed = unit._replace(irreversible=entered)
+        failed = unit._replace(irreversible=unit.irreversible | {stage.id}) if stage.irreversible and again else unit
         outcomes = [self._passed(stage, failed)]
         if stage.on_fail != SCRAP and stage.on_fail in self.flow.stages:
             outcomes.append(failed._replace(rework=stage.on_fail, via=stage.on_fail))
@@ -236,10 +242,13 @@ class RouteWalk:
 
     def _passed(self, stage: Stage, unit: _Unit) -> _Unit | None:
         fx = stage.effects
-        storage = frozenset() if fx.replaces_storage else unit.storage
-        storage = (storage | set(fx.loads)) - set(fx.removes)
-        ram = frozenset() if fx.clears_volatile else unit.ram
-        ram = (ram | set(fx.loads_volatile)) - set(fx.removes)
+        storage, ram = unit.storage, unit.ram
+        if fx.replaces_storage or fx.loads or fx.removes:  # most stages leave images alone
+            storage = frozenset() if fx.replaces_storage else storage
+            storage = (storage | set(fx.loads)) - set(fx.removes)
+        if fx.clears_volatile or fx.loads_volatile or fx.removes:
+            ram = frozenset() if fx.clears_volatile else ram
+            ram = (ram | set(fx.loads_volatile)) - set(fx.removes)
         lifecycle = unit.lifecycle
         if fx.ready_check:
             self._no_temporary(stage, unit.storage | unit.ram, "ready-to-ship stage")
@@ -265,15 +274,15 @@ class RouteWalk:
             if target == self.final_state:
                 self._no_temporary(stage, unit.storage | unit.ram, "final lifecycle advance")
             lifecycle = max(lifecycle, target)
-        moved = unit._replace(storage=storage, ram=ram, lifecycle=lifecycle)
         if stage.rework:
-            return self._resume(stage, moved)
+            return self._resume(stage, unit._replace(storage=storage, ram=ram, lifecycle=lifecycle))
         entry = self.flow.route[unit.block]
         if isinstance(entry, Group):
             done = unit.group_done | {stage.id}
             if len(done) < len(entry.members):
-                return moved._replace(group_done=done)
-        return moved._replace(block=unit.block + 1, group_done=frozenset())
+                return unit._replace(storage=storage, ram=ram, lifecycle=lifecycle, group_done=done)
+        block = unit.block + 1
+        return unit._replace(storage=storage, ram=ram, lifecycle=lifecycle, block=block, group_done=frozenset())
 
     def _resume(self, stage: Stage, unit: _Unit) -> _Unit | None:
         if stage.then is None:
