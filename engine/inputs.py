@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from engine.diagnostics import Diagnostic, Pos
+from engine.diagnostics import Diagnostic, Pos, quoted
 
 MAX_INPUT_BYTES = 1 << 20
 """Units files, answers, simulation and station configs are written by people: a megabyte is plenty."""
@@ -79,12 +79,6 @@ def read_input_text(path: Path) -> str:
         raise InputError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from None
 
 
-def shown(text: str, limit: int = 40) -> str:
-    """``text`` quoted on one line, control characters escaped, cut at ``limit`` characters."""
-    cut = text if len(text) <= limit else text[:limit] + "…"
-    return repr(cut)
-
-
 def _unprintable(text: str, *, spaces: bool) -> str | None:
     """What ``text`` holds that a line of output must not (None: nothing); ``spaces``: a plain space is fine."""
     for char in text:
@@ -122,7 +116,7 @@ def serial_argument(text: str) -> str:
     """The argparse type of a unit serial."""
     problem = serial_problem(text)
     if problem is not None:
-        raise argparse.ArgumentTypeError(f"{shown(text)}: {problem}")
+        raise argparse.ArgumentTypeError(f"{quoted(text, 40)}: {problem}")
     return text
 
 
@@ -130,7 +124,7 @@ def name_argument(text: str) -> str:
     """The argparse type of a name (a person, a lot, a station): surrounding spaces are dropped."""
     problem = name_problem(text)
     if problem is not None:
-        raise argparse.ArgumentTypeError(f"{shown(text)}: {problem}")
+        raise argparse.ArgumentTypeError(f"{quoted(text, 40)}: {problem}")
     return text.strip()
 
 
@@ -138,7 +132,7 @@ def note_argument(text: str) -> str:
     """The argparse type of a note for the audit log: one line of text."""
     problem = name_problem(text, NOTE_MAX)
     if problem is not None:
-        raise argparse.ArgumentTypeError(f"{shown(text)}: {problem}")
+        raise argparse.ArgumentTypeError(f"{quoted(text, 40)}: {problem}")
     return text.strip()
 
 
@@ -194,7 +188,7 @@ def recipe_serial_pattern(product: Any, problems: list[Diagnostic]) -> str | Non
     try:
         re.compile(pattern)
     except re.error as exc:
-        message = f"serial_pattern {shown(pattern)} is not a regular expression: {exc}"
+        message = f"serial_pattern {quoted(pattern, 40)} is not a regular expression: {exc}"
         problems.append(Diagnostic(product.where("serial_pattern"), "error", "serial-pattern", message))
         return None
     return pattern

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from engine.check import check_recipe
 from engine.console import progress_for
-from engine.diagnostics import RecipeError, did_you_mean
+from engine.diagnostics import RecipeError, did_you_mean, quoted
 from engine.flow import Flow
 from engine.history import History, JsonMirror
 from engine.inputs import (
@@ -26,7 +26,6 @@ from engine.inputs import (
     name_problem,
     read_input_text,
     serial_problem,
-    shown,
 )
 from engine.operator import load_answers, operator_for, stdin_is_terminal
 from engine.outcome import StationError
@@ -63,7 +62,7 @@ def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> l
             if lot:
                 problem = name_problem(lot)
                 if problem is not None:
-                    raise RunUsageError(f"{where}: lot {shown(lot)}: {problem}")
+                    raise RunUsageError(f"{where}: lot {quoted(lot, 40)}: {problem}")
             units.append(UnitSpec(_serial(serial, where, serial_pattern), lot or args.lot))
     if not units:
         raise RunUsageError("no units to run: give --unit SERIAL or --units-from FILE")
@@ -78,9 +77,10 @@ def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> l
 def _serial(serial: str, where: str, pattern: str | None) -> str:
     problem = serial_problem(serial)
     if problem is not None:
-        raise RunUsageError(f"{where}: serial {shown(serial)}: {problem}")
+        raise RunUsageError(f"{where}: serial {quoted(serial, 40)}: {problem}")
     if pattern is not None and re.fullmatch(pattern, serial) is None:
-        raise RunUsageError(f"{where}: serial {shown(serial)} does not match the recipe's serial_pattern {pattern!r}")
+        refusal = f"does not match the recipe's serial_pattern {quoted(pattern)}"
+        raise RunUsageError(f"{where}: serial {quoted(serial, 40)} {refusal}")
     return serial
 
 

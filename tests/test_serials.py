@@ -72,15 +72,13 @@ def test_a_bad_serial_with_unit_is_a_usage_error(kind: str, capsys: pytest.Captu
     assert not records.exists()
 
 
-@pytest.mark.parametrize("kind", BAD_SERIALS)
+@pytest.mark.parametrize("kind", [kind for kind, (serial, _) in BAD_SERIALS.items() if "\n" not in serial])
 def test_a_bad_serial_in_a_units_file_is_a_usage_error_at_its_line(
     kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """The same serial in --units-from exits 2 naming file:line (a field's surrounding spaces are the
     file's layout, so a blank serial is an empty one; a line break ends the line: that case is 'space')."""
     serial, said = BAD_SERIALS[kind]
-    if "\n" in serial:
-        pytest.skip("a line break ends a line of the units file")
     if not serial.strip():
         said = "cannot be empty"
     units = tmp_path / "units.txt"
