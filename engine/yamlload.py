@@ -158,15 +158,25 @@ def _tag_name(tag: str) -> str:
 
 
 class _Builder:
-    def __init__(self, file: str, yaml: YAML, finite: bool) -> None:
+    def __init__(self, file: str, yaml: YAML, finite: bool, text: str) -> None:
         self.file = file
         self.constructor = yaml.constructor
         self.finite = finite
         self.nodes = 0
+        self.text = text
+        self.surely_inside = text.count("\n") + 1
+        """Lines the text has at least (other line breaks only add lines): a mark on them is inside it."""
+        self.lines: list[str] | None = None
 
     def pos(self, node: Node) -> Pos:
         mark = node.start_mark
-        return Pos(self.file, mark.line + 1, mark.column + 1)
+        if mark.line < self.surely_inside:
+            return Pos(self.file, mark.line + 1, mark.column + 1)
+        # An empty value at the end of a file with no final line break is marked a line past it.
+        if self.lines is None:
+            self.lines = _LINE_BREAK.split(self.text)
+            self.surely_inside = len(self.lines)
+        return Pos(self.file, *_inside_lines(self.lines, mark.line + 1, mark.column + 1))
 
     def fail(self, node: Node, code: str, message: str) -> RecipeSyntaxError:
         return RecipeSyntaxError([Diagnostic(self.pos(node), "error", code, message)])
@@ -293,7 +303,10 @@ def _at_offset(text: str, offset: int, file: str, code: str, message: str) -> Re
 def _inside_text(text: str, line: int, col: int) -> tuple[int, int]:
     """The parser's position, kept inside the text: at the end of a file with no final line break
     it points one line past it."""
-    lines = _LINE_BREAK.split(text)
+    return _inside_lines(_LINE_BREAK.split(text), line, col)
+
+
+def _inside_lines(lines: list[str], line: int, col: int) -> tuple[int, int]:
     if line > len(lines):
         return len(lines), len(lines[-1]) + 1
     return line, min(col, len(lines[line - 1]) + 1)
@@ -333,7 +346,7 @@ def load_text(text: str, file: str, *, finite: bool = False) -> Any:
         raise _whole_file(file, "yaml-too-deep", "document is nested too deeply") from None
     if node is None:
         return None
-    return _Builder(file, yaml, finite).build(node)
+    return _Builder(file, yaml, finite, text).build(node)
 
 
 def read_text(path: Path, file: str) -> str:

@@ -453,3 +453,11 @@ def test_an_error_at_the_end_of_a_file_without_a_final_line_break_points_inside_
     pos, code, _message = _refusal("recipe: x\nstages:\n  - id: a\n  - {id: b\n  ste")
     assert code == "yaml-syntax"
     assert (pos.line, pos.col) == (5, 6)
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r"])
+def test_an_empty_value_at_the_end_of_a_file_without_a_final_line_break_is_placed_inside_it(line_break: str) -> None:
+    """The parser marks an empty value ending the file a line past it; its node is placed at the last line's end."""
+    text = line_break.join(["a:", "  b:", "    ? k"])
+    data = load_text(text, "r.yaml")
+    assert data["a"]["b"].where("k") == Pos("r.yaml", 3, 8)
