@@ -47,21 +47,9 @@ def test_a_valid_document_is_not_walked_by_jsonschema(monkeypatch: pytest.Monkey
 
 def test_without_jsonschema_rs_the_same_problems_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """With jsonschema-rs missing (or unable to take a value), jsonschema alone finds the same problems."""
-    import builtins
-
-    from engine import schema
-
     stages = "  - {id: m, step: rf.measure, with: {band: x, channels: [1, '2']}}\n  - {id: ok, step: device.connect}\n"
     with_rs = _problems(stages)
-    real_import = builtins.__import__
-
-    def no_rs(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "jsonschema_rs":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_rs)
-    monkeypatch.setattr(schema, "_FAST", {})
+    _without_jsonschema_rs(monkeypatch)
     assert _problems(stages) == with_rs
     assert validate_document(load_text(HEAD + "  - {id: c, step: device.connect}\n", "r.yaml")) == []
 
