@@ -26,13 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.check import check_recipe
-from engine.events import Event, StepEnded
-from engine.history import MemoryHistory
-from engine.operator import SimOperator
 from engine.outcome import Outcome
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.runner import StationRunner, UnitSpec
+from engine.run.events import Event, StepEnded
+from engine.run.operator import SimOperator
+from engine.run.runner import StationRunner, UnitSpec
+from engine.store.history import MemoryHistory
 from steps.sim import SimLine
 
 TARGET = 1.1

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.check import check_recipe
 from engine.context import StepContext
 from engine.flow import Flow
-from engine.history import History, MemoryHistory
-from engine.operator import SimOperator
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.runner import StationRunner, UnitSpec
+from engine.run.operator import SimOperator
+from engine.run.runner import StationRunner, UnitSpec
 from engine.step import StepType, param
+from engine.store.history import History, MemoryHistory
 
 TARGET_US = 15.0
 """The engine's budget per step (memory record, no subscribers)."""

@@ -62,8 +62,8 @@ from typing import Any
 
 import simpy
 
-from engine.check import check_recipe
 from engine.flow import SCRAP, Flow, Group, Sampling
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.sampling import rate_of, recall_threshold, sample_draw
 from engine.simulate import load_profile, simulate

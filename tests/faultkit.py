@@ -50,11 +50,11 @@ def _warm_up() -> None:
     from stdnum import imei  # noqa: F401
 
     import engine.cli
-    import engine.console
-    import engine.station
+    import engine.cli.records
+    import engine.cli.run
+    import engine.run.console
     import engine.store.postgres
     import engine.store.sqlite
-    import engine.storecli
     from engine.registry import Registry, line_factory
 
     for _ in Registry.discover():  # imports every step type's module

@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.check import check_recipe
 from engine.context import StepContext
 from engine.flow import Flow, Group, Stage
-from engine.history import History, MemoryHistory
-from engine.operator import SimOperator
 from engine.outcome import StationError, StepFailed
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.runner import StationRunner
+from engine.run.operator import SimOperator
+from engine.run.runner import StationRunner
+from engine.run.unitstate import RouteIndex, UnitState
 from engine.step import Effects, NoParams, StepType, param
-from engine.unitstate import RouteIndex, UnitState
+from engine.store.history import History, MemoryHistory
 
 HANG_LIMIT_S = 10.0
 """A hanging step gives up on its own after this long, so a broken engine fails a test, not hangs it."""

@@ -18,13 +18,13 @@ from rich.console import Console
 from steplab import HANG_LIMIT_S, REGISTRY, Bench, Probe, direct_flow, runner, stage
 
 from engine.context import StepContext
-from engine.events import Event, StepEnded, Stopping
 from engine.flow import Flow
-from engine.history import MemoryHistory
-from engine.operator import TerminalOperator
 from engine.outcome import Outcome
-from engine.runner import StationRunner, UnitResult, UnitSpec
+from engine.run.events import Event, StepEnded, Stopping
+from engine.run.operator import TerminalOperator
+from engine.run.runner import StationRunner, UnitResult, UnitSpec
 from engine.store import open_store
+from engine.store.history import MemoryHistory
 
 ROOT = Path(__file__).resolve().parent.parent
 

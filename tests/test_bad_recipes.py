@@ -240,17 +240,17 @@ def test_a_fault_of_floorflow_in_one_file_is_an_internal_error_there(
 ) -> None:
     """An unexpected exception while checking one recipe is an `internal` error at its 1:1, and the
     other recipes of the run are checked as usual."""
-    import engine.check
+    import engine.recipe.check
     from engine.cli import main
 
-    real = engine.check.compile_recipe
+    real = engine.recipe.check.compile_recipe
 
     def compile_or_fail(recipe: Any, registry: Any) -> Any:
         if recipe.shown_as.endswith("boom.yaml"):
             raise KeyError("unexpected")
         return real(recipe, registry)
 
-    monkeypatch.setattr(engine.check, "compile_recipe", compile_or_fail)
+    monkeypatch.setattr(engine.recipe.check, "compile_recipe", compile_or_fail)
     for name in ("boom.yaml", "fine.yaml"):
         (tmp_path / name).write_text(f"recipe: {name[:4]}\nversion: 1\nstages: [{{id: c, step: device.connect}}]\n")
     code = main(["validate", str(tmp_path / "boom.yaml"), str(tmp_path / "fine.yaml")])
@@ -267,10 +267,10 @@ def test_the_cycle_collector_pauses_while_a_recipe_is_checked(tmp_path: Path, mo
     again and again) and back on after, even when the check fails; left off if it was off before."""
     import gc
 
-    import engine.check
+    import engine.recipe.check
     from engine.registry import Registry
 
-    real = engine.check.compile_recipe
+    real = engine.recipe.check.compile_recipe
     seen: list[bool] = []
 
     def compile_noting_gc(recipe: Any, registry: Any) -> Any:
@@ -279,19 +279,19 @@ def test_the_cycle_collector_pauses_while_a_recipe_is_checked(tmp_path: Path, mo
             raise KeyError("unexpected")
         return real(recipe, registry)
 
-    monkeypatch.setattr(engine.check, "compile_recipe", compile_noting_gc)
+    monkeypatch.setattr(engine.recipe.check, "compile_recipe", compile_noting_gc)
     text = "recipe: r\nversion: 1\nstages: [{id: c, step: device.connect}]\n"
     for name in ("fine.yaml", "boom.yaml"):
         (tmp_path / name).write_text(text)
     registry = Registry.discover()
     assert gc.isenabled()
     try:
-        assert engine.check.check_recipe(tmp_path / "fine.yaml", registry)[0] is not None
+        assert engine.recipe.check.check_recipe(tmp_path / "fine.yaml", registry)[0] is not None
         assert gc.isenabled()
-        assert engine.check.check_recipe(tmp_path / "boom.yaml", registry)[1][0].code == "internal"
+        assert engine.recipe.check.check_recipe(tmp_path / "boom.yaml", registry)[1][0].code == "internal"
         assert gc.isenabled()
         gc.disable()
-        engine.check.check_recipe(tmp_path / "fine.yaml", registry)
+        engine.recipe.check.check_recipe(tmp_path / "fine.yaml", registry)
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -302,7 +302,7 @@ def test_the_cycle_collector_pauses_while_a_recipe_is_checked(tmp_path: Path, mo
 
 
 def _flow_of(text: str, tmp_path: Path) -> tuple[Any, list[Diagnostic]]:
-    from engine.check import check_recipe
+    from engine.recipe.check import check_recipe
     from engine.registry import Registry
 
     path = tmp_path / "r.yaml"
@@ -313,8 +313,8 @@ def _flow_of(text: str, tmp_path: Path) -> tuple[Any, list[Diagnostic]]:
 def test_a_wide_group_of_neutral_members_is_walked_once(tmp_path: Path) -> None:
     """3,000 members that change nothing the rules track, some requiring others, are one step of the
     walk, not one per member (which made a wide group cost the square of its width)."""
-    from engine.routewalk import RouteWalk
-    from engine.rules import _Problems
+    from engine.recipe.routewalk import RouteWalk
+    from engine.recipe.rules import _Problems
 
     members = "".join(f"        - {{id: s{i}, step: device.record_id, requires: [s{i - 1}]}}\n" for i in range(1, 3000))
     head = "recipe: w\nversion: 1\nstages:\n  - any_order:\n      id: g\n      stages:\n"
@@ -329,8 +329,8 @@ def test_a_wide_group_of_neutral_members_is_walked_once(tmp_path: Path) -> None:
 def test_irreversible_stages_no_route_comes_back_to_are_not_carried(tmp_path: Path) -> None:
     """2,000 irreversible stages after the last stage that fails into rework: no route comes back to
     them, so the walk's unit does not carry them (carrying each made the walk grow with their square)."""
-    from engine.routewalk import RouteWalk, _Unit
-    from engine.rules import _Problems
+    from engine.recipe.routewalk import RouteWalk, _Unit
+    from engine.recipe.rules import _Problems
 
     stages = "".join(f"  - {{id: s{i}, step: device.record_id, irreversible: true}}\n" for i in range(2000))
     text = (
@@ -371,9 +371,9 @@ def test_an_irreversible_stage_reached_again_through_two_reworks_is_found(tmp_pa
 def test_a_group_with_too_many_orders_is_refused_at_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An any_order group of members that each change the unit has 2**N states: past the walk's bound
     it is one route-too-complex error at the group, not a check that never ends."""
-    import engine.routewalk
+    import engine.recipe.routewalk
 
-    monkeypatch.setattr(engine.routewalk, "MAX_WALK", 5_000)
+    monkeypatch.setattr(engine.recipe.routewalk, "MAX_WALK", 5_000)
     images = "".join(f"  i{i}: {{file: i{i}.wim, kind: wim}}\n" for i in range(14))
     members = "".join(f"        - {{id: s{i}, step: image.sideload, with: {{image: i{i}}}}}\n" for i in range(14))
     text = f"recipe: w\nversion: 1\nimages:\n{images}stages:\n  - any_order:\n      id: g\n      stages:\n{members}"

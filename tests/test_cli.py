@@ -1,6 +1,6 @@
 """The `floorflow` command as a user runs it: exit codes, messages, verbs and several files at once.
 
-Exit codes (engine/cli.py): 0 ok, 1 a recipe has errors, 2 usage error. A user mistake gets a
+Exit codes (engine/cli/commands.py): 0 ok, 1 a recipe has errors, 2 usage error. A user mistake gets a
 message, never a traceback.
 """
 
@@ -137,7 +137,7 @@ def test_validate_does_not_import_the_station_runner() -> None:
         "import sys, contextlib, io\n"
         "from engine.cli import main\n"
         f"with contextlib.redirect_stderr(io.StringIO()): code = main(['validate', {str(recipe)!r}])\n"
-        "heavy = [m for m in ('engine.runner', 'rich', 'transitions', 'stdnum') if m in sys.modules]\n"
+        "heavy = [m for m in ('engine.run.runner', 'rich', 'transitions', 'stdnum') if m in sys.modules]\n"
         "print(code, heavy)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

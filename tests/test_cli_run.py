@@ -327,7 +327,7 @@ def test_a_store_failing_outside_any_unit_stops_the_station_with_exit_4(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store error the runner does not own to a unit (its last word on the whole run) is one line, exit 4."""
-    from engine.runner import StationRunner
+    from engine.run.runner import StationRunner
     from engine.store import StoreError
 
     def failing(self: object, *args: object) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from engine.context import MeasurementRecord
-from engine.export import CSV_COLUMNS, FORMATS, export
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, LotRecord, RecipeRef, UnitRecord
-from engine.reporttext import first_pass
+from engine.report.export import CSV_COLUMNS, FORMATS, export
+from engine.report.text import first_pass
 
 T0 = 1_700_000_000.0
 """2023-11-14T22:13:20Z."""

@@ -1,7 +1,7 @@
 """Recipe inheritance (``extends:``), as docs/recipes.md *Inheritance* describes it.
 
 Each test writes a small abstract base and a child that extends it into ``tmp_path`` and loads the
-child with ``engine.recipe.load_recipe`` (the merged data) or ``engine.check.check_recipe`` (the
+child with ``engine.recipe.load.load_recipe`` (the merged data) or ``engine.recipe.check.check_recipe`` (the
 compiled Flow and the diagnostics).
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from engine.check import check_recipe, load_flow
 from engine.diagnostics import Diagnostic, RecipeError
 from engine.flow import Flow
-from engine.recipe import LoadedRecipe, load_recipe
+from engine.recipe.check import check_recipe, load_flow
+from engine.recipe.load import LoadedRecipe, load_recipe
 from engine.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,7 +295,7 @@ def test_merging_finds_each_entry_by_id_not_by_searching_the_route(
 ) -> None:
     """A child of 2,000 after:/before: entries over a base of 2,000 stages looks at each entry's id a
     few times, not once per entry per stage (a search of the route for each would be 8 million)."""
-    from engine import routemerge
+    from engine.recipe import merge as routemerge
 
     sys.path.insert(0, str(ROOT / "bench"))
     try:

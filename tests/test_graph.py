@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.check import load_flow
 from engine.flow import SCRAP, SCRAPPED, SHIPPED, Flow, Group, Stage
-from engine.graph import Edge, edges, join_of, to_dot, to_mermaid
+from engine.recipe.check import load_flow
+from engine.recipe.graph import Edge, edges, join_of, to_dot, to_mermaid
 from engine.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def triples(found: list[Edge], kind: str | None = None) -> set[tuple[str, str, s
     return {(e.source, e.target, e.kind) for e in found if kind is None or e.kind == kind}
 
 
-# -- engine.graph.edges ---------------------------------------------------------------------------
+# -- engine.recipe.graph.edges ---------------------------------------------------------------------------
 
 
 def test_mini_flow_has_exactly_the_expected_edges() -> None:

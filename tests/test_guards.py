@@ -22,11 +22,11 @@ from steplab import (
 )
 
 from engine.flow import Sampling
-from engine.guards import refusal
-from engine.history import JsonDirHistory, MemoryHistory
 from engine.outcome import Outcome
-from engine.runner import UnitSpec
-from engine.unitstate import RouteIndex, UnitState
+from engine.run.guards import refusal
+from engine.run.runner import UnitSpec
+from engine.run.unitstate import RouteIndex, UnitState
+from engine.store.history import JsonDirHistory, MemoryHistory
 
 TWO_STATIONS = """\
     recipe: two-stations

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.diagnostics import Pos, RecipeError, RecipeSyntaxError
-from engine.recipe import load_recipe
+from engine.recipe.load import load_recipe
 from engine.yamlload import MAX_BYTES, MAX_DEPTH, YList, YMap, load_file, load_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -418,7 +418,7 @@ def test_non_utf8_byte_is_placed_in_characters_and_lines_as_the_parser_counts(tm
 @pytest.mark.parametrize("value", [10**400, float("nan"), float("inf"), -float("inf")])
 def test_float_parameter_refuses_what_is_not_a_finite_float(value: object) -> None:
     """coerce to float: an integer too large for a float, .nan or ±.inf is a TypeError, never OverflowError."""
-    from engine.params import coerce
+    from engine.recipe.params import coerce
 
     with pytest.raises(TypeError, match="expected a finite number"):
         coerce(value, float)
@@ -429,8 +429,8 @@ def test_float_parameter_refuses_what_is_not_a_finite_float(value: object) -> No
 def test_compiler_refuses_limits_it_cannot_compare_with(bound: str) -> None:
     """A recipe read without the loader's check (built in code) still gets bad-limits for .nan, .inf
     or an integer too large for a float, at the limits."""
-    from engine.compile import compile_recipe
-    from engine.recipe import LoadedRecipe
+    from engine.recipe.compile import compile_recipe
+    from engine.recipe.load import LoadedRecipe
     from engine.registry import Registry
 
     text = (

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.check import load_flow
 from engine.flow import SCRAPPED, SHIPPED, START
-from engine.graph import edges
-from engine.machine import FlowMachine, IllegalMove, trigger_of
+from engine.recipe.check import load_flow
+from engine.recipe.graph import edges
 from engine.registry import Registry
+from engine.run.machine import FlowMachine, IllegalMove, trigger_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,8 @@ from rich.console import Console
 from engine.context import Answer, Operator
 from engine.diagnostics import Pos, RecipeError
 from engine.flow import Flow, Stage
-from engine.operator import (
+from engine.outcome import StationError
+from engine.run.operator import (
     Answers,
     Pause,
     ScriptedOperator,
@@ -25,7 +26,6 @@ from engine.operator import (
     load_answers,
     operator_for,
 )
-from engine.outcome import StationError
 
 ANSWERS = """\
 visual:

@@ -11,10 +11,10 @@ import pytest
 from steplab import Bench, build, runner, state_of
 
 from engine.context import StepContext
-from engine.history import JsonDirHistory
 from engine.outcome import Outcome
 from engine.record import Attempt, RecipeRef, UnitRecord
-from engine.runner import UnitSpec
+from engine.run.runner import UnitSpec
+from engine.store.history import JsonDirHistory
 
 RECIPE = """\
     recipe: recorded

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine.schema import validate_document
+from engine.recipe.schema import validate_document
 from engine.yamlload import load_text
 
 HEAD = "recipe: t\nversion: 1\nstages:\n"
@@ -32,7 +32,7 @@ def test_sampling_without_rate_or_aql_says_to_give_one() -> None:
 
 def test_a_valid_document_is_not_walked_by_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
     """jsonschema-rs accepts a valid recipe at once: jsonschema's slow walk is only for explaining errors."""
-    from engine import schema, schemawalk
+    from engine.recipe import schema, schemawalk
 
     data = load_text(HEAD + "  - {id: c, step: device.connect}\n", "r.yaml")
     checker = schema.recipe_validator()
@@ -65,7 +65,7 @@ def test_a_value_jsonschema_rs_cannot_take_is_left_to_jsonschema() -> None:
 def _without_jsonschema_rs(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
-    from engine import schema
+    from engine.recipe import schema
 
     real_import = builtins.__import__
 
@@ -84,7 +84,7 @@ def test_jsonschema_walks_only_the_way_to_what_is_wrong(monkeypatch: pytest.Monk
     import sys
     from pathlib import Path
 
-    from engine import schema, schemawalk
+    from engine.recipe import schema, schemawalk
 
     bench = str(Path(__file__).resolve().parent.parent / "bench")
     sys.path.insert(0, bench)

@@ -1,8 +1,8 @@
 """schemas/recipe.schema.json: in step with the step types, valid, documented, and referenced.
 
-The ``$defs`` that ``engine.schemagen`` generates from each step type's ``Params`` dataclass must be
+The ``$defs`` that ``engine.recipe.schemagen`` generates from each step type's ``Params`` dataclass must be
 exactly those in the file, so the editor help and the checker never disagree with the code. When
-they differ, ``python -m engine.schemagen`` rewrites the file.
+they differ, ``python -m engine.recipe.schemagen`` rewrites the file.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from engine.recipe.schemagen import step_defs
 from engine.registry import Registry
-from engine.schemagen import step_defs
 from engine.step import NoParams, StepType, param
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "recipe.schema.json"
 WORKFLOW_FILES = sorted((ROOT / "workflows").rglob("*.yaml"))
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
-REGENERATE = "run `python -m engine.schemagen` to regenerate schemas/recipe.schema.json"
+REGENERATE = "run `python -m engine.recipe.schemagen` to regenerate schemas/recipe.schema.json"
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from stdnum import imei, luhn
 
-from engine.check import load_flow
 from engine.context import Answer, MeasurementRecord, StepContext, UnitInfo
 from engine.flow import Flow, Image, Stage
 from engine.outcome import StationError, StepFailed, Verdict
+from engine.recipe.check import load_flow
 from engine.registry import LINES_GROUP, Registry
 from steps.common import CommandRefused
 from steps.common.identities import AllocatorConfig, JournalIdentityAllocator

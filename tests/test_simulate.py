@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.check import check_recipe
 from engine.diagnostics import RecipeSyntaxError
 from engine.flow import Flow
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import ProfileError, load_profile, simulate
 from engine.simulate.profile import Profile
@@ -689,7 +689,7 @@ def test_every_seed_recipe_runs_under_the_default_profile(name: str) -> None:
 _FIGURES_SCRIPT = """\
 import json, sys
 from pathlib import Path
-from engine.check import load_flow
+from engine.recipe.check import load_flow
 from engine.registry import Registry
 from engine.simulate import load_profile, simulate
 flow = load_flow(Path(sys.argv[1]), Registry.discover())

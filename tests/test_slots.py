@@ -9,13 +9,13 @@ from pathlib import Path
 
 from steplab import Bench, Probe, direct_flow, runner, stage
 
-from engine.check import check_recipe
 from engine.context import StepContext
-from engine.history import MemoryHistory
-from engine.operator import SimOperator
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.runner import StationRunner, UnitSpec
-from engine.slots import deal
+from engine.run.operator import SimOperator
+from engine.run.runner import StationRunner, UnitSpec
+from engine.run.slots import deal
+from engine.store.history import MemoryHistory
 from steps.sim import SimLine
 
 SERIALS = [f"SN{k:02d}" for k in range(1, 17)]

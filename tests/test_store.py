@@ -19,7 +19,7 @@ from storekit import attempt, claim, left_by_dead_station, measurement, until_go
 
 from engine.outcome import Outcome, Verdict
 from engine.record import Decision, LotRecord, RecipeRef, UnitRecord
-from engine.runner import UnitSpec
+from engine.run.runner import UnitSpec
 from engine.store import QUARANTINED, StoreError, open_store, rows, worker
 from engine.store.migrations import LATEST, MIGRATIONS, Migration
 from engine.store.sqlstore import SqlStore

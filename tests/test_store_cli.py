@@ -22,8 +22,8 @@ from stdnum import imei as imei_number
 from storekit import sqlite_url
 
 from engine.cli import main
-from engine.export import CSV_COLUMNS
 from engine.outcome import Outcome
+from engine.report.export import CSV_COLUMNS
 from engine.store import open_store
 from steps.sim.persist import StateDir
 

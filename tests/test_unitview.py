@@ -9,7 +9,7 @@ from rich.console import Console
 from engine.context import MeasurementRecord
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, RecipeRef, UnitRecord
-from engine.unitview import list_units, show_unit
+from engine.report.unitview import list_units, show_unit
 
 T0 = 1_700_000_000.0
 """2023-11-14 22:13:20 UTC."""

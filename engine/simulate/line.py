@@ -22,11 +22,11 @@ import simpy
 
 from engine.flow import Flow, Stage
 from engine.outcome import Outcome
+from engine.run.unitstate import IN_ROUTE, SCRAPPED, SHIPPED
 from engine.sampling import rate_of, recall_threshold, sample_draw
 from engine.simulate.profile import Profile, Timing
 from engine.simulate.route import Node, RouteTable, Run
 from engine.simulate.stats import Histogram, Level
-from engine.unitstate import IN_ROUTE, SCRAPPED, SHIPPED
 
 BLOCK = 4096
 """Random draws made at a time, per stream."""

@@ -18,9 +18,9 @@ import numpy as np
 
 from engine.diagnostics import Diagnostic, Pos, RecipeError, did_you_mean
 from engine.flow import Flow, Stage
+from engine.recipe.schema import profile_validator, validate_document
 from engine.registry import Registry
 from engine.resources import workflow_path
-from engine.schema import profile_validator, validate_document
 from engine.yamlload import YMap, load_file
 
 DEFAULT_PROFILE = "profiles/default.yaml"

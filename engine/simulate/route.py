@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.flow import Flow, Stage
-from engine.guards import Refusal, refusal
 from engine.outcome import Outcome
 from engine.record import RecipeRef
-from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
+from engine.run.guards import Refusal, refusal
+from engine.run.unitstate import IN_ROUTE, RouteIndex, UnitState
 
 HOLD = "the lot is on hold"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 
-from engine.history import QUARANTINED
 from engine.outcome import Outcome
 from engine.record import Attempt, Decision, RecipeRef
+from engine.store.history import QUARANTINED
 from engine.store.reading import released
 from engine.store.recovery import audit
 from engine.store.rows import AttemptWriter

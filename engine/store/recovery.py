@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine.history import QUARANTINED
 from engine.outcome import Outcome
 from engine.record import Attempt, RecipeRef
+from engine.store.history import QUARANTINED
 from engine.store.rows import AttemptWriter
 from engine.store.worker import Tx
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from engine.history import QUARANTINED, Decide
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
 from engine.store import decisions, reading, recovery
 from engine.store.backend import Backend
 from engine.store.decisions import DECISIONS
+from engine.store.history import QUARANTINED, Decide
 from engine.store.migrations import MIGRATIONS, Migration
 from engine.store.reading import load_unit
 from engine.store.recovery import recover_dead, recover_holder, when
@@ -56,7 +56,7 @@ class SqlStore:
     def schema_version(self) -> int:
         return int(self._worker.call(lambda tx: (tx.row("SELECT max(version) FROM schema_version") or (0,))[0]))
 
-    # -- the runner's side (engine.history.History) ----------------------------------------------
+    # -- the runner's side (engine.store.history.History) ----------------------------------------------
 
     def unit(self, serial: str) -> UnitRecord:
         return self._worker.call(lambda tx: load_unit(tx, serial), write=False)

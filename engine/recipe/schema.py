@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
+from engine.recipe.schemawalk import explain
 from engine.resources import schema_path
-from engine.schemawalk import explain
 from engine.yamlload import YList, YMap
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine.check import check_recipe
 from engine.diagnostics import RecipeError
+from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import load_profile, simulate
 

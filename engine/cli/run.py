@@ -13,11 +13,9 @@ from typing import Any
 
 from rich.console import Console
 
-from engine.check import check_recipe
-from engine.console import progress_for
+from engine.cli.records import warn_recovered
 from engine.diagnostics import RecipeError, did_you_mean, quoted
 from engine.flow import Flow
-from engine.history import History, JsonMirror
 from engine.inputs import (
     ConfigError,
     InputError,
@@ -27,14 +25,16 @@ from engine.inputs import (
     read_input_text,
     serial_problem,
 )
-from engine.operator import load_answers, operator_for, stdin_is_terminal
 from engine.outcome import StationError
+from engine.recipe.check import check_recipe
 from engine.registry import Registry, line_factory
-from engine.runlog import log_lines
-from engine.runner import StationRunner, UnitResult, UnitSpec
-from engine.signals import signals_noted
+from engine.run.console import progress_for
+from engine.run.operator import load_answers, operator_for, stdin_is_terminal
+from engine.run.runlog import log_lines
+from engine.run.runner import StationRunner, UnitResult, UnitSpec
+from engine.run.signals import signals_noted
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
-from engine.storecli import warn_recovered
+from engine.store.history import History, JsonMirror
 from engine.yamlload import load_file
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.context import MeasurementRecord
 from engine.record import Decision, LotRecord, UnitRecord
-from engine.reporttext import (
+from engine.report.text import (
     STATUSES,
     cell_text,
     first_pass,

@@ -2,7 +2,7 @@
 
 Each step type's ``Params`` dataclass is turned into a JSON Schema; the recipe schema holds them
 under ``$defs/step_params`` so editors complete and explain ``with:`` keys. ``python -m
-engine.schemagen`` rewrites that part of ``schemas/recipe.schema.json``; a test fails when the file
+engine.recipe.schemagen`` rewrites that part of ``schemas/recipe.schema.json``; a test fails when the file
 and the dataclasses disagree.
 """
 

@@ -2,8 +2,8 @@
 
 For each unit the runner claims it (the route interlock and the guards' admission, decided while
 the store holds the unit), opens its device in its slot, and runs the stages the station owns
-(``engine.stagerunner``) until the unit's route ends, leaves the station, or stops on an error or
-a refusal. Which slot runs which unit, and the slots' threads, are ``engine.slots``'s.
+(``engine.run.stagerunner``) until the unit's route ends, leaves the station, or stops on an error or
+a refusal. Which slot runs which unit, and the slots' threads, are ``engine.run.slots``'s.
 
 A stop (Ctrl-C, SIGTERM, ``stop()``) ends the running attempts as ABORTED after their cleanup, keeps
 what was recorded and starts no further unit. A slot still busy ``stop_grace_s`` after the stop is
@@ -19,19 +19,19 @@ import time
 from collections.abc import Iterable, Sequence
 
 from engine.context import Line, Operator
-from engine.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
 from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
-from engine.guards import Refusal, refusal
-from engine.history import QUARANTINED, History
-from engine.machine import FlowMachine, SlotModel
 from engine.outcome import Outcome, StationError
 from engine.record import UnitRecord
 from engine.registry import Registry
-from engine.reporttext import left_the_line
-from engine.signals import signals_noted
-from engine.slots import Crew, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec, deal
-from engine.stagerunner import StageRunner
-from engine.unitstate import IN_ROUTE, RouteIndex, UnitState
+from engine.report.text import left_the_line
+from engine.run.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
+from engine.run.guards import Refusal, refusal
+from engine.run.machine import FlowMachine, SlotModel
+from engine.run.signals import signals_noted
+from engine.run.slots import Crew, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec, deal
+from engine.run.stagerunner import StageRunner
+from engine.run.unitstate import IN_ROUTE, RouteIndex, UnitState
+from engine.store.history import QUARANTINED, History
 
 __all__ = ["StationRunner", "UnitResult", "UnitSpec"]
 

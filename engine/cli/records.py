@@ -48,7 +48,7 @@ def warn_recovered(store: SqlStore) -> None:
 
 
 def units_show(args: argparse.Namespace) -> int:
-    from engine.unitview import show_unit
+    from engine.report.unitview import show_unit
 
     with open_existing(args.store) as store:
         record = store.unit(args.serial)
@@ -61,7 +61,7 @@ def units_show(args: argparse.Namespace) -> int:
 
 
 def units_list(args: argparse.Namespace) -> int:
-    from engine.unitview import list_units
+    from engine.report.unitview import list_units
 
     with open_existing(args.store) as store:
         status = None if args.status == HELD else args.status
@@ -87,7 +87,7 @@ def units_release(args: argparse.Namespace) -> int:
 
 
 def recipe_release(args: argparse.Namespace) -> int:
-    from engine.check import check_recipe
+    from engine.recipe.check import check_recipe
     from engine.registry import Registry
 
     if not args.recipe.is_file():
@@ -115,7 +115,7 @@ def recipe_release(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from engine.export import export as write
+    from engine.report.export import export as write
 
     since = parse_since(args.since) if args.since is not None else None
     _writable(args.out)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from engine.flow import Stage
-from engine.history import Decide, History
-from engine.machine import SlotModel
 from engine.record import Attempt, UnitRecord
-from engine.unitstate import UnitState
+from engine.run.machine import SlotModel
+from engine.run.unitstate import UnitState
+from engine.store.history import Decide, History
 
 log = logging.getLogger("floorflow.runner")
 

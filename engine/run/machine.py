@@ -1,7 +1,7 @@
 """One ``transitions.Machine`` per compiled Flow; one model per active station slot.
 
 The machine's states are the flow's stages, its any_order forks and joins, ``start``, ``shipped``
-and ``scrapped``; its transitions are exactly the edges ``engine.graph`` draws. The runner moves a
+and ``scrapped``; its transitions are exactly the edges ``engine.recipe.graph`` draws. The runner moves a
 slot's model along them and never anywhere else: a move the machine does not have is an engine
 error, not a shortcut.
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from transitions import Machine
 
 from engine.flow import START, Flow
-from engine.graph import edges
+from engine.recipe.graph import edges
 
 TRIGGERS = {
     "pass": "passed",

@@ -5,7 +5,7 @@ unit differently and a person must be told which slot is asking. So every operat
 ``for_unit(serial, slot, cancelled=EVENT)``: the runner calls it once per unit and puts the bound
 operator it returns in that unit's ``StepContext``; when ``cancelled`` is set (a stop of the run), a
 question still open is given up at once. An operator used without binding answers as for no
-particular unit. Answers files are read by ``engine.answers``.
+particular unit. Answers files are read by ``engine.run.answers``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.prompt import Confirm, Prompt
 from rich.text import Text
 
-from engine.answers import Answers, load_answers
 from engine.context import Answer, Operator
 from engine.outcome import StationError
+from engine.run.answers import Answers, load_answers
 
 __all__ = [
     "Answers",

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine import htmlreport
 from engine.files import write_atomically
 from engine.outcome import Outcome
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
-from engine.reporttext import cell_text, failing, iso, lot_of, measurement_line
+from engine.report import html as htmlreport
+from engine.report.text import cell_text, failing, iso, lot_of, measurement_line
 
 FORMATS = ("json", "csv", "junit", "html")
 

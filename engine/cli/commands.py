@@ -141,7 +141,7 @@ def _store_verbs(verbs: Any) -> None:
 
 def _store_verb(name: str) -> Any:
     def guarded(args: argparse.Namespace) -> int:
-        from engine import storecli
+        from engine.cli import records as storecli
         from engine.store import StoreError
 
         try:
@@ -169,7 +169,7 @@ def _root_directory(root: Path | None) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from engine.check import check_recipe
+    from engine.recipe.check import check_recipe
     from engine.registry import Registry
 
     for path in args.recipes:
@@ -193,8 +193,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from engine.check import check_recipe
-    from engine.graph import render
+    from engine.recipe.check import check_recipe
+    from engine.recipe.graph import render
     from engine.registry import Registry
 
     _readable(args.recipe)
@@ -208,7 +208,7 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _station_arguments(parser: argparse.ArgumentParser) -> None:
-    # Defined here, not in engine.station: building the parser must not import the runner.
+    # Defined here, not in engine.cli.run: building the parser must not import the runner.
     parser.add_argument("recipe", metavar="RECIPE", type=Path)
     _recipe_root_option(parser)
     parser.add_argument(
@@ -250,7 +250,7 @@ def _positive(text: str) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from engine.simcli import run_simulation
+    from engine.cli.simulate import run_simulation
 
     _readable(args.recipe)
     if args.profile is not None:
@@ -259,8 +259,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.signals import terminate_as_interrupt
-    from engine.station import RunUsageError, run_station
+    from engine.cli.run import RunUsageError, run_station
+    from engine.run.signals import terminate_as_interrupt
 
     try:
         with terminate_as_interrupt():  # a service manager's SIGTERM stops the station as Ctrl-C does
@@ -299,6 +299,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"floorflow: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,8 +8,8 @@ from typing import Any
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.flow import RESERVED_IDS, SCRAP, Flow, Group, Image, Limits, Measurement, Sampling, Stage
 from engine.inputs import recipe_serial_pattern
-from engine.params import build_params, refs
-from engine.recipe import LoadedRecipe
+from engine.recipe.load import LoadedRecipe
+from engine.recipe.params import build_params, refs
 from engine.registry import Registry, UnknownStepType
 from engine.step import Effects
 from engine.yamlload import YList, YMap

@@ -2,7 +2,7 @@
 
 Structural rules (references, ordering inside any_order groups, bounded loops, reachability) are
 checked here on the stage graph; the rules that hold "on every route" (irreversible once,
-lifecycle forward, lifecycle windows, temporary images gone) by ``engine.routewalk``.
+lifecycle forward, lifecycle windows, temporary images gone) by ``engine.recipe.routewalk``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.flow import SCRAP, Flow, Group
-from engine.routewalk import RouteWalk
+from engine.recipe.routewalk import RouteWalk
 
 
 def check_flow(flow: Flow) -> list[Diagnostic]:

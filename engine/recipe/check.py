@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.compile import compile_recipe
 from engine.diagnostics import Diagnostic, Pos, RecipeError
-from engine.features import check_features
 from engine.flow import Flow
-from engine.recipe import load_recipe
+from engine.recipe.compile import compile_recipe
+from engine.recipe.features import check_features
+from engine.recipe.load import load_recipe
+from engine.recipe.rules import check_flow
 from engine.registry import Registry
-from engine.rules import check_flow
 
 
 def check_recipe(

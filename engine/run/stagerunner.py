@@ -1,9 +1,9 @@
 """One stage of one unit in one slot: its attempts, timed, instrumented, judged and recorded.
 
 For each attempt the stage runner builds the step's context, journals the intent of an
-irreversible step, sends a start and an end event, calls the step (``engine.attempt``), runs its
+irreversible step, sends a start and an end event, calls the step (``engine.run.attempt``), runs its
 cleanups, records the attempt, retries a failure up to ``retry.max`` and moves the slot's model
-along the outcome. What the route does next is the station runner's (``engine.runner``).
+along the outcome. What the route does next is the station runner's (``engine.run.runner``).
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from engine.attempt import STOP_GRACE_S, call_step, run_cleanups
 from engine.context import Operator, StepContext, UnitInfo
-from engine.events import Event, StepEnded, StepProgress, StepStarted
 from engine.flow import SCRAPPED, Flow, Stage
-from engine.history import QUARANTINED
-from engine.machine import FlowMachine, SlotModel
-from engine.measure import Judge
 from engine.outcome import Outcome
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
+from engine.run.attempt import STOP_GRACE_S, call_step, run_cleanups
+from engine.run.events import Event, StepEnded, StepProgress, StepStarted
+from engine.run.machine import FlowMachine, SlotModel
+from engine.run.measure import Judge
+from engine.run.slots import Running, Slot, SlotClosed, UnitSpec
+from engine.run.unitstate import RouteIndex, UnitState
 from engine.sampling import is_sampled, recall_threshold
-from engine.slots import Running, Slot, SlotClosed, UnitSpec
-from engine.unitstate import RouteIndex, UnitState
+from engine.store.history import QUARANTINED
 
 log = logging.getLogger("floorflow.runner")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import Diagnostic, Pos, RecipeError, RecipeSchemaError, did_you_mean
-from engine.recipetree import extended_file, os_problem
-from engine.routemerge import merge_entries, merge_map
-from engine.schema import validate_document
+from engine.recipe.merge import merge_entries, merge_map
+from engine.recipe.schema import validate_document
+from engine.recipe.tree import extended_file, os_problem
 from engine.yamlload import YList, YMap, load_file
 
 MAX_EXTENDS_DEPTH = 8

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.flow import Stage
-from engine.unitstate import IN_ROUTE, UnitState
+from engine.run.unitstate import IN_ROUTE, UnitState
 
 
 @dataclass(frozen=True)

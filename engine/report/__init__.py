@@ -1,0 +1,7 @@
+"""What people read of the records: exports (JSON, CSV, JUnit XML, HTML) and terminal views of units.
+
+``export`` writes a store's records in each format, atomically; ``html`` is the one self-contained
+HTML report; ``text`` is how every format writes times, values, limits and yields; ``unitview`` is
+the terminal's view of one unit or a table of many. This room reads records (``engine.record``) and
+never runs a unit.
+"""
