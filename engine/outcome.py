@@ -26,6 +26,28 @@ class Verdict(StrEnum):
     FAIL = "FAIL"
 
 
+class UnitStatus(StrEnum):
+    """Where a unit stands: in its record, and as a station's run of it ended.
+
+    A record holds IN_ROUTE, SHIPPED, SCRAPPED or QUARANTINED; HELD is how a view shows a unit whose
+    lot is on hold. A run of a unit at a station also ends REFUSED (it may not start here), ERROR (the
+    station, not the unit, went wrong) or ABORTED (stopped by the operator).
+    """
+
+    IN_ROUTE = "in-route"
+    SHIPPED = "shipped"
+    SCRAPPED = "scrapped"
+    QUARANTINED = "quarantined"
+    HELD = "held"
+    REFUSED = "refused"
+    ERROR = "error"
+    ABORTED = "aborted"
+
+    @property
+    def left_the_line(self) -> bool:
+        return self in (UnitStatus.SHIPPED, UnitStatus.SCRAPPED)
+
+
 class StepFailed(Exception):
     """Raised by a step when the unit is bad: the attempt is a FAIL, with this reason."""
 
