@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from engine.events import Event, StepEnded
 from engine.outcome import Outcome
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.run.events import Event, StepEnded
 from engine.run.operator import SimOperator
 from engine.run.runner import StationRunner, UnitSpec
 from engine.store.history import MemoryHistory

@@ -18,9 +18,9 @@ from rich.console import Console
 from steplab import HANG_LIMIT_S, REGISTRY, Bench, Probe, direct_flow, runner, stage
 
 from engine.context import StepContext
+from engine.events import Event, StepEnded, Stopping
 from engine.flow import Flow
 from engine.outcome import Outcome
-from engine.run.events import Event, StepEnded, Stopping
 from engine.run.operator import TerminalOperator
 from engine.run.runner import StationRunner, UnitResult, UnitSpec
 from engine.store import open_store

@@ -8,9 +8,9 @@ import threading
 
 from rich.console import Console
 
+from engine.events import Event, StepEnded, StepStarted, Stopping, UnitEnded, UnitStarted
 from engine.outcome import Outcome
 from engine.run.console import LiveProgress, PlainProgress, progress_for
-from engine.run.events import Event, StepEnded, StepStarted, Stopping, UnitEnded, UnitStarted
 
 T0 = 1_700_000_000.0
 

@@ -12,9 +12,9 @@ import pytest
 from steplab import Bench, Cleanup, Measure, Probe, Sleep, build, direct_flow, runner, stage, state_of
 
 from engine.context import StepContext
+from engine.events import Event, StepEnded, StepStarted, UnitEnded, UnitStarted
 from engine.flow import Limits, Measurement
 from engine.outcome import Outcome, Verdict
-from engine.run.events import Event, StepEnded, StepStarted, UnitEnded, UnitStarted
 from engine.run.runner import UnitSpec
 from engine.run.unitstate import IN_ROUTE
 from engine.store.history import MemoryHistory

@@ -4,7 +4,7 @@
 the flow's ``transitions`` machine (``machine``), where it is on its route (``unitstate``) and the run-time
 guards (``guards``) decide each move, and ``stagerunner`` runs one stage: its attempts (``attempt``),
 the engine's judgement of measurements (``measure``), the record. People answer manual checks through
-``operator`` (or an ``answers`` file); the runner's ``events`` go to subscribers such as the live
+``operator`` (or an ``answers`` file); the runner's events (``engine.events``) go to subscribers such as the live
 ``console``; ``signals`` and ``runlog`` are how a station stops and what it logs. This room reads a
 recipe's compiled flow and writes through the store's ``History``; it never imports ``cli``.
 """

@@ -21,8 +21,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from engine.events import Event, StepEnded, StepProgress, StepStarted, Stopping, UnitStarted
 from engine.outcome import Outcome
-from engine.run.events import Event, StepEnded, StepProgress, StepStarted, Stopping, UnitStarted
 
 _OUTCOME_STYLE = {
     Outcome.PASS: "green",

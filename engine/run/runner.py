@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterable, Sequence
 
 from engine.context import Line, Operator
+from engine.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
 from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
 from engine.outcome import Outcome, StationError
 from engine.record import UnitRecord
 from engine.registry import Registry
 from engine.report.text import left_the_line
-from engine.run.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
 from engine.run.guards import Refusal, refusal
 from engine.run.machine import FlowMachine, SlotModel
 from engine.run.signals import signals_noted

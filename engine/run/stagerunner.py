@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from engine.context import Operator, StepContext, UnitInfo
+from engine.events import Event, StepEnded, StepProgress, StepStarted
 from engine.flow import SCRAPPED, Flow, Stage
 from engine.outcome import Outcome
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
 from engine.run.attempt import STOP_GRACE_S, call_step, run_cleanups
-from engine.run.events import Event, StepEnded, StepProgress, StepStarted
 from engine.run.machine import FlowMachine, SlotModel
 from engine.run.measure import Judge
 from engine.run.slots import Running, Slot, SlotClosed, UnitSpec
