@@ -2,13 +2,16 @@
 
 A step type is a class with a unique dotted ``name``, a frozen dataclass ``Params`` holding its
 ``with:`` parameters, and ``effects()`` telling the flow checker what running it does to a unit
-(images loaded or removed, lifecycle advanced, ready-to-ship gate). Step types live in ``steps/``
-and reach the engine only through the registry.
+(images loaded or removed, lifecycle advanced, ready-to-ship gate). A step type may also declare
+what one attempt typically costs on a line (``Typical``), which ``floorflow simulate`` uses where a
+profile names no figure of its own. Step types live in ``steps/`` (or in any installed package) and
+reach the engine only through the registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from engine.outcome import Outcome
 
 RefKind = Literal["image", "lifecycle"]
+DurationKind = Literal["fixed", "exponential", "triangular", "lognormal"]
 
 
 def param(doc: str, *, default: Any = dataclasses.MISSING, ref: RefKind | None = None) -> Any:
@@ -58,6 +62,72 @@ class Effects:
     """Manual checks the operator is asked (an answers file is checked against them)."""
 
 
+@dataclass(frozen=True)
+class Duration:
+    """Seconds one attempt takes, as a distribution: what a line profile's ``time:`` says.
+
+    Build one with ``fixed``, ``exponential``, ``triangular`` or ``lognormal``; the fields hold their
+    figures in that order (``lognormal``: mean, then standard deviation).
+    """
+
+    kind: DurationKind
+    a: float
+    b: float = 0.0
+    c: float = 0.0
+
+    @classmethod
+    def fixed(cls, seconds: float) -> Duration:
+        return cls("fixed", seconds)
+
+    @classmethod
+    def exponential(cls, mean: float) -> Duration:
+        return cls("exponential", mean)
+
+    @classmethod
+    def triangular(cls, low: float, mode: float, high: float) -> Duration:
+        return cls("triangular", low, mode, high)
+
+    @classmethod
+    def lognormal(cls, mean: float, sd: float) -> Duration:
+        return cls("lognormal", mean, sd)
+
+    @property
+    def mean(self) -> float:
+        if self.kind == "triangular":
+            return (self.a + self.b + self.c) / 3
+        return self.a  # fixed, exponential (its mean), lognormal (its mean)
+
+
+@dataclass(frozen=True)
+class Typical:
+    """What one attempt of a step type typically costs on a line.
+
+    ``floorflow simulate`` uses it for every stage of the type that the profile given names no figure
+    for: the profile's ``stages:``, ``steps:`` and ``defaults:`` win over it, and the shipped default
+    profile's ``defaults:`` stand in only for a type that declares none.
+    """
+
+    time: Duration
+    fail: float
+    """Chance that one attempt fails (0 to 1)."""
+    operator: bool = False
+    """An operator is busy for the whole attempt (a manual check): simulated stations share operators."""
+
+    def problem(self) -> str | None:
+        """What makes these figures unusable (a chance outside 0 to 1, a negative time), or None."""
+        if not 0.0 <= self.fail <= 1.0:
+            return f"typical fail is a chance from 0 to 1, not {self.fail}"
+        time = self.time
+        figures = (time.a, time.b, time.c)
+        if not all(math.isfinite(x) and x >= 0 for x in figures):
+            return f"typical time {time.kind} needs finite figures of 0 or more, not {list(figures)}"
+        if time.kind == "triangular" and not time.a <= time.b <= time.c:
+            return f"typical time triangular is [min, mode, max] with min <= mode <= max, not {list(figures)}"
+        if time.kind == "lognormal" and time.a <= 0:
+            return f"typical time lognormal needs a mean above 0, not {time.a}"
+        return None
+
+
 class StepType:
     """Base of every step type.
 
@@ -75,6 +145,8 @@ class StepType:
     Params: ClassVar[type]
     example: ClassVar[Mapping[str, Any]] = {}
     """A minimal valid ``with:`` for this type, used by docs and the contract tests."""
+    typical: ClassVar[Typical | None] = None
+    """What one attempt typically costs on a line; None leaves it to the profile's ``defaults:``."""
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -34,6 +34,7 @@ class BootWait(StepType):
     summary = "Wait for the unit to boot (on USB and/or a serial banner), optionally rebooting it."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
+    typical = Typical(Duration.triangular(30, 45, 90), fail=0.003)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

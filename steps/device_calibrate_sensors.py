@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device, stop_if_cancelled
 
 
@@ -37,6 +37,7 @@ class DeviceCalibrateSensors(StepType):
     summary = "Calibrate the unit's sensors (ALS, magnetometer, proximity, accelerometer)."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"sensors": ("als",)}
+    typical = Typical(Duration.triangular(30, 40, 60), fail=0.01)
 
     def run(self, ctx: StepContext) -> None:
         device = open_device(ctx)

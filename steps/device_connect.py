@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from engine.context import StepContext
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -30,6 +30,7 @@ class DeviceConnect(StepType):
     summary = "Connect to the unit on the fixture over USB, UART or FTDI."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
+    typical = Typical(Duration.triangular(5, 10, 20), fail=0.003)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -27,6 +27,7 @@ class DeviceCustomize(StepType):
     summary = "Apply the market and operator customizations to the unit."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"market": "EU"}
+    typical = Typical(Duration.triangular(20, 30, 45), fail=0.002)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

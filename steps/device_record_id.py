@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -26,6 +26,7 @@ class DeviceRecordId(StepType):
     summary = "Read the unit's identifier and record it for traceability."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
+    typical = Typical(Duration.fixed(5), fail=0.001)
 
     def run(self, ctx: StepContext) -> None:
         kind = ctx.params.id_kind

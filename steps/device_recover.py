@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import image_of, open_device
 
 
@@ -27,6 +27,7 @@ class DeviceRecover(StepType):
     summary = "Rewrite the unit's storage with an OS recovery image."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"image": "os"}
+    typical = Typical(Duration.lognormal(120, 20), fail=0.005)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StationError, StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import image_of, open_device, resource
 
 
@@ -34,6 +34,7 @@ class FlashGang(StepType):
     summary = "Flash a full storage image onto every unit of a gang fixture."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"image": "os"}
+    typical = Typical(Duration.lognormal(300, 30), fail=0.005)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -26,6 +26,7 @@ class ImageDelete(StepType):
     summary = "Remove an image from the unit."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"image": "test_image"}
+    typical = Typical(Duration.fixed(10), fail=0.001)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import image_of, open_device
 
 
@@ -26,6 +26,7 @@ class ImageSideload(StepType):
     summary = "Install an image next to what is already on the unit."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"image": "test_image"}
+    typical = Typical(Duration.triangular(20, 30, 50), fail=0.003)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

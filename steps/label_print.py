@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device, resource
 
 
@@ -30,6 +30,7 @@ class LabelPrint(StepType):
     summary = "Print the unit's label with its recorded identities."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
+    typical = Typical(Duration.fixed(8), fail=0.002)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -27,6 +27,7 @@ class LifecycleAdvance(StepType):
     summary = "Move the unit's lifecycle forward to the given state."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"to": "DeviceComplete"}
+    typical = Typical(Duration.fixed(3), fail=0.001)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

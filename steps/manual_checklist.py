@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import ask_checks, open_device, resource
 
 
@@ -30,6 +30,7 @@ class ManualChecklist(StepType):
     summary = "Have the operator confirm a list of manual checks."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"checks": ("antenna_reseated",)}
+    typical = Typical(Duration.triangular(20, 30, 60), fail=0.004, operator=True)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from engine.context import StepContext
 from engine.outcome import NotStarted, StationError, StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device, resource, valid_mac
 
 
@@ -29,6 +29,7 @@ class ProvisionIdentity(StepType):
     summary = "Allocate and write the unit's permanent identities (IMEI, MAC addresses, serial)."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"identities": ("serial",)}
+    typical = Typical(Duration.triangular(10, 15, 25), fail=0.002)
 
     def run(self, ctx: StepContext) -> None:
         device = open_device(ctx)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -38,6 +38,7 @@ class QaReadyToShip(StepType):
     summary = "Check that the unit is ready to ship: OS, images, Wi-Fi, capabilities, state."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"os_versions": ("24.10",), "images": ("app",)}
+    typical = Typical(Duration.triangular(10, 20, 40), fail=0.003)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common.radio import FREQ_TRIM_RANGE_PPM, FREQ_TRIM_STEP_PPM, TRIM_RANGE_DB, TRIM_STEP_DB
 from steps.common.rfsession import on_channel, open_radio, record_tx
 
@@ -36,6 +36,7 @@ class RfCalibrate(StepType):
     summary = "Calibrate the radio on the given channels and write the trim values."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"band": "wifi-2g4", "channels": (1, 6, 11)}
+    typical = Typical(Duration.lognormal(90, 15), fail=0.03)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

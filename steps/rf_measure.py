@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common.rfsession import on_channel, open_radio, record_tx
 
 
@@ -32,6 +32,7 @@ class RfMeasure(StepType):
     summary = "Measure the radio's RF performance on the given channels of a band."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"band": "wifi-2g4", "channels": (1, 6, 11)}
+    typical = Typical(Duration.triangular(15, 25, 45), fail=0.02)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

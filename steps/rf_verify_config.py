@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device, valid_mac
 
 
@@ -32,6 +32,7 @@ class RfVerifyConfig(StepType):
     summary = "Verify the unit's programmed RF settings: region, target power and MAC address."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"region": "EU", "target_power_dbm": 16.0}
+    typical = Typical(Duration.fixed(15), fail=0.002)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

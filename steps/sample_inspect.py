@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from engine.context import StepContext
 from engine.outcome import StepFailed
 from engine.sampling import plan_of
-from engine.step import Effects, StepType, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import ask_checks, open_device
 
 
@@ -30,6 +30,7 @@ class SampleInspect(StepType):
     summary = "Inspect a randomly sampled unit; use with the stage's sampling."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"tests": ("visual",)}
+    typical = Typical(Duration.triangular(300, 600, 900), fail=0.01, operator=True)
 
     @classmethod
     def effects(cls, params: Any) -> Effects:

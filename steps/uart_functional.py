@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import StepType, param
+from engine.step import Duration, StepType, Typical, param
 from steps.common import open_device, stop_if_cancelled
 
 
@@ -27,6 +27,7 @@ class UartFunctional(StepType):
     summary = "Run self-tests on the unit over its UART and collect their results."
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"tests": ("gpio",)}
+    typical = Typical(Duration.triangular(30, 40, 60), fail=0.01)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -1,12 +1,14 @@
 """A line profile: how long each stage takes, how often it fails, how units arrive, lots, operators.
 
 A profile is its own YAML file (``schemas/profile.schema.json``), separate from the recipe, so one
-recipe can be simulated under several profiles. What a profile leaves out comes from the stage's
-step type, then from ``defaults``, then from the shipped default profile.
+recipe can be simulated under several profiles. What a profile leaves out comes from the shipped
+default profile, whose figure for a step type is what the type declares as ``typical`` (its time,
+failure chance and whether it needs an operator). This module names no step type.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,11 +23,11 @@ from engine.flow import Flow, Stage
 from engine.recipe.schema import profile_validator, validate_document
 from engine.registry import Registry
 from engine.resources import workflow_path
+from engine.step import Duration
 from engine.yamlload import YMap, load_file
 
 DEFAULT_PROFILE = "profiles/default.yaml"
 """The shipped profile (under workflows/), used when none is given."""
-MANUAL_STEPS = ("manual.checklist", "sample.inspect")
 LOT_SIZE = 500
 WIP_SAMPLES = 1000
 
@@ -35,19 +37,8 @@ class ProfileError(RecipeError):
 
 
 @dataclass(frozen=True)
-class Timing:
-    """Seconds one attempt takes, as a distribution: fixed, exponential, triangular or lognormal."""
-
-    kind: str
-    a: float
-    b: float = 0.0
-    c: float = 0.0
-
-    @property
-    def mean(self) -> float:
-        if self.kind == "triangular":
-            return (self.a + self.b + self.c) / 3
-        return self.a  # fixed, exponential (its mean), lognormal (its mean)
+class Timing(Duration):
+    """Seconds one attempt takes, as a distribution the simulation draws from."""
 
     def draw(self, rng: np.random.Generator, n: int) -> list[float]:
         """``n`` draws, as a list (read one at a time)."""
@@ -84,7 +75,8 @@ class Profile:
     operators: int | None = None
     break_every_s: float | None = None
     break_for_s: float | None = None
-    manual_steps: tuple[str, ...] = MANUAL_STEPS
+    manual_steps: tuple[str, ...] = ()
+    """Step types whose attempts keep an operator busy."""
     wip_samples: int = WIP_SAMPLES
     defaults: Behaviour = Behaviour()
     steps: Mapping[str, Behaviour] = field(default_factory=lambda: MappingProxyType({}))
@@ -119,21 +111,57 @@ class Profile:
         return {**flow.stations, **self.stations}
 
 
-def load_profile(path: Path | None, flow: Flow) -> Profile:
-    """The profile at ``path`` (the shipped default when None), checked against the flow it is used with."""
-    default = _read(workflow_path(DEFAULT_PROFILE), None, None)
+def load_profile(path: Path | None, flow: Flow, registry: Registry | None = None) -> Profile:
+    """The profile at ``path`` (the shipped default when None), checked against the flow it is used with.
+
+    ``registry`` (the installed step types when None) gives each step type's ``typical`` figures.
+    """
+    registry = registry if registry is not None else Registry.discover()
+    default = _with_step_types(_read(workflow_path(DEFAULT_PROFILE), None, None, registry), flow, registry)
     if path is None:
         return default
-    return _read(path, flow, default)
+    return _read(path, flow, default, registry)
 
 
-def _read(path: Path, flow: Flow | None, fallback: Profile | None) -> Profile:
+def _with_step_types(shipped: Profile, flow: Flow, registry: Registry) -> Profile:
+    """The shipped profile with the typical figures of the flow's step types under ``steps``.
+
+    A figure the shipped file itself gives for a step type wins over the type's own.
+    """
+    typical: dict[str, Behaviour] = {}
+    operated: list[str] = []
+    problems: list[Diagnostic] = []
+    for stage in flow.stages.values():
+        if stage.step in typical or stage.step not in registry:
+            continue
+        declared = registry.get(stage.step).typical
+        if declared is None:
+            continue
+        problem = declared.problem()
+        if problem is not None:
+            message = f"step type '{stage.step}': {problem}"
+            problems.append(Diagnostic(stage.at("step"), "error", "step-typical", message))
+            continue
+        time = declared.time
+        typical[stage.step] = Behaviour(time=Timing(time.kind, time.a, time.b, time.c), fail=declared.fail)
+        if declared.operator:
+            operated.append(stage.step)
+    if problems:
+        raise ProfileError(problems)
+    return dataclasses.replace(
+        shipped,
+        steps=MappingProxyType({**typical, **shipped.steps}),
+        manual_steps=(*shipped.manual_steps, *(name for name in operated if name not in shipped.manual_steps)),
+    )
+
+
+def _read(path: Path, flow: Flow | None, fallback: Profile | None, registry: Registry) -> Profile:
     data = load_file(path)  # raises RecipeSyntaxError (a RecipeError) with the position
     if not isinstance(data, YMap):
         raise ProfileError([Diagnostic(Pos(str(path), 1, 1), "error", "profile-empty", "a profile is a mapping")])
     problems = validate_document(data, profile_validator())
     if not problems:
-        problems = _check(data, flow)
+        problems = _check(data, flow, registry)
     if any(p.severity == "error" for p in problems):
         raise ProfileError(problems)
     arrivals = data.get("arrivals", {})
@@ -149,7 +177,7 @@ def _read(path: Path, flow: Flow | None, fallback: Profile | None) -> Profile:
         operators=operators.get("count"),
         break_every_s=operators.get("breaks", {}).get("every_s"),
         break_for_s=operators.get("breaks", {}).get("for_s"),
-        manual_steps=tuple(operators.get("steps", fallback.manual_steps if fallback else MANUAL_STEPS)),
+        manual_steps=tuple(operators.get("steps", fallback.manual_steps if fallback else ())),
         wip_samples=int(data.get("wip_samples", WIP_SAMPLES)),
         defaults=_behaviour(data.get("defaults", {})),
         steps=MappingProxyType({k: _behaviour(v) for k, v in data.get("steps", {}).items()}),
@@ -179,7 +207,7 @@ def _timing(data: Mapping[str, Any]) -> Timing:
     return Timing("lognormal", float(data["lognormal"]["mean"]), float(data["lognormal"]["sd"]))
 
 
-def _check(data: YMap, flow: Flow | None) -> list[Diagnostic]:
+def _check(data: YMap, flow: Flow | None, registry: Registry) -> list[Diagnostic]:
     """What the schema cannot say: a triangle in order, and stage and station names the recipe has."""
     problems: list[Diagnostic] = []
     for section in ("defaults", "steps", "stages"):
@@ -201,7 +229,7 @@ def _check(data: YMap, flow: Flow | None) -> list[Diagnostic]:
     if flow is None:
         return problems
     for section, known, what, owner in (
-        ("steps", Registry.discover().names(), "step", "no step type is called"),
+        ("steps", registry.names(), "step", "no step type is called"),
         ("stages", list(flow.stages), "stage", f"recipe {flow.recipe} has no stage"),
         ("stations", list(flow.stations), "station", f"recipe {flow.recipe} has no station"),
     ):
