@@ -1,7 +1,8 @@
 """The `floorflow` command as a user runs it: exit codes, messages, verbs and several files at once.
 
-Exit codes (engine/cli/commands.py): 0 ok, 1 a recipe has errors, 2 usage error. A user mistake gets a
-message, never a traceback.
+Exit codes (engine.cli.shared.ExitCode, one meaning under every verb): 0 ok, 1 a recipe has errors,
+2 usage error, 3 aborted, 4 station error, 5 a unit failed. A user mistake gets a message, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -142,3 +143,86 @@ def test_validate_does_not_import_the_station_runner() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "0 []"
+
+
+# -- one exit code per meaning, under every verb -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["validate"],
+        ["graph"],
+        ["run", "--sim", "--unit", "SN1"],
+        ["simulate", "--units", "10"],
+        ["recipe", "release", "--by", "qa"],
+    ],
+    ids=lambda verb: verb[0] if verb[0] != "recipe" else "recipe-release",
+)
+def test_a_recipe_with_errors_exits_1_under_every_verb(
+    verb: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every verb that reads a recipe exits 1 when it has errors, with the diagnostics, and runs nothing."""
+    from engine.cli import main
+
+    store = ["--store", f"sqlite:///{tmp_path / 'line.db'}"] if verb[0] in ("run", "recipe") else []
+    code = main([*verb, str(ROOT / BAD_STEP), *store])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert "unknown step type 'flash.gnag'" in out + err and "Traceback" not in err
+    assert not (tmp_path / "line.db").exists()
+
+
+@pytest.mark.parametrize("verb", [[], ["run"], ["units", "show"]], ids=["floorflow", "run", "units-show"])
+def test_help_ends_with_every_exit_code_and_its_meaning(verb: list[str]) -> None:
+    """`floorflow --help`, and each verb's, ends with every exit code and the one meaning it has."""
+    from engine.cli.shared import ExitCode
+
+    result = _floorflow(*verb, "--help")
+    assert result.returncode == 0
+    help_text = " ".join(result.stdout.split("exit codes:")[1].split())
+    for code in ExitCode:
+        assert f"{code.value} {code.meaning}" in help_text
+
+
+def _exit_code_table(path: Path) -> dict[int, str]:
+    """The rows of the table under the heading ``Exit codes`` in a Markdown file: code to meaning."""
+    section = path.read_text().split("# Exit codes\n", 1)[1].split("\n#", 1)[0]
+    rows = [line.strip("|").split("|", 1) for line in section.splitlines() if line.startswith("| ")]
+    return {int(code.strip()): meaning.strip().replace("\\|", "|") for code, meaning in rows if code.strip().isdigit()}
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/architecture.md"])
+def test_the_docs_give_the_exit_codes_the_command_uses(doc: str) -> None:
+    """README.md and docs/architecture.md list exactly the exit codes there are, each with its meaning."""
+    from engine.cli.shared import ExitCode
+
+    assert _exit_code_table(ROOT / doc) == {code.value: code.meaning for code in ExitCode}
+
+
+def test_a_run_exits_with_the_worst_of_its_units() -> None:
+    """A run's exit code: aborted before station error before a unit failed (scrapped or refused) before ok."""
+    from engine.cli.run import exit_code
+    from engine.outcome import UnitStatus
+    from engine.run.runner import UnitResult
+
+    def code(*statuses: UnitStatus) -> int:
+        return exit_code([UnitResult(f"SN{n}", status, "") for n, status in enumerate(statuses)])
+
+    assert code(UnitStatus.SHIPPED, UnitStatus.IN_ROUTE) == 0
+    assert code(UnitStatus.SHIPPED, UnitStatus.SCRAPPED) == code(UnitStatus.REFUSED) == 5
+    assert code(UnitStatus.SCRAPPED, UnitStatus.ERROR) == 4
+    assert code(UnitStatus.ERROR, UnitStatus.ABORTED, UnitStatus.REFUSED) == 3
+
+
+def test_no_verb_returns_a_bare_number() -> None:
+    """The cli's functions return ExitCode members, never a number of their own."""
+    import ast
+
+    bare = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted((ROOT / "engine" / "cli").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant) and type(node.value.value) is int
+    ]
+    assert not bare, bare

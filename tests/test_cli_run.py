@@ -1,5 +1,6 @@
 """`floorflow run` as a user runs it: usage errors exit 2 with a message, and the example recipes run end to end
-on the simulated line (exit codes: 0 ok, 1 a unit failed, was scrapped or refused, 2 usage, 3 aborted, 4 station).
+on the simulated line (exit codes, engine.cli.shared.ExitCode: 0 ok, 1 recipe errors, 2 usage, 3 aborted, 4 station
+error, 5 a unit failed: scrapped or refused).
 """
 
 from __future__ import annotations
@@ -98,11 +99,11 @@ def test_zero_slots_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert "--slots" in err
 
 
-def test_recipe_with_errors_exits_2_with_its_diagnostics(capsys: pytest.CaptureFixture[str]) -> None:
-    """A recipe that does not validate is not run: exit 2 with file:line:col diagnostics."""
+def test_recipe_with_errors_exits_1_with_its_diagnostics(capsys: pytest.CaptureFixture[str]) -> None:
+    """A recipe that does not validate is not run: exit 1, as validate exits, with file:line:col diagnostics."""
     bad = "tests/recipes/bad/unknown_step_type.yaml"
     code, _, err = _run(capsys, str(ROOT / bad), "--sim", "--unit", "SN1")
-    assert code == 2
+    assert code == 1
     assert "unknown_step_type.yaml:" in err and "unknown step type 'flash.gnag'" in err
 
 
@@ -195,14 +196,14 @@ def test_example_recipe_ships_every_simulated_unit(
 
 
 @needs_sim
-def test_a_unit_failing_past_its_retries_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """A simulated unit failing rf_cal_2g4 more often than its retries is scrapped and the run exits 1."""
+def test_a_unit_failing_past_its_retries_exits_5(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A simulated unit failing rf_cal_2g4 more often than its retries is scrapped and the run exits 5."""
     config = tmp_path / "sim.yaml"
     config.write_text("units:\n  SIM0002:\n    fail: {rf_cal_2g4: 3}\n")
     records = tmp_path / "records"
     args = [THERMOSTAT, "--sim", "--sim-config", str(config), "--json-out", str(records)]
     code, _, _ = _run(capsys, *args, "--unit", "SIM0001", "--unit", "SIM0002")
-    assert code == 1
+    assert code == 5
     assert _statuses(records, ["SIM0001", "SIM0002"]) == {"SIM0001": "shipped", "SIM0002": "scrapped"}
 
 
@@ -302,7 +303,7 @@ def test_a_store_with_damaged_pages_stops_units_with_a_message_never_a_traceback
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Whichever page of a real SQLite store is overwritten (schema, units, attempts, indexes, audit), a
-    run on it (a unit shipped before, refused, and a new one) ends without a traceback: exit 1 when the
+    run on it (a unit shipped before, refused, and a new one) ends without a traceback: exit 5 when the
     damage is not met, else exit 4 with one-line messages naming the store, and at start-up 'the station
     cannot start'. Opening, claiming, adding and finishing are all met by some page."""
     recipe, made = _store_with_units(tmp_path, capsys)
@@ -316,7 +317,7 @@ def test_a_store_with_damaged_pages_stops_units_with_a_message_never_a_traceback
             capsys, str(recipe), "--sim", "--store", f"sqlite:///{db}", "--unit", "SN0007", "--unit", "NEW1"
         )
         codes[page] = code
-        assert code in (1, 4), (page, err)
+        assert code in (5, 4), (page, err)
         for line in err.splitlines():
             assert line.startswith(("floorflow: ", "error: ", "warning: ")), (page, line)
             said |= {part for part in ("cannot start", "could not be read", "could not be written") if part in line}
@@ -346,7 +347,7 @@ def test_a_store_failing_outside_any_unit_stops_the_station_with_exit_4(
 def test_a_unit_that_left_the_line_is_refused_when_run_again(
     fails: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A shipped or scrapped unit run again is refused (exit 1) by the status rule, naming its status
+    """A shipped or scrapped unit run again is refused (exit 5) by the status rule, naming its status
     and when it got it; nothing runs on it and its record keeps its status."""
     recipe = tmp_path / "connect-only.yaml"
     recipe.write_text(CONNECT_ONLY)
@@ -356,11 +357,11 @@ def test_a_unit_that_left_the_line_is_refused_when_run_again(
     args = [str(recipe), "--sim", "--json-out", str(records), "--unit", "SN1"]
     code, _, _ = _run(capsys, *args, "--sim-config", str(config))
     status = "scrapped" if fails else "shipped"
-    assert code == (1 if fails else 0)
+    assert code == (5 if fails else 0)
     first = json.loads((records / "SN1.json").read_text())
     assert first["status"] == status
     code, out, _ = _run(capsys, *args)
-    assert code == 1
+    assert code == 5
     when = first["attempts"][-1]["ended"][:19].replace("T", " ")
     assert f"SN1 refused: refused by the status rule: the unit was {status} on {when} UTC (after 'connect')" in out
     again = json.loads((records / "SN1.json").read_text())

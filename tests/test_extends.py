@@ -611,7 +611,7 @@ def test_run_simulate_and_release_take_recipe_root(tmp_path: Path) -> None:
     )
     root = ["--recipe-root", str(tmp_path)]
     store = ["--store", f"sqlite:///{tmp_path / 'records.db'}"]
-    assert main(["run", str(line), "--sim", "--unit", "SN1", *store]) == 2
+    assert main(["run", str(line), "--sim", "--unit", "SN1", *store]) == 1
     assert main(["run", str(line), *root, "--sim", "--unit", "SN1", *store]) == 0
     assert main(["simulate", str(line), "--units", "20"]) == 1
     assert main(["simulate", str(line), *root, "--units", "20", "--json"]) == 0

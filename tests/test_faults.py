@@ -373,7 +373,7 @@ class Line:
         killed = bool(result["killed"])
         at = self.context(log, f", killed after {delay} s" if killed else f", ended with {result}")
         if not killed:
-            assert result["code"] in (0, 1), f"a run that was not killed must end 0 or 1 (refusals) {at}"
+            assert result["code"] in (0, 5), f"a run that was not killed must end 0 or 5 (refusals) {at}"
         self._wait_run_gone(at)
 
         # 1. No committed attempt is lost: not by the kill, the recovery or the releases.
@@ -509,7 +509,7 @@ def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, 
             assert runs_without_kill < 3 * target + 20, f"[seed {seed}] most runs end before their kill"
 
         # The line is cleared: a run refuses the units still quarantined and ships the others; the
-        # next ships the released ones; the last, given every unit, refuses each as shipped (exit 1)
+        # next ships the released ones; the last, given every unit, refuses each as shipped (exit 5)
         # and runs nothing.
         for _ in range(2):
             result, log = line.run(None, every=True)
@@ -519,7 +519,7 @@ def test_sigkill_at_random_moments(selected: str, where: Where, forker: Forker, 
         result, log = line.run(None, every=True)
         line.check(result, log, None)
         at = line.context(log, ", the final run")
-        assert result["code"] == 1, f"the final run must refuse every unit, each shipped {at}"
+        assert result["code"] == 5, f"the final run must refuse every unit, each shipped {at}"
         shown = log.read_text(errors="replace")
         unrefused = [s for s in line.serials if not re.search(rf" {s} refused: .*\bshipped\b", shown)]
         assert not unrefused, f"the final run did not refuse {unrefused} as shipped {at}"

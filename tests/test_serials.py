@@ -153,7 +153,7 @@ def test_a_serial_pattern_that_is_not_a_regex_is_a_recipe_error_at_its_position(
     assert f"{recipe}:3:40: error: serial_pattern 'SN[0-9' is not a regular expression" in out
     assert out.rstrip().endswith("[serial-pattern]")
     code, _, err = _main(capsys, "run", str(recipe), "--sim", "--unit", "SN0001")
-    assert code == 2 and "[serial-pattern]" in err
+    assert code == 1 and "[serial-pattern]" in err
 
 
 # -- names ---------------------------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ def test_units_release_of_a_quarantined_unit_is_recorded_and_shown(
     assert re.search(rf"alice\s+│\s+release-not-done\s+│\s+Q1\s+│\s+{note}", out)
     assert re.search(r"burn\s+│\s+1\s+│\s+NOT-DONE", out)
     code, _, err = ff(capsys, *release)
-    assert code == 1 and "unit Q1 is not quarantined (it is in-route)" in err
+    assert code == 2 and "unit Q1 is not quarantined (it is in-route)" in err
 
 
 # -- reading a store: show, list, export ---------------------------------------------------------------------
@@ -244,9 +244,9 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
 
 
-def test_units_show_of_an_unknown_unit_exits_1(shipped: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_units_show_of_an_unknown_unit_exits_2(shipped: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = ff(capsys, "units", "show", "SN-NOPE", "--store", shipped)
-    assert code == 1
+    assert code == 2
     assert f"floorflow: unit SN-NOPE is not in the store {shipped}" in err
     assert out == ""
 

@@ -1,8 +1,8 @@
 """The ``floorflow`` command: validate · graph · run · simulate · units · recipe · export · steps.
 
-Exit codes: 0 ok; 1 a recipe has errors (validate) or a unit failed, was scrapped or refused (run);
-2 usage or recipe error (bad arguments, a file that cannot be read); 3 aborted; 4 station error.
-A user mistake gets a message, never a traceback.
+Builds the parser, hands each verb its arguments and turns what goes wrong into an exit code
+(``engine.cli.shared.ExitCode``, the same meaning under every verb). A user mistake gets a message,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -11,31 +11,36 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.cli.shared import ExitCode, UsageError, exit_codes_help
 from engine.inputs import name_argument, note_argument, serial_argument
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    RECIPE_FAILED = 1
-    """validate: a recipe has errors; run: a unit failed, was scrapped or refused."""
-    USAGE = 2
-    ABORTED = 3
-    STATION_ERROR = 4
-
-
-class UsageError(Exception):
-    pass
+from engine.outcome import UnitStatus
 
 
 class _Parser(argparse.ArgumentParser):
+    """Every verb's parser: a usage error exits 2, and ``--help`` ends with the exit codes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", exit_codes_help())
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
+LISTED_STATUSES = (
+    UnitStatus.IN_ROUTE,
+    UnitStatus.SHIPPED,
+    UnitStatus.SCRAPPED,
+    UnitStatus.QUARANTINED,
+    UnitStatus.HELD,
+)
+"""What ``units list --status`` takes: where a unit stands in the store (held: its lot is on hold)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,7 +107,7 @@ def _store_verbs(verbs: Any) -> None:
     show = unit_verbs.add_parser("show", help="a unit's history, lifecycle, identities and status")
     show.add_argument("serial", metavar="SERIAL", type=serial_argument)
     listing = unit_verbs.add_parser("list", help="units, by status or lot")
-    listing.add_argument("--status", choices=("in-route", "shipped", "scrapped", "quarantined", "held"))
+    listing.add_argument("--status", choices=[str(s) for s in LISTED_STATUSES])
     listing.add_argument("--lot", type=name_argument)
     release = unit_verbs.add_parser("release", help="a supervisor's decision on a quarantined unit")
     release.add_argument("serial", metavar="SERIAL", type=serial_argument)
@@ -141,12 +146,12 @@ def _store_verbs(verbs: Any) -> None:
 
 def _store_verb(name: str) -> Any:
     def guarded(args: argparse.Namespace) -> int:
-        from engine.cli import records as storecli
+        from engine.cli import records
         from engine.store import StoreError
 
         try:
-            return int(getattr(storecli, name)(args))
-        except (storecli.StoreUsageError, StoreError) as exc:
+            return int(getattr(records, name)(args))
+        except StoreError as exc:
             raise UsageError(str(exc)) from None
 
     return guarded
@@ -189,7 +194,7 @@ def _validate(args: argparse.Namespace) -> int:
     elif not failed:
         count = len(args.recipes)
         print(f"{count} recipe{'s' if count != 1 else ''} valid", file=sys.stderr)
-    return ExitCode.RECIPE_FAILED if failed else ExitCode.OK
+    return ExitCode.RECIPE_ERRORS if failed else ExitCode.OK
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -202,7 +207,7 @@ def _graph(args: argparse.Namespace) -> int:
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None:
-        return ExitCode.RECIPE_FAILED
+        return ExitCode.RECIPE_ERRORS
     sys.stdout.write(render(flow, args.format))
     return ExitCode.OK
 
@@ -259,14 +264,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.cli.run import RunUsageError, run_station
+    from engine.cli.run import run_station
     from engine.run.signals import terminate_as_interrupt
 
-    try:
-        with terminate_as_interrupt():  # a service manager's SIGTERM stops the station as Ctrl-C does
-            return run_station(args)
-    except RunUsageError as exc:
-        raise UsageError(str(exc)) from None
+    with terminate_as_interrupt():  # a service manager's SIGTERM stops the station as Ctrl-C does
+        return run_station(args)
 
 
 def _steps(args: argparse.Namespace) -> int:
@@ -298,4 +300,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"floorflow: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-

@@ -1,7 +1,8 @@
 """The store's verbs: ``units show|list|release``, ``recipe release`` and ``export``.
 
 Each opens the store named by ``--store`` (default ``$FLOORFLOW_STORE``, else ``sqlite:///floorflow.db``);
-a SQLite file that does not exist is an error here, never silently created empty.
+a SQLite file that does not exist is a usage error here (exit 2), never silently created empty, and so
+is a unit the store does not know or cannot release.
 """
 
 from __future__ import annotations
@@ -13,38 +14,27 @@ from pathlib import Path
 
 from rich.console import Console
 
+from engine.cli.shared import ExitCode, UsageError, warn_recovered
 from engine.files import NotRegularFile, replaceable_mode
+from engine.outcome import UnitStatus
 from engine.store import ENVIRONMENT, SqlStore, StoreError, default_url, open_store
 from engine.store.sqlstore import UNRELEASED_RUN
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-HELD = "held"
-
-
-class StoreUsageError(Exception):
-    """The command asks for something the store cannot give (exit 2)."""
 
 
 def open_existing(url: str | None) -> SqlStore:
     url = url or default_url()
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///") :]).is_file():
-        raise StoreUsageError(f"no store at {url}: give --store URL (or set ${ENVIRONMENT})")
+        raise UsageError(f"no store at {url}: give --store URL (or set ${ENVIRONMENT})")
     try:
         store = open_store(url)
     except StoreError as exc:
-        raise StoreUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     try:
         warn_recovered(store)  # a station that died shows as what it left, not as in-route
     except BaseException:
         store.close()
         raise
     return store
-
-
-def warn_recovered(store: SqlStore) -> None:
-    """Quarantine what stations that died left inside irreversible steps, and say so on stderr."""
-    for serial, reason in store.recover():
-        print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
 
 
 def units_show(args: argparse.Namespace) -> int:
@@ -54,25 +44,25 @@ def units_show(args: argparse.Namespace) -> int:
         record = store.unit(args.serial)
         if not record.attempts and record.product is None and record.lot is None and not record.identities:
             print(f"floorflow: unit {args.serial} is not in the store {store.shown}", file=sys.stderr)
-            return EXIT_FAILED
+            return ExitCode.USAGE
         held = store.lot_hold(record.lot) if record.lot else None
         show_unit(record, Console(), held=held)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def units_list(args: argparse.Namespace) -> int:
     from engine.report.unitview import list_units
 
     with open_existing(args.store) as store:
-        status = None if args.status == HELD else args.status
+        status = None if args.status == UnitStatus.HELD else args.status
         records = store.units(status=status, lot=args.lot)
         holds = {lot.lot: lot.hold for lot in store.lots() if lot.hold is not None}
-    if args.status == HELD:
-        records = [r for r in records if r.status == "in-route" and r.lot in holds]
-    elif args.status == "in-route":
+    if args.status == UnitStatus.HELD:  # held is not stored: an in-route unit whose lot is on hold
+        records = [r for r in records if r.status == UnitStatus.IN_ROUTE and r.lot in holds]
+    elif args.status == UnitStatus.IN_ROUTE:
         records = [r for r in records if r.lot not in holds]
     list_units(records, Console(), holds=holds)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def units_release(args: argparse.Namespace) -> int:
@@ -81,9 +71,9 @@ def units_release(args: argparse.Namespace) -> int:
             what = store.release(args.serial, args.decision, args.by, args.note)
         except (LookupError, ValueError) as exc:
             print(f"floorflow: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-            return EXIT_FAILED
+            return ExitCode.USAGE
     print(f"unit {args.serial} released by {args.by}: {what}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def recipe_release(args: argparse.Namespace) -> int:
@@ -91,19 +81,19 @@ def recipe_release(args: argparse.Namespace) -> int:
     from engine.registry import Registry
 
     if not args.recipe.is_file():
-        raise StoreUsageError(f"{args.recipe}: no such file")
+        raise UsageError(f"{args.recipe}: no such file")
     flow, problems = check_recipe(args.recipe, Registry.discover(), recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None:
         print(f"floorflow: {args.recipe} has errors: it is not released", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.RECIPE_ERRORS
     if flow.abstract:
-        raise StoreUsageError(f"{args.recipe}: recipe '{flow.recipe}' is abstract: release a recipe that extends it")
+        raise UsageError(f"{args.recipe}: recipe '{flow.recipe}' is abstract: release a recipe that extends it")
     try:
         store = open_store(args.store or default_url())
     except StoreError as exc:
-        raise StoreUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     with store:
         earlier = store.release_recipe(flow.recipe, flow.version, flow.content_hash, str(args.recipe), args.by)
     named = f"{flow.recipe} v{flow.version} (hash {flow.content_hash[:12]})"
@@ -111,7 +101,7 @@ def recipe_release(args: argparse.Namespace) -> int:
         print(f"{named} was already released for production by {earlier.by} at {_shown(earlier.at)}")
     else:
         print(f"{named} released for production by {args.by}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def export(args: argparse.Namespace) -> int:
@@ -125,18 +115,18 @@ def export(args: argparse.Namespace) -> int:
         unreleased = [d for d in store.audit() if d.action == UNRELEASED_RUN]
     count = write(args.format, units, lots, args.out, since=since, unreleased=unreleased)
     print(f"{count} attempts of {len(units)} units written to {args.out}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _writable(out: Path) -> None:
     """The export's path is a new file or a regular one, in a directory that is there: checked before the
     store is read, and again as the file is written (``engine.files``)."""
     if not out.parent.is_dir():
-        raise StoreUsageError(f"{out.parent}: no such directory")
+        raise UsageError(f"{out.parent}: no such directory")
     try:
         replaceable_mode(out)
     except NotRegularFile as exc:
-        raise StoreUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def parse_since(text: str) -> float:
@@ -144,7 +134,7 @@ def parse_since(text: str) -> float:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise StoreUsageError(
+        raise UsageError(
             f"--since {text!r}: give an ISO 8601 date or time, like 2026-11-21 or 2026-11-21T08:00"
         ) from None
     return when.astimezone().timestamp() if when.tzinfo is None else when.timestamp()

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from engine.cli.records import warn_recovered
+from engine.cli.shared import ExitCode, UsageError, warn_recovered
 from engine.diagnostics import RecipeError, did_you_mean, quoted
 from engine.flow import Flow
 from engine.inputs import (
@@ -25,7 +25,7 @@ from engine.inputs import (
     read_input_text,
     serial_problem,
 )
-from engine.outcome import StationError
+from engine.outcome import StationError, UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry, line_factory
 from engine.run.console import progress_for
@@ -38,13 +38,6 @@ from engine.store.history import History, JsonMirror
 from engine.yamlload import load_file
 
 
-class RunUsageError(Exception):
-    """The command line asks for something that cannot be run (exit 2)."""
-
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_STATION = 0, 1, 2, 3, 4
-
-
 def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> list[UnitSpec]:
     """The units to run, from --unit and --units-from, each serial checked (and matched to ``serial_pattern``)."""
     units = [UnitSpec(_serial(serial, "--unit", serial_pattern), args.lot) for serial in args.unit]
@@ -52,7 +45,7 @@ def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> l
         try:
             text = read_input_text(args.units_from)
         except InputError as exc:
-            raise RunUsageError(str(exc)) from None
+            raise UsageError(str(exc)) from None
         for number, line in enumerate(text.splitlines(), 1):
             where = f"{args.units_from}:{number}"
             entry = line.split("#", 1)[0]
@@ -62,14 +55,14 @@ def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> l
             if lot:
                 problem = name_problem(lot)
                 if problem is not None:
-                    raise RunUsageError(f"{where}: lot {quoted(lot, 40)}: {problem}")
+                    raise UsageError(f"{where}: lot {quoted(lot, 40)}: {problem}")
             units.append(UnitSpec(_serial(serial, where, serial_pattern), lot or args.lot))
     if not units:
-        raise RunUsageError("no units to run: give --unit SERIAL or --units-from FILE")
+        raise UsageError("no units to run: give --unit SERIAL or --units-from FILE")
     seen: set[str] = set()
     for unit in units:
         if unit.serial in seen:
-            raise RunUsageError(f"unit {unit.serial} is given twice")
+            raise UsageError(f"unit {unit.serial} is given twice")
         seen.add(unit.serial)
     return units
 
@@ -77,10 +70,10 @@ def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> l
 def _serial(serial: str, where: str, pattern: str | None) -> str:
     problem = serial_problem(serial)
     if problem is not None:
-        raise RunUsageError(f"{where}: serial {quoted(serial, 40)}: {problem}")
+        raise UsageError(f"{where}: serial {quoted(serial, 40)}: {problem}")
     if pattern is not None and re.fullmatch(pattern, serial) is None:
         refusal = f"does not match the recipe's serial_pattern {quoted(pattern)}"
-        raise RunUsageError(f"{where}: serial {quoted(serial, 40)} {refusal}")
+        raise UsageError(f"{where}: serial {quoted(serial, 40)} {refusal}")
     return serial
 
 
@@ -98,18 +91,18 @@ def _config(path: Path) -> tuple[dict[str, Any], Any]:
         check_input_file(path)
         loaded = load_file(path)
     except InputError as exc:
-        raise RunUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     except RecipeError as exc:
-        raise RunUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise RunUsageError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+        raise UsageError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     return _plain(loaded) or {}, loaded
 
 
-def _config_problem(path: Path | None, loaded: Any, exc: ValueError) -> RunUsageError:
+def _config_problem(path: Path | None, loaded: Any, exc: ValueError) -> UsageError:
     """The config's mistake at its position (``path:line:col``) when it says where it is, else at the file."""
     pos = config_position(loaded, exc.where, of_key=exc.of_key) if isinstance(exc, ConfigError) else None
-    return RunUsageError(f"{pos if pos is not None else path}: {exc}")
+    return UsageError(f"{pos if pos is not None else path}: {exc}")
 
 
 def store_url(args: argparse.Namespace) -> str:
@@ -156,12 +149,12 @@ def _open(url: str, flow: Flow, args: argparse.Namespace, operator: str) -> SqlS
 
 
 def _released(store: SqlStore, flow: Flow) -> None:
-    """--production: the recipe's exact content must have been released (RunUsageError if not)."""
+    """--production: the recipe's exact content must have been released (UsageError if not)."""
     if store.released(flow.content_hash) is not None:
         return
     earlier = store.releases_of(flow.recipe)
     known = "; released: " + ", ".join(f"{d.reason} (hash {d.subject[:12]})" for d in earlier) if earlier else ""
-    raise RunUsageError(
+    raise UsageError(
         f"--production: recipe {flow.recipe} v{flow.version} (hash {flow.content_hash[:12]}) is not "
         f"released for production in {store.shown}{known}. "
         f"Release it with: floorflow recipe release {flow.source} --by NAME"
@@ -185,15 +178,15 @@ class _LineConfig:
 def _line_config(args: argparse.Namespace) -> _LineConfig:
     if not args.sim:
         if args.sim_config is not None:
-            raise RunUsageError("--sim-config goes with --sim")
+            raise UsageError("--sim-config goes with --sim")
         if args.hardware is None:
-            raise RunUsageError(
+            raise UsageError(
                 "the station's wiring is needed to reach real units: give --hardware FILE "
                 "(see docs/hardware.md), or --sim for a dry run on simulated hardware"
             )
         return _LineConfig(args.hardware, *_config(args.hardware))
     if args.hardware is not None:
-        raise RunUsageError("--hardware and --sim exclude each other: the simulation wires its own station")
+        raise UsageError("--hardware and --sim exclude each other: the simulation wires its own station")
     if args.sim_config is None:
         return _LineConfig(None, {}, None)
     return _LineConfig(args.sim_config, *_config(args.sim_config))
@@ -224,22 +217,23 @@ def _input_file(path: Path) -> None:
     try:
         check_input_file(path)
     except InputError as exc:
-        raise RunUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
-def exit_code(results: Sequence[UnitResult]) -> int:
+def exit_code(results: Sequence[UnitResult]) -> ExitCode:
+    """The run's exit code from how its units ended: the worst of aborted, station error, unit failed."""
     statuses = {r.status for r in results}
-    if "aborted" in statuses:
-        return EXIT_ABORTED
-    if "error" in statuses:
-        return EXIT_STATION
-    if statuses & {"scrapped", "refused"}:
-        return EXIT_FAILED
-    return EXIT_OK
+    if UnitStatus.ABORTED in statuses:
+        return ExitCode.ABORTED
+    if UnitStatus.ERROR in statuses:
+        return ExitCode.STATION_ERROR
+    if statuses & {UnitStatus.SCRAPPED, UnitStatus.REFUSED}:
+        return ExitCode.UNIT_FAILED
+    return ExitCode.OK
 
 
 def run_station(args: argparse.Namespace) -> int:
-    """``floorflow run``: the exit code (RunUsageError for a usage error)."""
+    """``floorflow run``: the exit code (UsageError for a usage error)."""
     with log_lines():
         return _station(args)
 
@@ -251,17 +245,17 @@ def _station(args: argparse.Namespace) -> int:
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None:
-        return EXIT_USAGE
+        return ExitCode.RECIPE_ERRORS
     if flow.abstract:
-        raise RunUsageError(f"{args.recipe}: recipe '{flow.recipe}' is abstract: run a recipe that extends it")
+        raise UsageError(f"{args.recipe}: recipe '{flow.recipe}' is abstract: run a recipe that extends it")
     if args.station is not None and args.station not in flow.stations:
-        raise RunUsageError(
+        raise UsageError(
             f"recipe '{flow.recipe}' has no station '{args.station}'{did_you_mean(args.station, flow.stations)}"
         )
     units = read_units(args, flow.serial_pattern)
     slots = args.slots if args.slots is not None else flow.stations.get(args.station or "", 1)
     if slots < 1:
-        raise RunUsageError("--slots must be at least 1")
+        raise UsageError("--slots must be at least 1")
     answers = None
     if args.answers is not None:
         _input_file(args.answers)
@@ -269,9 +263,9 @@ def _station(args: argparse.Namespace) -> int:
             answers = load_answers(args.answers, flow)
         except RecipeError as exc:
             print(exc, file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         except OSError as exc:
-            raise RunUsageError(f"{args.answers}: cannot be read: {exc.strerror or exc}") from None
+            raise UsageError(f"{args.answers}: cannot be read: {exc.strerror or exc}") from None
     line_config = _line_config(args)
     url = store_url(args)
     if args.json_out is not None:
@@ -280,8 +274,8 @@ def _station(args: argparse.Namespace) -> int:
         store = _open(url, flow, args, operator_name(args))
     except StationStartError as exc:
         print(f"error: the station cannot start: {exc}", file=sys.stderr)
-        return EXIT_STATION
-    code = EXIT_STATION
+        return ExitCode.STATION_ERROR
+    code: int = ExitCode.STATION_ERROR
     try:
         code = _run_with(flow, registry, args, units, slots, answers, line_config, store, url)
     except StoreError as exc:  # the store failed under the station: a damaged file, a server gone
@@ -289,7 +283,7 @@ def _station(args: argparse.Namespace) -> int:
     finally:
         with signals_noted("floorflow: stopping: the record is being closed\n"):  # its last writes are kept
             if not _closed(store):
-                code = EXIT_STATION
+                code = ExitCode.STATION_ERROR
     return code
 
 
@@ -314,22 +308,22 @@ def _run_with(
     store: SqlStore,
     url: str,
 ) -> int:
-    history: History = JsonMirror(store, args.json_out) if args.json_out is not None else store
     line = _line(flow, args, line_config, store, url)
     console = Console()
     progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
     name = operator_name(args)
     operator = operator_for(args.sim, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
+    history: History = JsonMirror(store, args.json_out) if args.json_out is not None else store
     runner = StationRunner(flow, registry, line, operator, history, [progress], args.station, name)
     try:
         with progress:
             results = runner.run(units, slots)
     except StationError as exc:  # the station cannot start (a slot not wired, ...): no unit was touched
         print(f"error: the station cannot start: {exc}", file=sys.stderr)
-        return EXIT_STATION
+        return ExitCode.STATION_ERROR
     finally:
         line.close()
     if len(results) < len(units):
         done = {r.serial for r in results}
-        results += [UnitResult(u.serial, "aborted", "not started") for u in units if u.serial not in done]
+        results += [UnitResult(u.serial, UnitStatus.ABORTED, "not started") for u in units if u.serial not in done]
     return exit_code(results)

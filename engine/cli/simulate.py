@@ -1,7 +1,7 @@
 """``floorflow simulate RECIPE --units N [--seed S] [--profile FILE] [--json] [--plot DIR]``.
 
-Exit codes: 0 the line ran; 1 the recipe has errors, or simulated units met a rule the recipe
-breaks (a recipe problem); 2 the profile cannot be used (each problem at its file:line:col).
+Exit codes (``engine.cli.shared.ExitCode``): 0 the line ran; 1 the recipe has errors, or simulated
+units met a rule the recipe breaks; 2 the profile cannot be used (each problem at its file:line:col).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from engine.cli.shared import ExitCode
 from engine.diagnostics import RecipeError
+from engine.outcome import UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import load_profile, simulate
-
-RECIPE_PROBLEM = 1
-BAD_PROFILE = 2
 
 
 def run_simulation(args: argparse.Namespace) -> int:
@@ -28,13 +27,13 @@ def run_simulation(args: argparse.Namespace) -> int:
     for diag in problems:
         print(diag, file=sys.stderr)
     if flow is None or any(d.severity == "error" for d in problems):
-        return RECIPE_PROBLEM
+        return ExitCode.RECIPE_ERRORS
     try:
         profile = load_profile(args.profile, flow)
     except RecipeError as exc:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
-        return BAD_PROFILE
+        return ExitCode.USAGE
     result = simulate(flow, profile, args.units, args.seed)
     figures = result.figures
     if args.json:
@@ -52,7 +51,7 @@ def run_simulation(args: argparse.Namespace) -> int:
             f"'{problem['stage']}' by the {problem['rule']} rule: {problem['reason']}",
             file=sys.stderr,
         )
-    return RECIPE_PROBLEM if figures["recipe_problems"] else 0
+    return ExitCode.RECIPE_ERRORS if figures["recipe_problems"] else ExitCode.OK
 
 
 def show(figures: dict[str, Any], console: Console) -> None:
@@ -64,8 +63,8 @@ def show(figures: dict[str, Any], console: Console) -> None:
     lead = figures["lead_time"]
     rows = [
         ("units started", f"{figures['units']:,}"),
-        ("shipped", f"{figures['shipped']:,}"),
-        ("scrapped", f"{figures['scrapped']:,}"),
+        (UnitStatus.SHIPPED, f"{figures['shipped']:,}"),
+        (UnitStatus.SCRAPPED, f"{figures['scrapped']:,}"),
         ("held (lot on hold)", f"{figures['held']:,}"),
         ("refused (recipe problem)", f"{figures['refused']:,}"),
         ("simulated time", f"{figures['hours']:,.1f} h"),

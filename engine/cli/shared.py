@@ -1,0 +1,69 @@
+"""What every verb shares: the exit codes, the usage error, and the word on units a dead station left.
+
+The verbs import this module and the rooms, never each other.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the verbs that never open a store (validate, graph) stay light
+    from engine.store import SqlStore
+
+
+class ExitCode(IntEnum):
+    """What ``floorflow``'s exit status tells a script; every verb means the same by each code."""
+
+    OK = 0
+    RECIPE_ERRORS = 1
+    USAGE = 2
+    ABORTED = 3
+    STATION_ERROR = 4
+    UNIT_FAILED = 5
+
+    @property
+    def meaning(self) -> str:
+        return MEANINGS[self]
+
+
+MEANINGS = {
+    ExitCode.OK: "ok: what was asked is done (recipes valid; every unit passed its stages or is in route)",
+    ExitCode.RECIPE_ERRORS: (
+        "a recipe has errors, each printed at its file:line:col, and nothing was run; "
+        "or simulated units met a rule the recipe breaks"
+    ),
+    ExitCode.USAGE: (
+        "usage: the command cannot be done as given (a bad argument; a file missing, unreadable or wrong: "
+        "units list, answers, hardware or simulation config, line profile; a store or unit not there; "
+        "an abstract or unreleased recipe; a unit not quarantined)"
+    ),
+    ExitCode.ABORTED: "aborted (Ctrl-C or SIGTERM); what was recorded is kept",
+    ExitCode.STATION_ERROR: (
+        "station error: a device, instrument or store missing or failing, or a step that errored or timed out; "
+        "the units it stopped end in error"
+    ),
+    ExitCode.UNIT_FAILED: "a unit failed: scrapped, or refused by a guard (the unit's record says which rule)",
+}
+"""One meaning per code: the ``--help`` epilog, README.md and docs/architecture.md say these."""
+
+
+def exit_codes_help() -> str:
+    """The exit codes as ``--help`` ends with them."""
+    lines = (
+        textwrap.fill(code.meaning, 79, initial_indent=f"  {code.value}  ", subsequent_indent=" " * 5)
+        for code in ExitCode
+    )
+    return "exit codes:\n" + "\n".join(lines)
+
+
+class UsageError(Exception):
+    """The command cannot be done as given (exit 2); the message says why, on one line."""
+
+
+def warn_recovered(store: SqlStore) -> None:
+    """Quarantine what stations that died left inside irreversible steps, and say so on stderr."""
+    for serial, reason in store.recover():
+        print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
