@@ -255,6 +255,13 @@ def _positive(text: str) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from engine.extras import missing
+
+    absent = missing("line simulation", "simpy", "numpy")
+    if absent is None and args.plot is not None:
+        absent = missing("plotting (--plot)", "matplotlib")
+    if absent is not None:
+        raise UsageError(absent)
     from engine.cli.simulate import run_simulation
 
     _readable(args.recipe)

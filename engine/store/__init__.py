@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from engine.extras import missing
 from engine.store.migrations import MIGRATIONS, Migration
 from engine.store.sqlstore import DECISIONS, QUARANTINED, SqlStore
 from engine.store.worker import StoreError
@@ -36,10 +37,9 @@ def open_store(url: str, migrations: Sequence[Migration] = MIGRATIONS) -> SqlSto
             raise StoreError(f"{url}: a SQLite store is sqlite:///PATH (sqlite:////PATH for an absolute path)")
         return SqlStore(SqliteBackend(rest[3:]), migrations)
     if url.startswith(("postgresql://", "postgres://")):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise StoreError(f"{url}: PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
+        absent = missing(f"{url}: a PostgreSQL store", "psycopg")
+        if absent is not None:
+            raise StoreError(absent)
         from engine.store.postgres import PostgresBackend
 
         return SqlStore(PostgresBackend(url), migrations)

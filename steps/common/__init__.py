@@ -174,11 +174,11 @@ class ImageStore(Protocol):
 
 def open_device(ctx: StepContext) -> UnitDevice:
     """The unit's device, told which stage is starting; StationError when the station has none."""
-    device = ctx.device
+    device: UnitDevice | None = ctx.device
     if device is None:
         raise StationError(f"no device is open for unit {ctx.unit.serial} in slot {ctx.slot}")
     device.begin(ctx.stage.id, ctx.cancelled)
-    return device  # type: ignore[no-any-return]
+    return device
 
 
 def resource(ctx: StepContext, name: str) -> Any:

@@ -86,9 +86,9 @@ def config_mapping(value: Any, where: str, config: str = STATION) -> Mapping[Any
 
 def config_keys(value: Any, allowed: Iterable[str], where: str, config: str = STATION) -> Mapping[str, Any]:
     """``value`` as a mapping holding only ``allowed`` keys; an unknown one with a did-you-mean."""
-    value = config_mapping(value, where, config)
+    mapping = config_mapping(value, where, config)
     allowed = tuple(allowed)
-    for key in value:
+    for key in mapping:
         if key not in allowed:
             raise ConfigError(
                 f"{config}: unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
@@ -96,7 +96,7 @@ def config_keys(value: Any, allowed: Iterable[str], where: str, config: str = ST
                 f"{where}.{key}" if where != "the top level" else str(key),
                 of_key=True,
             )
-    return value
+    return mapping
 
 
 def config_number(

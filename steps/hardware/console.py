@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from types import TracebackType
 
-import serial  # type: ignore[import-untyped]
+import serial
 
 from engine.outcome import StationError, StepFailed
 from steps.common.wire import raise_reply

@@ -1,5 +1,8 @@
 """The radio tester and the fixture meter, over SCPI through pyvisa (the pyvisa-py backend).
 
+pyvisa is the ``instruments`` extra: it is imported when an instrument first opens its session, and
+without it that first measurement is a StationError saying which extra to install.
+
 The protocol is docs/hardware.md, "SCPI". Each instrument opens its VISA session on first use and
 drops it after any I/O error, so the next measurement reconnects. Slots run in threads and share
 the instruments: one lock per instrument covers each whole select-port, configure, measure
@@ -16,16 +19,17 @@ import contextlib
 import math
 import re
 import threading
-from typing import Any, ClassVar
-
-import pyvisa
-from pyvisa import constants
-from pyvisa.resources import MessageBasedResource
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.diagnostics import did_you_mean
+from engine.extras import missing
 from engine.outcome import StationError
 from steps.common import CallResult, TxResult
 from steps.common.radio import band as band_of
+
+if TYPE_CHECKING:
+    import pyvisa
+    from pyvisa.resources import MessageBasedResource
 
 SCPI_NAN = 9.91e37
 _ERROR_REPLY = re.compile(r'\s*([+-]?\d+)\s*,\s*"(.*)"\s*')
@@ -55,6 +59,12 @@ class ScpiInstrument:
 
     def _open(self) -> MessageBasedResource:
         if self._session is None:
+            problem = missing(self._where, "pyvisa", "pyvisa_py")
+            if problem is not None:
+                raise StationError(problem)
+            import pyvisa
+            from pyvisa.resources import MessageBasedResource
+
             try:
                 if self._manager is None:
                     self._manager = pyvisa.ResourceManager("@py")
@@ -83,6 +93,9 @@ class ScpiInstrument:
     def _io(self, command: str, query: bool) -> str:
         """Send one command (and read its reply); the caller holds ``lock``."""
         session = self._open()
+        import pyvisa  # loaded by _open
+        from pyvisa import constants
+
         try:
             if query:
                 return session.query(command)

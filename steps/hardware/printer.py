@@ -3,6 +3,8 @@
 Before each label the adapter asks the printer's host status (``~HS``) and refuses to print, with
 an ERROR, when the printer reports paper out, head open or pause. The label then goes over a fresh
 connection, and a preview drawn with python-barcode and Pillow is written next to the records.
+Those two are the ``labels`` extra: a printer that keeps previews refuses, before it prints, with a
+StationError saying which extra to install when they are missing.
 
 The host status is three lines, each framed by STX (0x02) and ETX (0x03). Of the Zebra fields,
 these are read (1-based, comma-separated):
@@ -25,14 +27,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from barcode import Code128  # type: ignore[import-untyped]
-from barcode.errors import BarcodeError  # type: ignore[import-untyped]
-from barcode.writer import ImageWriter  # type: ignore[import-untyped]
-from PIL import Image, ImageDraw, ImageFont
-
+from engine.extras import missing
 from engine.outcome import StationError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEFAULT_PORT = 9100
 DPI = 203
@@ -140,6 +142,10 @@ class ZplPrinter:
     def print_label(self, serial: str, zpl: str, fields: Sequence[tuple[str, str]]) -> Path | None:
         """Print one label; returns its PNG preview (None when the printer keeps no previews)."""
         with self._lock:
+            if self.preview_dir is not None:
+                absent = missing(f"drawing the label previews of the printer at {self.address}", "barcode", "PIL")
+                if absent is not None:
+                    raise StationError(absent)
             problems = self.status().problems
             if problems:
                 raise StationError(
@@ -175,6 +181,10 @@ def _next_free(directory: Path, stem: str) -> Path:
 
 def _barcode(value: str) -> Image.Image | None:
     """Code 128 of ``value`` with its text, 2-dot modules and 70-dot bars as the ZPL label has them."""
+    from barcode import Code128
+    from barcode.errors import BarcodeError
+    from barcode.writer import ImageWriter
+
     dot_mm = 25.4 / DPI
     options = {
         "module_width": 2 * dot_mm,
@@ -199,6 +209,8 @@ def render_preview(fields: Sequence[tuple[str, str]], path: Path) -> None:
     The layout follows ``render_zpl``: a block of 150 dots per identity from the top, caption at
     x=40, barcode 32 dots below it. The file is written atomically.
     """
+    from PIL import Image, ImageDraw, ImageFont
+
     label = Image.new("L", LABEL_SIZE, 255)
     draw = ImageDraw.Draw(label)
     caption = ImageFont.load_default(size=26)

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import usb.backend.libusb1  # type: ignore[import-untyped]
-import usb.core  # type: ignore[import-untyped]
-import usb.util  # type: ignore[import-untyped]
+import usb.backend.libusb1
+import usb.core
+import usb.util
 
 from engine.outcome import StationError
 from steps.common.wire import raise_reply

@@ -68,8 +68,12 @@ class SimLine(HardwareLine):
         self.config: SimConfig = parse_config(config, flow)
         self.model: LineModel = line_model(flow, self.config)
         self.state = StateDir(Path(self.config.state_dir)) if self.config.state_dir else None
-        self._scratch = None if self.state is not None else tempfile.TemporaryDirectory(prefix="floorflow-sim-")
-        self.root = self.state.root if self.state is not None else Path(self._scratch.name)  # type: ignore[union-attr]
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if self.state is not None:
+            self.root = self.state.root
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix="floorflow-sim-")
+            self.root = Path(self._scratch.name)
         self._write_images(flow)
         self.usb = SimUsbBackend(USB_BUS)
         self.rf_server = SimRfTesterServer(

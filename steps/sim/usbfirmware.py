@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-import usb.core  # type: ignore[import-untyped]
+import usb.core
 
 from engine.flow import Image
 from engine.outcome import StationError
@@ -46,7 +46,8 @@ _ERRNO = {
 
 def usb_error(code: int) -> Exception:
     kind = usb.core.USBTimeoutError if code == LIBUSB_TIMEOUT else usb.core.USBError
-    return kind(os.strerror(_ERRNO[code]), code, _ERRNO[code])  # type: ignore[no-any-return]
+    error: Exception = kind(os.strerror(_ERRNO[code]), code, _ERRNO[code])
+    return error
 
 
 @dataclass

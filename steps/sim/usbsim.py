@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-import usb.backend  # type: ignore[import-untyped]
+import usb.backend
 
 from steps.sim.usbfirmware import (
     EP_IN,
