@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from engine.diagnostics import Diagnostic, Pos, did_you_mean
+from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
 from engine.flow import Flow, Image
 from engine.resources import schema_path
 from engine.yamlload import load_file
@@ -38,64 +38,71 @@ def _applies(rule: dict[str, Any], image: Image) -> bool:
 
 
 def _check_image(image: Image, rules: dict[str, Any]) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
-    have = set(image.features)
+    """Every feature rule of the catalogue, applied to one image."""
+    return [*_known_features(image, rules), *_combinations(image, rules), *_unsupported(image, rules)]
 
-    def error(pos: Pos, code: str, message: str, severity: str = "error") -> None:
-        out.append(Diagnostic(pos, severity, code, f"image '{image.name}': {message}"))  # type: ignore[arg-type]
 
+def _said(image: Image, feature: str | None, code: str, message: str, severity: Severity = "error") -> Diagnostic:
+    """A diagnostic about the image, at the feature it is about (at the image when None)."""
+    pos = image.pos if feature is None else _pos(image, feature)
+    return Diagnostic(pos, severity, code, f"image '{image.name}': {message}")
+
+
+def _known_features(image: Image, rules: dict[str, Any]) -> list[Diagnostic]:
+    """Features the catalogue does not know (a warning), and test-only ones in an image that refuses them."""
     known = rules.get("features", [])
-    for feature in image.features:
-        if feature not in known:
-            error(
-                _pos(image, feature),
-                "feature-unknown",
-                f"feature '{feature}' is not in the feature catalogue{did_you_mean(feature, known)}",
-                "warning",
-            )
+    out = [
+        _said(
+            image,
+            f,
+            "feature-unknown",
+            f"feature '{f}' is not in the feature catalogue{did_you_mean(f, known)}",
+            "warning",
+        )
+        for f in image.features
+        if f not in known
+    ]
     test_only = rules.get("test_only", {})
     if image.type in test_only.get("refused_in", []):
-        for feature in image.features:
-            if feature in test_only.get("features", []):
-                error(
-                    _pos(image, feature),
-                    "feature-test-only",
-                    f"{feature} {test_only.get('reason', 'is test-only')} (this is a {image.type} image)",
-                )
+        reason = test_only.get("reason", "is test-only")
+        out += [
+            _said(image, f, "feature-test-only", f"{f} {reason} (this is a {image.type} image)")
+            for f in image.features
+            if f in test_only.get("features", [])
+        ]
+    return out
+
+
+def _combinations(image: Image, rules: dict[str, Any]) -> list[Diagnostic]:
+    """The rules on how many of a group of features may be set: mutually exclusive, at most one, exactly one."""
+    have = set(image.features)
+    out = []
     for rule in rules.get("mutually_exclusive", []):
         both = [f for f in rule["features"] if f in have]
         if len(both) > 1 and _applies(rule, image):
-            error(
-                _pos(image, both[-1]),
-                "feature-exclusive",
-                f"{' and '.join(both)} cannot both be set: {rule['reason']}",
-            )
+            message = f"{' and '.join(both)} cannot both be set: {rule['reason']}"
+            out.append(_said(image, both[-1], "feature-exclusive", message))
     for rule in rules.get("at_most_one", []):
         several = [f for f in rule["features"] if f in have]
         if len(several) > 1 and _applies(rule, image):
-            error(
-                _pos(image, several[-1]),
-                "feature-at-most-one",
-                f"at most one of {', '.join(rule['features'])} may be set, found "
-                f"{', '.join(several)}: {rule['reason']}",
-            )
+            group, named = ", ".join(rule["features"]), ", ".join(several)
+            message = f"at most one of {group} may be set, found {named}: {rule['reason']}"
+            out.append(_said(image, several[-1], "feature-at-most-one", message))
     for rule in rules.get("exactly_one", []):
         found = [f for f in rule["features"] if f in have]
         if len(found) != 1 and _applies(rule, image):
-            where = _pos(image, found[-1]) if found else image.pos
-            error(
-                where,
-                "feature-exactly-one",
-                f"exactly one of {', '.join(rule['features'])} must be set, found "
-                f"{', '.join(found) or 'none'}: {rule['reason']}",
-            )
-    for rule in rules.get("unsupported", []):
-        if _applies(rule, image):
-            for feature in image.features:
-                if feature in rule["features"]:
-                    error(
-                        _pos(image, feature),
-                        "feature-unsupported",
-                        f"{feature} cannot be used in a {image.platform} image: {rule['reason']}",
-                    )
+            group, shown = ", ".join(rule["features"]), ", ".join(found) or "none"
+            message = f"exactly one of {group} must be set, found {shown}: {rule['reason']}"
+            out.append(_said(image, found[-1] if found else None, "feature-exactly-one", message))
     return out
+
+
+def _unsupported(image: Image, rules: dict[str, Any]) -> list[Diagnostic]:
+    """Features a platform's images cannot have."""
+    return [
+        _said(image, f, "feature-unsupported", f"{f} cannot be used in a {image.platform} image: {rule['reason']}")
+        for rule in rules.get("unsupported", [])
+        if _applies(rule, image)
+        for f in image.features
+        if f in rule["features"]
+    ]

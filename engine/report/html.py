@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from engine.context import MeasurementRecord
+from engine.outcome import UnitStatus
 from engine.record import Decision, LotRecord, UnitRecord
 from engine.report.text import (
     STATUSES,
@@ -128,7 +129,7 @@ def _html_lots(units: Sequence[UnitRecord], lots: Sequence[LotRecord]) -> str:
         members = [unit for unit in units if unit.lot == name]
         statuses = Counter(unit.status for unit in members)
         failures = ", ".join(f"{stage}: {count}" for stage, count in sorted(lot.failures.items()))
-        hold = _td("not held") if lot.hold is None else _td(_hold(lot), "held")
+        hold = _td("not held") if lot.hold is None else _td(_hold(lot), UnitStatus.HELD)
         counts = [_td(statuses[status], "num") for status in STATUSES]
         rows.append([_td(name), _td(len(members), "num"), *counts, hold, _td(failures)])
     headers = ("lot", "units", *STATUSES, "hold", "sampled failures")
@@ -169,6 +170,10 @@ def _html_unreleased(units: Sequence[UnitRecord], unreleased: Sequence[Decision]
     )
 
 
+def _dd(value: str, cls: str) -> str:
+    return f'<dd class="{cls}">{_e(value)}</dd>'
+
+
 def _html_unit(unit: UnitRecord, lot: LotRecord | None, flagged: dict[str, str]) -> str:
     status = unit.status + (f": {unit.reason}" if unit.reason else "")
     unreleased = sorted({flagged[a.recipe.content_hash] for a in unit.attempts if a.recipe.content_hash in flagged})
@@ -179,7 +184,7 @@ def _html_unit(unit: UnitRecord, lot: LotRecord | None, flagged: dict[str, str])
         '<section class="unit">',
         f"<h3>{_e(unit.serial)}</h3>",
         f'<dl><dt>status</dt><dd class="{_e(unit.status)}">{_e(status)}</dd>',
-        "" if lot is None or lot.hold is None else f'<dt>lot hold</dt><dd class="held">{_e(_hold(lot))}</dd>',
+        "" if lot is None or lot.hold is None else f"<dt>lot hold</dt>{_dd(_hold(lot), UnitStatus.HELD)}",
         "".join(f'<dt>unreleased recipe</dt><dd class="unreleased">{_e(r)}: never released</dd>' for r in unreleased),
         "".join(f"<dt>{escape(name)}</dt><dd>{_e(value) or '&ndash;'}</dd>" for name, value in facts),
         "</dl>",

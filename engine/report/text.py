@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.context import MeasurementRecord
-from engine.outcome import Outcome, Verdict
+from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.record import Attempt, UnitRecord
 
-STATUSES = ("shipped", "scrapped", "quarantined", "in-route")
+STATUSES = (UnitStatus.SHIPPED, UnitStatus.SCRAPPED, UnitStatus.QUARANTINED, UnitStatus.IN_ROUTE)
 """A unit's statuses, in the order the reports count them."""
 
 
@@ -62,7 +62,7 @@ def lot_of(unit: UnitRecord, attempt: Attempt) -> str | None:
     return attempt.lot if attempt.lot is not None else unit.lot
 
 
-LEFT_THE_LINE = ("shipped", "scrapped")
+LEFT_THE_LINE = frozenset(status for status in UnitStatus if status.left_the_line)
 """The statuses a unit never leaves: it is not run again."""
 
 
@@ -73,5 +73,5 @@ def left_the_line(record: UnitRecord) -> str | None:
         return None
     last = record.attempts[-1] if record.attempts else None
     when = "" if last is None else f" on {readable_time(last.ended)} (after '{last.stage}')"
-    why = f": {record.reason}" if record.reason and status == "scrapped" else ""
+    why = f": {record.reason}" if record.reason and status == UnitStatus.SCRAPPED else ""
     return f"the unit was {status}{when}{why}; a unit that left the line is not run again"

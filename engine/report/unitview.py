@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.context import MeasurementRecord
-from engine.outcome import Outcome, Verdict
+from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.record import Attempt, UnitRecord
 
 OUTCOME_STYLE = {
@@ -26,7 +26,12 @@ OUTCOME_STYLE = {
     Outcome.ABORTED: "yellow",
     Outcome.SKIPPED: "dim",
 }
-STATUS_STYLE = {"shipped": "green", "scrapped": "bold red", "quarantined": "bold yellow", "held": "bold yellow"}
+STATUS_STYLE: dict[str, str] = {
+    UnitStatus.SHIPPED: "green",
+    UnitStatus.SCRAPPED: "bold red",
+    UnitStatus.QUARANTINED: "bold yellow",
+    UnitStatus.HELD: "bold yellow",
+}
 
 _NO_HOLDS: Mapping[str, str] = MappingProxyType({})
 
@@ -37,6 +42,14 @@ def show_unit(record: UnitRecord, console: Console, *, held: str | None = None) 
     ``held`` is why the unit's lot is on hold, when it is.
     """
     console.print(Text(f"unit {record.serial}", style="bold"))
+    console.print(_facts(record, held))
+    for table in (_identities(record), _images(record), _decisions(record)):
+        if table.row_count:
+            console.print(table)
+    console.print(_history(record) if record.attempts else Text("no attempts"))
+
+
+def _facts(record: UnitRecord, held: str | None) -> Table:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -47,42 +60,40 @@ def show_unit(record: UnitRecord, console: Console, *, held: str | None = None) 
         status.append(f": {record.reason}")
     facts.add_row("status", status)
     if held is not None:
-        facts.add_row("hold", Text(f"lot {record.lot or '?'} is on hold: {held}", style="bold yellow"))
+        facts.add_row("hold", Text(f"lot {record.lot or '?'} is on hold: {held}", style=STATUS_STYLE[UnitStatus.HELD]))
     facts.add_row("lifecycle", _plain(record.lifecycle))
     facts.add_row("recipe", _plain(_recipe(record)))
-    console.print(facts)
+    return facts
 
-    if record.identities:
-        table = _table("identities", ("kind", "value", "issued (UTC)", "state"))
-        for identity in record.identities:
-            state = Text("retired", style="bold red") if identity.retired else Text("in use")
-            table.add_row(_plain(identity.kind), _plain(identity.value), _plain(_time(identity.issued)), state)
-        console.print(table)
-    if record.images:
-        table = _table("images", ("image", "sha256", "stage", "written (UTC)"))
-        for image in record.images:
-            table.add_row(
-                _plain(image.image),
-                _plain(image.sha256 or "not read back"),
-                _plain(image.stage),
-                _plain(_time(image.written)),
-            )
-        console.print(table)
-    if record.decisions:
-        table = _table("decisions (audit)", ("at (UTC)", "by", "action", "subject", "reason"))
-        for decision in record.decisions:
-            table.add_row(
-                _plain(_time(decision.at)),
-                _plain(decision.by),
-                _plain(decision.action),
-                _plain(decision.subject),
-                _plain(decision.reason),
-            )
-        console.print(table)
 
-    if not record.attempts:
-        console.print(Text("no attempts"))
-        return
+def _identities(record: UnitRecord) -> Table:
+    table = _table("identities", ("kind", "value", "issued (UTC)", "state"))
+    for identity in record.identities:
+        state = Text("retired", style="bold red") if identity.retired else Text("in use")
+        table.add_row(_plain(identity.kind), _plain(identity.value), _plain(_time(identity.issued)), state)
+    return table
+
+
+def _images(record: UnitRecord) -> Table:
+    table = _table("images", ("image", "sha256", "stage", "written (UTC)"))
+    for image in record.images:
+        table.add_row(
+            _plain(image.image),
+            _plain(image.sha256 or "not read back"),
+            _plain(image.stage),
+            _plain(_time(image.written)),
+        )
+    return table
+
+
+def _decisions(record: UnitRecord) -> Table:
+    table = _table("decisions (audit)", ("at (UTC)", "by", "action", "subject", "reason"))
+    for d in record.decisions:
+        table.add_row(*map(_plain, (_time(d.at), d.by, d.action, d.subject, d.reason)))
+    return table
+
+
+def _history(record: UnitRecord) -> Table:
     history = _table("history", ("time (UTC)", "stage", "attempt", "outcome", "station/slot", "operator", "duration"))
     history.add_column("error or failing measurements", overflow="fold")
     for attempt in record.attempts:
@@ -96,7 +107,7 @@ def show_unit(record: UnitRecord, console: Console, *, held: str | None = None) 
             _plain(f"{attempt.ended - attempt.started:.2f}s"),
             _plain(_trouble(attempt)),
         )
-    console.print(history)
+    return history
 
 
 def list_units(records: Sequence[UnitRecord], console: Console, *, holds: Mapping[str, str] = _NO_HOLDS) -> None:
@@ -109,7 +120,7 @@ def list_units(records: Sequence[UnitRecord], console: Console, *, holds: Mappin
         ("serial", "lot", "product", "status", "lifecycle", "last stage", "last station", "last time (UTC)"),
     )
     for record in records:
-        held = record.status == "in-route" and record.lot is not None and record.lot in holds
+        held = record.status == UnitStatus.IN_ROUTE and record.lot is not None and record.lot in holds
         last = record.attempts[-1] if record.attempts else None
         stage = Text()
         if last is not None:
@@ -119,7 +130,7 @@ def list_units(records: Sequence[UnitRecord], console: Console, *, holds: Mappin
             _plain(record.serial),
             _plain(record.lot),
             _plain(record.product),
-            _status("held" if held else record.status),
+            _status(UnitStatus.HELD if held else record.status),
             _plain(record.lifecycle),
             stage,
             _plain(None if last is None else _where(last)),
