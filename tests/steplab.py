@@ -26,27 +26,16 @@ from engine.run.runner import StationRunner
 from engine.run.unitstate import RouteIndex, UnitState
 from engine.step import Effects, NoParams, StepType, param
 from engine.store.history import History, MemoryHistory
+from engine.testing import FakeDevice
 
 HANG_LIMIT_S = 10.0
 """A hanging step gives up on its own after this long, so a broken engine fails a test, not hangs it."""
 
 
-class LabDevice:
-    """The unit's device: remembers whether (and how often) the engine closed it."""
-
-    def __init__(self, serial: str, slot: int) -> None:
-        self.serial = serial
-        self.slot = slot
-        self.device_id = f"dev-{serial}"
-        self.closed = 0
-
-    def close(self) -> None:
-        self.closed += 1
-
-
 @dataclass
 class Bench:
-    """The test's Line: opens a LabDevice per unit and hands itself to the steps as a resource."""
+    """The test's Line: opens a FakeDevice per unit (it counts how often the engine closed it) and hands
+    itself to the steps as a resource."""
 
     values: dict[str, Any] = field(default_factory=dict)
     """serial -> the value ``lab.measure`` records (a unit without one records nothing)."""
@@ -60,15 +49,15 @@ class Bench:
     """(serial, stage, attempt) of every cleanup that ran."""
     cancelled: list[str] = field(default_factory=list)
     """Serials whose hanging step saw ``ctx.cancelled`` set."""
-    devices: list[LabDevice] = field(default_factory=list)
+    devices: list[FakeDevice] = field(default_factory=list)
     waiting: threading.Event = field(default_factory=threading.Event)
     """Set when a hanging step starts waiting."""
     probe: Any = None
     """Called by ``lab.probe`` with the context: a test's look at the world from inside a step."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def open_unit(self, serial: str, slot: int) -> LabDevice:
-        device = LabDevice(serial, slot)
+    def open_unit(self, serial: str, slot: int) -> FakeDevice:
+        device = FakeDevice(serial, slot)
         with self.lock:
             self.devices.append(device)
         return device
@@ -89,7 +78,7 @@ class Bench:
     def stages_run(self, serial: str) -> list[str]:
         return [stage for s, stage in self.order if s == serial]
 
-    def device_of(self, serial: str) -> LabDevice:
+    def device_of(self, serial: str) -> FakeDevice:
         return next(d for d in self.devices if d.serial == serial)
 
 

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from stdnum import imei
 
-from engine.context import Answer, MeasurementRecord, StepContext, UnitInfo
+from engine.context import MeasurementRecord, StepContext, UnitInfo
 from engine.flow import Flow, Image, Limits, Measurement, Stage
 from engine.outcome import Outcome, StationError, StepFailed, Verdict
 from engine.registry import Registry
 from engine.step import StepType
+from engine.testing import FakeOperator
 from steps.common import CommandRefused
 from steps.sim import SimDevice, SimLine
 
@@ -58,22 +59,6 @@ def _flow() -> Flow:
 FLOW = _flow()
 
 
-class Operator:
-    """Answers every check, failing the ones named in ``failing`` (with their comment)."""
-
-    name = "test"
-
-    def __init__(self, failing: Mapping[str, str | None] | None = None) -> None:
-        self.failing = dict(failing or {})
-        self.asked: list[tuple[str, str, str]] = []
-
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
-        self.asked.append((stage, check, prompt))
-        if check in self.failing:
-            return Answer(False, self.failing[check])
-        return Answer(True)
-
-
 def judge_for(stage: Stage) -> Callable[..., MeasurementRecord]:
     """Judges against the stage's limits (PASS when it declares none), as the engine would."""
     specs = {m.name: m for m in stage.measurements}
@@ -94,7 +79,7 @@ def context(
     *,
     params: Any = None,
     stage: Stage | None = None,
-    operator: Operator | None = None,
+    operator: FakeOperator | None = None,
     device: Any = "open",
     slot: int = 1,
     cancelled: threading.Event | None = None,
@@ -110,7 +95,7 @@ def context(
         station=None,
         attempt=1,
         device=line.open_unit(SERIAL, slot) if device == "open" else device,
-        operator=operator if operator is not None else Operator(),
+        operator=operator if operator is not None else FakeOperator(),
         resources=line.resources(),
         images=line.flow.images,
         log=logging.getLogger("test_step_run"),
@@ -375,7 +360,7 @@ def test_image_delete_of_an_absent_image_passes() -> None:
 def test_checklist_records_each_check_and_names_the_failed_ones() -> None:
     """Every check is asked and recorded; the FAIL names each failed check with its comment."""
     params = REGISTRY.get("manual.checklist").Params(checks=("a", "b", "c"), instructions="Look closely.")
-    operator = Operator({"a": "scratched", "c": None})
+    operator = FakeOperator({"a": "scratched", "c": None})
     ctx = context(SimLine(FLOW), "manual.checklist", params=params, operator=operator)
     with pytest.raises(StepFailed, match=r"2 of 3 checks failed: a \(scratched\), c$"):
         REGISTRY.get("manual.checklist")().run(ctx)
@@ -399,7 +384,7 @@ def test_checklist_reads_declared_measurements_from_the_fixture_meter() -> None:
 
 def test_sample_inspect_fails_naming_the_failed_test() -> None:
     """A sampled unit failing one of its tests is a FAIL naming that test."""
-    operator = Operator({"visual": "dent on the frame"})
+    operator = FakeOperator({"visual": "dent on the frame"})
     with pytest.raises(StepFailed, match=r"visual \(dent on the frame\)"):
         REGISTRY.get("sample.inspect")().run(context(SimLine(FLOW), "sample.inspect", operator=operator))
 
