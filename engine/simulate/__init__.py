@@ -2,7 +2,11 @@
 
 ``simulate(flow, profile, units, seed)`` runs the model (``engine.simulate.line``) and returns a
 ``Result``: the figures a line planner reads (throughput, yields, utilization and queues, WIP, lead
-times, lot holds, recipe problems), as one JSON object and as the tallies plots are drawn from.
+times, lot holds, recipe problems), as one JSON object and as the tallies plots are drawn from. The
+model walks the recipe's own route and guards (``route``, from ``engine.run``), runs each stage from
+seeded random streams (``stages``), queues units for slots and operators (``pools``), takes its
+figures from a line profile (``profile``), keeps statistics in fixed memory (``stats``) and draws
+``--plot``'s PNGs (``plots``). This room imports the core, ``engine.recipe`` and ``engine.run``.
 """
 
 from __future__ import annotations
