@@ -38,12 +38,12 @@ MEANINGS = {
     ExitCode.USAGE: (
         "usage: the command cannot be done as given (a bad argument; a file missing, unreadable or wrong: "
         "units list, answers, hardware or simulation config, line profile; a store or unit not there; "
-        "an abstract or unreleased recipe; a unit not quarantined)"
+        "an abstract or unreleased recipe; a unit not quarantined; the extra a verb needs not installed)"
     ),
     ExitCode.ABORTED: "aborted (Ctrl-C or SIGTERM); what was recorded is kept",
     ExitCode.STATION_ERROR: (
-        "station error: a device, instrument or store missing or failing, or a step that errored or timed out; "
-        "the units it stopped end in error"
+        "station error: a device, instrument or store missing or failing (or the extra that reaches it not "
+        "installed), or a step that errored or timed out; the units it stopped end in error"
     ),
     ExitCode.UNIT_FAILED: "a unit failed: scrapped, or refused by a guard (the unit's record says which rule)",
 }
