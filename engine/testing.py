@@ -18,6 +18,7 @@ the engine's core, never pytest.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -235,10 +236,16 @@ def _attempt(step_type: type[StepType], ctx: StepContext) -> StepRun:
 
 def installed_step_types(distribution: str | None = None) -> list[type[StepType]]:
     """The step types the installed distribution ``distribution`` declares (every one's when None),
-    imported from its ``floorflow.steps`` entry points, by name."""
+    imported from its ``floorflow.steps`` entry points, by name. ``-``, ``_`` and ``.`` in the
+    distribution's name count alike, as pip counts them."""
+    wanted = _normalized(distribution) if distribution is not None else None
     found = {
         ep.name: ep
         for ep in entry_points(group=ENTRY_POINT_GROUP)
-        if distribution is None or (ep.dist is not None and ep.dist.name == distribution)
+        if wanted is None or (ep.dist is not None and _normalized(ep.dist.name) == wanted)
     }
     return [found[name].load() for name in sorted(found)]
+
+
+def _normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
