@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -15,16 +16,19 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from steplab import HANG_LIMIT_S, REGISTRY, Bench, Probe, direct_flow, runner, stage
+from steplab import HANG_LIMIT_S, REGISTRY, Bench, Probe, direct_flow, memory_store, runner, stage
 
-from engine.context import StepContext
+from engine.context import StepContext, UnitInfo
 from engine.events import Event, StepEnded, Stopping
 from engine.flow import Flow
 from engine.outcome import Outcome
+from engine.run.attempt import StepTimeout, StepWorker
+from engine.run.measure import Judge
 from engine.run.operator import TerminalOperator
 from engine.run.runner import StationRunner, UnitResult, UnitSpec
 from engine.store import open_store
-from engine.store.history import MemoryHistory
+from engine.store.history import History
+from engine.testing import FakeOperator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +109,7 @@ class Stuck:
         self.release.wait(HANG_LIMIT_S)
 
 
-def _stop_while_stuck(flow: Flow, stuck: Stuck, history: MemoryHistory, grace_s: float) -> list[UnitResult]:
+def _stop_while_stuck(flow: Flow, stuck: Stuck, history: History, grace_s: float) -> list[UnitResult]:
     """Run SN1 in a thread, stop the run once the stuck step is waiting, and return what run() returned."""
     station = runner(flow, Bench(probe=stuck), history)
     station.stop_grace_s = grace_s
@@ -124,13 +128,14 @@ def test_a_slot_still_busy_after_the_grace_is_given_up_recorded_aborted_and_writ
     ABORTED (saying it was given up), the unit's claim released; when the step ends later, its slot records
     nothing more and runs no further stage."""
     flow = direct_flow([stage("wait", Probe), stage("pack", Probe)])
-    stuck, history = Stuck("wait"), MemoryHistory()
+    stuck, history = Stuck("wait"), memory_store()
     [result] = _stop_while_stuck(flow, stuck, history, grace_s=0.3)
     assert result.status == "aborted" and "given up" in (result.reason or "")
     [attempt] = history.unit("SN1").attempts
     assert (attempt.stage, attempt.outcome, attempt.slot) == ("wait", Outcome.ABORTED, 1)
     assert "still running 0.3 s after the stop" in (attempt.error or "")
-    assert history.unit("SN1").status == "aborted"
+    record = history.unit("SN1")  # still in its route, with why it stopped
+    assert (record.status, record.reason) == ("in-route", result.reason)
     stuck.release.set()
     [slot_thread] = stuck.threads
     slot_thread.join(5)
@@ -144,7 +149,7 @@ def test_an_irreversible_step_given_up_at_a_stop_quarantines_the_unit() -> None:
     """An irreversible step still running when its slot is given up: whether it took effect is unknown, so
     its ABORTED attempt quarantines the unit, as any interrupted irreversible step does."""
     flow = direct_flow([stage("burn", Probe, irreversible=True)])
-    stuck, history = Stuck("burn"), MemoryHistory()
+    stuck, history = Stuck("burn"), memory_store()
     [result] = _stop_while_stuck(flow, stuck, history, grace_s=0.2)
     stuck.release.set()
     assert result.status == "aborted"
@@ -170,7 +175,7 @@ def test_a_second_ctrl_c_during_the_stop_is_noted_and_the_stop_goes_on(capfd: py
             if stopping.wait(5):
                 os.kill(os.getpid(), signal.SIGINT)
 
-    history = MemoryHistory()
+    history = memory_store()
     station = runner(direct_flow([stage("wait", Probe)]), Bench(probe=stuck), history, subscribers=[listen])
     station.stop_grace_s = 1.0
     threading.Thread(target=interrupt_twice, daemon=True).start()
@@ -211,7 +216,7 @@ def test_ctrl_c_at_an_operator_prompt_ends_the_attempt_at_once_and_records_it() 
                 os.kill(os.getpid(), signal.SIGINT)
 
             events: list[Event] = []
-            history = MemoryHistory()
+            history = memory_store()
             flow = direct_flow([stage("visual", Probe)])
             station = StationRunner(
                 flow, REGISTRY, Bench(probe=check), operator, history, [events.append], None, "alice"
@@ -231,3 +236,76 @@ def test_ctrl_c_at_an_operator_prompt_ends_the_attempt_at_once_and_records_it() 
     ended = next(n for n, e in enumerate(events) if isinstance(e, StepEnded))
     assert stopping < ended
     assert events[stopping] == Stopping(1, 5.0)
+
+
+# -- the slot's step worker ---------------------------------------------------------------------------
+
+
+def _timed_context(cancelled: threading.Event | None = None) -> StepContext:
+    timed = stage("wait", Probe, timeout_s=0.1)
+    return StepContext(
+        params=timed.params,
+        stage=timed,
+        unit=UnitInfo("SN1"),
+        slot=1,
+        station=None,
+        attempt=1,
+        device=None,
+        operator=FakeOperator(),
+        resources={},
+        images={},
+        log=logging.getLogger("test_abort"),
+        judge=Judge(timed),
+        cancelled=cancelled if cancelled is not None else threading.Event(),
+    )
+
+
+def test_a_step_worker_is_reused_until_a_step_is_abandoned_then_replaced() -> None:
+    """A StepWorker runs call after call in one thread and hands back what the step returned or raised; a step
+    that outlives its timeout and grace is left behind with its thread, and the next call gets a new thread."""
+    release = threading.Event()
+    idents: list[int] = []
+
+    def note(ctx: StepContext) -> int:
+        idents.append(threading.get_ident())
+        return len(idents)
+
+    def stuck(ctx: StepContext) -> None:
+        idents.append(threading.get_ident())
+        release.wait(HANG_LIMIT_S)
+
+    def broken(ctx: StepContext) -> None:
+        raise ValueError("broken")
+
+    with StepWorker("slot-1-steps") as worker:
+        assert [worker.call(note, _timed_context(), 1.0, 0.1) for _ in range(3)] == [1, 2, 3]
+        with pytest.raises(ValueError, match="broken"):
+            worker.call(broken, _timed_context(), 1.0, 0.1)
+        assert worker.threads == 1 and len(set(idents)) == 1
+        left = _timed_context()
+        try:
+            with pytest.raises(StepTimeout):
+                worker.call(stuck, left, 0.05, 0.05)
+        finally:
+            release.set()
+        assert left.abandoned and left.cancelled.is_set()
+        assert worker.call(note, _timed_context(), 1.0, 0.1) == 5
+        assert worker.threads == 2 and idents[3] == idents[0] != idents[4]
+
+
+def test_a_step_a_stop_cancels_returns_in_its_worker_which_goes_on() -> None:
+    """A step cancelled by a stop that returns within its grace hands back what it returned, and the same thread
+    runs the next step."""
+    cancelled = threading.Event()
+    idents: list[int] = []
+
+    def waits(ctx: StepContext) -> str:
+        idents.append(threading.get_ident())
+        ctx.cancelled.wait(HANG_LIMIT_S)
+        return "stopped"
+
+    threading.Timer(0.05, cancelled.set).start()
+    with StepWorker("slot-1-steps") as worker:
+        assert worker.call(waits, _timed_context(cancelled), 5.0, 1.0) == "stopped"
+        assert worker.call(waits, _timed_context(cancelled), 5.0, 1.0) == "stopped"
+    assert worker.threads == 1 and len(idents) == 2 and idents[0] == idents[1]

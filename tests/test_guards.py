@@ -16,6 +16,7 @@ from steplab import (
     Ready,
     build,
     direct_flow,
+    memory_store,
     runner,
     stage,
     state_of,
@@ -26,7 +27,8 @@ from engine.outcome import Outcome
 from engine.run.guards import refusal
 from engine.run.runner import UnitSpec
 from engine.run.unitstate import RouteIndex, UnitState
-from engine.store.history import JsonDirHistory, MemoryHistory
+from engine.store import open_store
+from engine.store.history import History
 
 TWO_STATIONS = """\
     recipe: two-stations
@@ -44,7 +46,7 @@ def _unit(serial: str, lot: str | None = None) -> UnitSpec:
     return UnitSpec(serial, lot)
 
 
-def _attempts(history: MemoryHistory, serial: str) -> list[tuple[str, int, Outcome]]:
+def _attempts(history: History, serial: str) -> list[tuple[str, int, Outcome]]:
     return [(a.stage, a.attempt, a.outcome) for a in history.unit(serial).attempts]
 
 
@@ -54,7 +56,7 @@ def _attempts(history: MemoryHistory, serial: str) -> list[tuple[str, int, Outco
 def test_route_interlock_refuses_a_unit_that_skipped_an_earlier_station(tmp_path: Path) -> None:
     """A unit never seen at the boot station is refused at the second stage's station, naming the stage it missed."""
     flow = build(tmp_path, TWO_STATIONS)
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history, station="rf").run([_unit("SN1")])
     assert result.status == "refused"
     assert "route interlock" in (result.reason or "")
@@ -65,7 +67,7 @@ def test_route_interlock_refuses_a_unit_that_skipped_an_earlier_station(tmp_path
 def test_route_interlock_lets_a_unit_that_passed_the_earlier_station_through(tmp_path: Path) -> None:
     """A unit that passed the boot station is run at the rf station and ships."""
     flow = build(tmp_path, TWO_STATIONS)
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [first] = runner(flow, bench, history, station="boot").run([_unit("SN1")])
     [second] = runner(flow, bench, history, station="rf").run([_unit("SN1")])
     assert (first.status, second.status) == ("in-route", "shipped")
@@ -88,7 +90,7 @@ def test_route_interlock_after_an_errored_first_stage(tmp_path: Path) -> None:
           - {id: rf_test, step: lab.measure, station: rf}
         """,
     )
-    bench, history = Bench(instrument_down=True), MemoryHistory()
+    bench, history = Bench(instrument_down=True), memory_store()
     [first] = runner(flow, bench, history, station="boot").run([_unit("SN1")])
     assert first.status == "error"
     [second] = runner(flow, bench, history, station="rf").run([_unit("SN1")])
@@ -113,7 +115,7 @@ BACK_AND_FORTH = """\
 def test_unit_leaving_for_another_station_and_coming_back_is_in_route(tmp_path: Path) -> None:
     """A unit that passed 'connect' at the fixture leaves in-route for rf (it comes back for 'rf_lock'), not refused."""
     flow = build(tmp_path, BACK_AND_FORTH)
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history, station="fixture").run([_unit("SN1")])
     assert bench.stages_run("SN1") == ["connect"]
     assert result.status == "in-route", result.reason
@@ -123,7 +125,7 @@ def test_unit_leaving_for_another_station_and_coming_back_is_in_route(tmp_path: 
 def test_unit_coming_back_to_a_station_runs_its_later_stages(tmp_path: Path) -> None:
     """After rf, the fixture station runs 'rf_lock' on the unit and ships it (the route order is kept)."""
     flow = build(tmp_path, BACK_AND_FORTH)
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     runner(flow, bench, history, station="fixture").run([_unit("SN1")])
     [at_rf] = runner(flow, bench, history, station="rf").run([_unit("SN1")])
     [back] = runner(flow, bench, history, station="fixture").run([_unit("SN1")])
@@ -172,7 +174,7 @@ def test_unit_sent_to_rework_at_another_station_is_in_route(tmp_path: Path) -> N
           - {id: fix, step: lab.measure, station: repair, then: check, max_visits: 1}
         """,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history, station="test").run([_unit("SN1")])
     assert result.status == "in-route", result.reason
     assert "next: 'fix' at station repair" in (result.reason or "")
@@ -194,10 +196,24 @@ def test_ordering_guard_refuses_a_stage_that_already_passed() -> None:
     flow = direct_flow([stage("first", Measure), stage("second", Measure)])
     state = UnitState(RouteIndex(flow))
     state.record(flow.stages["first"], Outcome.PASS, 0.0, None)
-    state.next_stage()  # moves the unit on to 'second'
     refused = refusal(state, flow.stages["first"], None)
     assert refused is not None and refused.rule == "ordering"
     assert "already passed" in refused.reason
+
+
+def test_next_stage_is_a_query_that_changes_nothing() -> None:
+    """Asking a unit's next stage, after an any_order group and a plain stage passed, leaves its state as it was:
+    recording the attempts alone moved it on."""
+    flow = direct_flow(
+        [stage("first", Measure), ("both", [stage("a", Measure), stage("b", Measure)]), stage("last", Measure)]
+    )
+    state = UnitState(RouteIndex(flow))
+    for done in ("first", "a", "b"):
+        state.record(flow.stages[done], Outcome.PASS, 0.0, None)
+    before = repr(state)
+    assert state.next_stage() is flow.stages["last"]
+    assert state.next_stage(frozenset({"last"})) is flow.stages["last"]
+    assert repr(state) == before and state.block == 2
 
 
 def test_ordering_guard_refuses_a_rework_stage_the_unit_was_not_sent_to() -> None:
@@ -338,7 +354,7 @@ IRREVERSIBLE_THEN_ERROR = """\
 def test_irreversible_stage_is_not_rerun_after_an_error_in_it(tmp_path: Path) -> None:
     """An irreversible stage that ERRORed quarantines the unit (did it take effect?); the next run is refused."""
     flow = build(tmp_path, IRREVERSIBLE_THEN_ERROR)
-    bench, history = Bench(instrument_down=True), MemoryHistory()
+    bench, history = Bench(instrument_down=True), memory_store()
     [first] = runner(flow, bench, history).run([_unit("SN1")])
     assert first.status == "error"
     bench.instrument_down = False  # the station is repaired: only the rule can stop the second burn now
@@ -350,14 +366,17 @@ def test_irreversible_stage_is_not_rerun_after_an_error_in_it(tmp_path: Path) ->
     assert bench.runs[("SN1", "burn")] == 1
 
 
-def test_irreversible_stage_is_not_rerun_from_a_json_history(tmp_path: Path) -> None:
-    """The quarantine holds across processes: a new JsonDirHistory on the same directory still refuses."""
+def test_irreversible_stage_is_not_rerun_from_a_store_reopened(tmp_path: Path) -> None:
+    """The quarantine holds across processes: the same SQLite file opened again still refuses."""
     flow = build(tmp_path, IRREVERSIBLE_THEN_ERROR)
     bench = Bench(instrument_down=True)
-    [first] = runner(flow, bench, JsonDirHistory(tmp_path / "records")).run([_unit("SN1")])
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    with open_store(url) as store:
+        [first] = runner(flow, bench, store).run([_unit("SN1")])
     assert first.status == "error"
     bench.instrument_down = False
-    [second] = runner(flow, bench, JsonDirHistory(tmp_path / "records")).run([_unit("SN1")])
+    with open_store(url) as store:
+        [second] = runner(flow, bench, store).run([_unit("SN1")])
     assert second.status == "refused"
     assert "the unit is quarantined" in (second.reason or "")
     assert bench.runs[("SN1", "burn")] == 1
@@ -383,7 +402,7 @@ def test_irreversible_stage_is_refused_when_a_rework_loops_back_to_it() -> None:
 def test_held_lot_is_refused_at_the_ready_stage() -> None:
     """A unit of a held lot runs up to the ready-to-ship gate and is refused there by the hold rule."""
     flow = direct_flow([stage("test", Measure), stage("ready", Ready)])
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     history.hold_lot("LOT-A", "recall 42")
     results = runner(flow, bench, history).run([_unit("SN1", "LOT-A"), _unit("SN2", "LOT-B")])
     by_serial = {r.serial: r for r in results}
@@ -403,7 +422,7 @@ def test_held_lot_is_refused_at_the_final_lifecycle_advance() -> None:
         ],
         lifecycle=LIFECYCLE,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     history.hold_lot("LOT-A", "recall")
     [result] = runner(flow, bench, history).run([_unit("SN1", "LOT-A")])
     assert result.status == "refused"
@@ -426,7 +445,7 @@ SAMPLED = """\
 def test_sampled_failures_reaching_the_threshold_hold_the_lot(tmp_path: Path) -> None:
     """Two units failing a sampled stage (threshold 2) put their lot on hold, and the next good unit is refused."""
     flow = build(tmp_path, SAMPLED)
-    bench, history = Bench(values={"SN1": 5, "SN2": 5, "SN3": 0.5}), MemoryHistory()
+    bench, history = Bench(values={"SN1": 5, "SN2": 5, "SN3": 0.5}), memory_store()
     results = runner(flow, bench, history).run([_unit(s, "LOT-A") for s in ("SN1", "SN2", "SN3")], slots=1)
     assert [r.status for r in results] == ["scrapped", "scrapped", "refused"]
     hold = history.lot_hold("LOT-A")
@@ -438,7 +457,7 @@ def test_sampled_failures_reaching_the_threshold_hold_the_lot(tmp_path: Path) ->
 def test_one_sampled_failure_below_the_threshold_holds_nothing(tmp_path: Path) -> None:
     """A single failure under a threshold of 2 leaves the lot free: the next good unit ships."""
     flow = build(tmp_path, SAMPLED)
-    bench, history = Bench(values={"SN1": 5, "SN2": 0.5}), MemoryHistory()
+    bench, history = Bench(values={"SN1": 5, "SN2": 0.5}), memory_store()
     results = runner(flow, bench, history).run([_unit(s, "LOT-A") for s in ("SN1", "SN2")], slots=1)
     assert [r.status for r in results] == ["scrapped", "shipped"]
     assert history.lot_hold("LOT-A") is None
@@ -448,7 +467,7 @@ def test_a_unit_not_sampled_skips_the_stage() -> None:
     """With a sampling rate that takes no unit, the stage is recorded SKIPPED and the unit ships without running it."""
     sampling = Sampling(rate=1e-12)
     flow = direct_flow([stage("sample_test", Measure, sampling=sampling), stage("ready", Ready)])
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history).run([_unit("SN1", "LOT-A")])
     assert result.status == "shipped"
     assert _attempts(history, "SN1")[0] == ("sample_test", 1, Outcome.SKIPPED)
@@ -463,7 +482,7 @@ def test_unit_started_under_another_recipe_hash_is_refused(tmp_path: Path) -> No
     v1 = build(tmp_path, TWO_STATIONS, "v1.yaml")
     v2 = build(tmp_path, TWO_STATIONS.replace("version: 1", "version: 2"), "v2.yaml")
     assert v1.content_hash != v2.content_hash
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [first] = runner(v1, bench, history, station="boot").run([_unit("SN1")])
     assert first.status == "in-route"
     [second] = runner(v2, bench, history, station="rf").run([_unit("SN1")])
@@ -476,7 +495,7 @@ def test_unit_started_under_another_recipe_hash_is_refused(tmp_path: Path) -> No
 def test_a_scrapped_unit_never_runs_again() -> None:
     """A unit scrapped on one run is not run on the next: it is refused, saying it was scrapped; nothing runs."""
     flow = direct_flow([stage("test", Flaky, Flaky.Params(fails=5)), stage("pack", Measure)])
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [first] = runner(flow, bench, history).run([_unit("SN1")])
     [second] = runner(flow, bench, history).run([_unit("SN1")])
     assert (first.status, second.status) == ("scrapped", "refused")
@@ -490,7 +509,7 @@ def test_a_scrapped_unit_never_runs_again() -> None:
 def test_a_supervisor_decision_settles_an_interrupted_irreversible_stage(tmp_path: Path) -> None:
     """After an ERROR in an irreversible stage, NOT-DONE lets it run again; a PASS (done) counts it as passed."""
     flow = build(tmp_path, IRREVERSIBLE_THEN_ERROR)
-    bench, history = Bench(instrument_down=True), MemoryHistory()
+    bench, history = Bench(instrument_down=True), memory_store()
     runner(flow, bench, history).run([_unit("SN1")])
     errored = history.unit("SN1").attempts[-1]
     assert (errored.stage, errored.outcome) == ("burn", Outcome.ERROR)

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from engine.flow import SCRAPPED, SHIPPED, START
+from engine.outcome import Outcome
 from engine.recipe.check import load_flow
 from engine.recipe.graph import edges
 from engine.registry import Registry
-from engine.run.machine import FlowMachine, IllegalMove, trigger_of
+from engine.run.machine import RUN, FlowMachine, IllegalMove, trigger_of
+from engine.run.unitstate import RouteIndex, UnitState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,14 +23,20 @@ def machine() -> FlowMachine:
 
 
 def test_machine_transitions_are_the_graph_edges(machine: FlowMachine) -> None:
-    """Every edge floorflow graph draws is a transition of the machine, with the trigger its kind names."""
+    """Every edge floorflow graph draws is a transition of the machine, with the trigger its kind names; the only
+    others are each stage's internal ``run``, which moves nothing and whose conditions are the guards."""
     table = {
-        (source, trigger): str(moves[0].dest)
+        (source, trigger): moves[0].dest
         for trigger, event in machine.machine.events.items()
         for source, moves in event.transitions.items()
     }
-    drawn = {(e.source, trigger_of(e.kind, e.target)): e.target for e in edges(machine.flow)}
+    drawn: dict[tuple[str, str], str | None] = {
+        (e.source, trigger_of(e.kind, e.target)): e.target for e in edges(machine.flow)
+    }
+    drawn.update({(stage, RUN): None for stage in machine.flow.stages})
     assert table == drawn
+    run = machine.machine.events[RUN]
+    assert all(len(run.transitions[stage][0].conditions) == 1 for stage in machine.flow.stages)
 
 
 def test_a_slot_moves_along_the_route(machine: FlowMachine) -> None:
@@ -49,3 +57,30 @@ def test_a_move_the_flow_does_not_have_is_refused(machine: FlowMachine) -> None:
     assert model.state == START
     machine.place(model, "finalize")
     assert machine.move(model, "passed") == SHIPPED
+
+
+def test_the_guards_are_the_conditions_of_a_stages_run(machine: FlowMachine) -> None:
+    """A model loaded with a fresh unit stands on the first stage, whose ``run`` the machine allows; put on a later
+    stage, its ``run`` is refused by the ordering rule, named, and the model stays where it was."""
+    model = machine.attach(3)
+    unit = UnitState(RouteIndex(machine.flow))
+    first = machine.load(model, unit)
+    assert first is not None and model.state == first.id == "connect"
+    assert machine.run(model) is None
+    machine.place(model, "finalize")
+    refused = machine.run(model)
+    assert refused is not None and refused.rule == "ordering" and "'connect'" in refused.reason
+    assert model.state == "finalize"
+
+
+def test_a_model_is_loaded_where_the_record_puts_the_unit(machine: FlowMachine) -> None:
+    """A unit that passed 'connect' is loaded on the stage it runs next, and a scrapped one on 'scrapped'."""
+    flow = machine.flow
+    model = machine.attach(4)
+    unit = UnitState(RouteIndex(flow))
+    unit.record(flow.stages["connect"], Outcome.PASS, 0.0, None)
+    nxt = machine.load(model, unit)
+    assert nxt is not None and model.state == nxt.id != "connect"
+    while (failing := unit.next_stage()) is not None:  # every attempt fails, through retries and rework
+        unit.record(failing, Outcome.FAIL, 0.0, None)
+    assert machine.load(model, unit) is None and model.state == SCRAPPED

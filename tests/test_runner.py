@@ -9,22 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from steplab import Bench, Cleanup, Measure, Probe, Sleep, build, direct_flow, runner, stage, state_of
+from steplab import Bench, Cleanup, Measure, Probe, Sleep, build, direct_flow, memory_store, runner, stage, state_of
 
 from engine.context import StepContext
 from engine.events import Event, StepEnded, StepStarted, UnitEnded, UnitStarted
 from engine.flow import Limits, Measurement
-from engine.outcome import Outcome, Verdict
+from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.run.runner import UnitSpec
-from engine.run.unitstate import IN_ROUTE
-from engine.store.history import MemoryHistory
+from engine.store.history import History
 
 
 def _units(*serials: str) -> list[UnitSpec]:
     return [UnitSpec(s) for s in serials]
 
 
-def _attempts(history: MemoryHistory, serial: str) -> list[tuple[str, int, Outcome]]:
+def _attempts(history: History, serial: str) -> list[tuple[str, int, Outcome]]:
     return [(a.stage, a.attempt, a.outcome) for a in history.unit(serial).attempts]
 
 
@@ -43,7 +42,7 @@ def test_stage_failing_twice_passes_on_the_third_attempt(tmp_path: Path) -> None
           - {id: pack, step: lab.measure}
         """,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "shipped"
     assert _attempts(history, "SN1") == [
@@ -65,7 +64,7 @@ def test_retries_stop_at_retry_max(tmp_path: Path) -> None:
           - {id: test, step: lab.flaky, with: {fails: 99}, retry: {max: 2}}
         """,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "scrapped"
     assert [a for _, a, _ in _attempts(history, "SN1")] == [1, 2, 3]
@@ -85,7 +84,7 @@ REWORK = """\
 def test_failing_past_retries_goes_to_rework_and_back(tmp_path: Path) -> None:
     """A stage failing past its retries sends the unit to its rework stage, whose `then:` brings it back to pass."""
     flow = build(tmp_path, REWORK.replace("FAILS", "2"))
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "shipped"
     assert _attempts(history, "SN1") == [
@@ -100,7 +99,7 @@ def test_failing_past_retries_goes_to_rework_and_back(tmp_path: Path) -> None:
 def test_rework_past_max_visits_scraps_the_unit(tmp_path: Path) -> None:
     """A unit that keeps failing is reworked max_visits (2) times, then scrapped on the next failure."""
     flow = build(tmp_path, REWORK.replace("FAILS", "99"))
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "scrapped"
     assert "'fix'" in (result.reason or "") and "2 times" in (result.reason or "")
@@ -120,7 +119,7 @@ def test_on_fail_scrap_ends_the_unit_scrapped(tmp_path: Path) -> None:
           - {id: pack, step: lab.measure}
         """,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "scrapped"
     assert result.reason == "'test' failed"
@@ -144,20 +143,21 @@ STATION_ERROR = """\
 def test_station_error_is_an_error_not_a_failure(tmp_path: Path) -> None:
     """A StationError ends the unit "error" after one attempt: no retry, no on_fail rework, not scrapped."""
     flow = build(tmp_path, STATION_ERROR)
-    bench, history = Bench(instrument_down=True), MemoryHistory()
+    bench, history = Bench(instrument_down=True), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "error"
     assert "'test'" in (result.reason or "") and "the instrument is offline" in (result.reason or "")
     assert _attempts(history, "SN1") == [("test", 1, Outcome.ERROR)]
     assert bench.runs[("SN1", "fix")] == 0
-    assert history.unit("SN1").status == "error"
-    assert state_of(flow, history, "SN1").status == IN_ROUTE
+    record = history.unit("SN1")  # still in its route, with why it stopped
+    assert (record.status, record.reason) == ("in-route", result.reason)
+    assert state_of(flow, history, "SN1").status == UnitStatus.IN_ROUTE
 
 
 def test_unit_that_met_a_station_error_ships_once_the_station_is_repaired(tmp_path: Path) -> None:
     """After a StationError the same unit, run again on the repaired station, resumes at the stage and ships."""
     flow = build(tmp_path, STATION_ERROR)
-    bench, history = Bench(instrument_down=True), MemoryHistory()
+    bench, history = Bench(instrument_down=True), memory_store()
     runner(flow, bench, history).run(_units("SN1"))
     bench.instrument_down = False
     [result] = runner(flow, bench, history).run(_units("SN1"))
@@ -172,7 +172,7 @@ def test_any_other_exception_is_an_error_naming_it() -> None:
         raise ValueError("bad reading")
 
     flow = direct_flow([stage("test", Probe, retry_max=2)])
-    bench, history = Bench(probe=explode), MemoryHistory()
+    bench, history = Bench(probe=explode), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "error"
     assert "ValueError: bad reading" in (result.reason or "")
@@ -196,7 +196,7 @@ MEASURED = """\
 def test_measurement_outside_its_limits_fails_naming_it(tmp_path: Path) -> None:
     """A value above the limits makes the attempt a FAIL whose error names the measurement and the value."""
     flow = build(tmp_path, MEASURED)
-    bench, history = Bench(values={"SN1": 19.2}), MemoryHistory()
+    bench, history = Bench(values={"SN1": 19.2}), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "scrapped"
     [attempt] = history.unit("SN1").attempts
@@ -208,7 +208,7 @@ def test_measurement_outside_its_limits_fails_naming_it(tmp_path: Path) -> None:
 def test_marginal_value_passes_with_a_marginal_verdict(tmp_path: Path) -> None:
     """A value inside the limits but outside the marginal band passes, recorded with verdict MARGINAL."""
     flow = build(tmp_path, MEASURED)
-    bench, history = Bench(values={"SN1": 17.8, "SN2": 16.0}), MemoryHistory()
+    bench, history = Bench(values={"SN1": 17.8, "SN2": 16.0}), memory_store()
     results = runner(flow, bench, history).run(_units("SN1", "SN2"))
     assert {r.status for r in results} == {"shipped"}
     [marginal] = history.unit("SN1").attempts
@@ -225,7 +225,7 @@ def test_marginal_value_passes_with_a_marginal_verdict(tmp_path: Path) -> None:
 def test_non_numeric_value_against_limits_fails(tmp_path: Path) -> None:
     """A value that is not a number fails a measurement with limits instead of erroring in a comparison."""
     flow = build(tmp_path, MEASURED)
-    bench, history = Bench(values={"SN1": "n/a"}), MemoryHistory()
+    bench, history = Bench(values={"SN1": "n/a"}), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "scrapped"
     assert history.unit("SN1").attempts[0].outcome is Outcome.FAIL
@@ -269,7 +269,7 @@ def test_regex_measurement_passes_only_a_full_match(tmp_path: Path) -> None:
 def test_measurement_the_step_never_records_is_an_error(tmp_path: Path) -> None:
     """A stage measuring a value the step never recorded ends ERROR (the step or station is wrong), not PASS."""
     flow = build(tmp_path, MEASURED)
-    bench, history = Bench(values={}), MemoryHistory()
+    bench, history = Bench(values={}), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     assert result.status == "error"
     assert "recorded no 'tx_power_dbm'" in (result.reason or "")
@@ -300,7 +300,7 @@ def test_hanging_step_times_out_and_the_slot_goes_on(tmp_path: Path) -> None:
           - {id: test, step: lab.hang, with: {serials: [SN1]}, timeout_s: 0.2}
         """,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     results = runner(flow, bench, history).run(_units("SN1", "SN2"), slots=1)
     by_serial = {r.serial: r for r in results}
     assert by_serial["SN1"].status == "error"
@@ -314,6 +314,26 @@ def test_hanging_step_times_out_and_the_slot_goes_on(tmp_path: Path) -> None:
     assert bench.runs[("SN2", "test")] == 1
 
 
+def test_timed_steps_of_a_slot_share_one_long_lived_thread() -> None:
+    """Steps with timeout_s run off the slot's own thread, in one worker thread per slot, reused by every step of
+    every unit the slot runs: 3 units of 2 timed stages over 2 slots use 2 step threads, one per slot."""
+    seen: list[tuple[int, str, int]] = []
+    lock = threading.Lock()
+
+    def where(ctx: StepContext) -> None:
+        with lock:
+            seen.append((ctx.slot, threading.current_thread().name, threading.get_ident()))
+
+    flow = direct_flow([stage("a", Probe, timeout_s=5), stage("b", Probe, timeout_s=5)])
+    bench, history = Bench(probe=where), memory_store()
+    results = runner(flow, bench, history).run(_units("SN1", "SN2", "SN3"), slots=2)
+    assert {r.status for r in results} == {"shipped"}
+    assert len(seen) == 6
+    [one] = {(name, ident) for slot, name, ident in seen if slot == 1}
+    [two] = {(name, ident) for slot, name, ident in seen if slot == 2}
+    assert (one[0], two[0]) == ("slot-1-steps", "slot-2-steps") and one[1] != two[1]
+
+
 def test_a_timed_out_step_that_does_not_stop_takes_its_slot_out_of_service() -> None:
     """A step ignoring ctx.cancelled past its timeout is waited for stop_grace_s, then recorded ERROR saying its
     thread was left running; its slot runs no more units (they are errors, never claimed), the others go on."""
@@ -324,7 +344,7 @@ def test_a_timed_out_step_that_does_not_stop_takes_its_slot_out_of_service() -> 
             release.wait(10)
 
     flow = direct_flow([stage("test", Probe, timeout_s=0.1)])
-    bench, history = Bench(probe=stuck), MemoryHistory()
+    bench, history = Bench(probe=stuck), memory_store()
     station = runner(flow, bench, history)
     station.stop_grace_s = 0.2
     try:
@@ -355,7 +375,7 @@ def test_a_timed_out_step_that_does_not_stop_takes_its_slot_out_of_service() -> 
 def test_cleanup_always_runs(ending: str, outcome: Outcome, timeout: float | None) -> None:
     """A cleanup the step registered runs once whether the attempt passes, fails, errs or times out."""
     flow = direct_flow([stage("test", Cleanup, Cleanup.Params(ending=ending), timeout_s=timeout)])
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     runner(flow, bench, history).run(_units("SN1"))
     assert history.unit("SN1").attempts[0].outcome is outcome
     assert bench.cleaned == [("SN1", "test", 1)]
@@ -364,7 +384,7 @@ def test_cleanup_always_runs(ending: str, outcome: Outcome, timeout: float | Non
 def test_a_failing_cleanup_turns_a_pass_into_a_station_error() -> None:
     """A step that passed but whose cleanup raised is an ERROR naming the cleanup: the station may be off."""
     flow = direct_flow([stage("test", Cleanup, Cleanup.Params(ending="pass"))])
-    bench, history = Bench(broken_cleanup=True), MemoryHistory()
+    bench, history = Bench(broken_cleanup=True), memory_store()
     [result] = runner(flow, bench, history).run(_units("SN1"))
     attempt = history.unit("SN1").attempts[0]
     assert attempt.outcome is Outcome.ERROR
@@ -410,7 +430,7 @@ def test_stop_aborts_the_waiting_attempt_and_keeps_the_record(tmp_path: Path) ->
           - {id: wait, step: lab.cleanup, with: {ending: hang}}
         """,
     )
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     station = runner(flow, bench, history)
     results: list[Any] = []
     worker = threading.Thread(target=lambda: results.extend(station.run(_units("SN1", "SN2"), slots=1)))
@@ -428,7 +448,8 @@ def test_stop_aborts_the_waiting_attempt_and_keeps_the_record(tmp_path: Path) ->
     assert bench.cleaned == [("SN1", "wait", 1)]
     assert bench.cancelled == ["SN1"]
     assert bench.runs[("SN2", "test")] == 0
-    assert history.unit("SN1").status == "aborted"
+    record = history.unit("SN1")  # still in its route, with why it stopped
+    assert (record.status, record.reason) == ("in-route", results[0].reason)
 
 
 # -- slots ----------------------------------------------------------------------------------------------
@@ -437,7 +458,7 @@ def test_stop_aborts_the_waiting_attempt_and_keeps_the_record(tmp_path: Path) ->
 def test_slots_run_units_at_once() -> None:
     """8 units of a 0.2 s step on 8 slots take well under 8 x 0.2 s (this checks concurrency, not speed)."""
     flow = direct_flow([stage("test", Sleep, Sleep.Params(seconds=0.2))])
-    bench, history = Bench(), MemoryHistory()
+    bench, history = Bench(), memory_store()
     serials = [f"SN{i}" for i in range(8)]
     started = time.perf_counter()
     results = runner(flow, bench, history).run(_units(*serials), slots=8)

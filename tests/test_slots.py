@@ -7,7 +7,7 @@ import time
 import zlib
 from pathlib import Path
 
-from steplab import Bench, Probe, direct_flow, runner, stage
+from steplab import Bench, Probe, direct_flow, memory_store, runner, stage
 
 from engine.context import StepContext
 from engine.recipe.check import check_recipe
@@ -15,7 +15,6 @@ from engine.registry import Registry
 from engine.run.operator import SimOperator
 from engine.run.runner import StationRunner, UnitSpec
 from engine.run.slots import deal
-from engine.store.history import MemoryHistory
 from steps.sim import SimLine
 
 SERIALS = [f"SN{k:02d}" for k in range(1, 17)]
@@ -44,7 +43,7 @@ def test_serials_go_to_their_slots_the_same_on_every_run() -> None:
     flow = direct_flow([stage("test", Probe), stage("pack", Probe)])
     expected = {serial: _socket(k, 4) for k, serial in enumerate(SERIALS, 1)}
     for _ in range(2):
-        bench, history = Bench(probe=_uneven), MemoryHistory()
+        bench, history = Bench(probe=_uneven), memory_store()
         results = runner(flow, bench, history).run([UnitSpec(s) for s in SERIALS], slots=4)
         assert [r.serial for r in results] == SERIALS
         assert {r.status for r in results} == {"shipped"}
@@ -75,7 +74,7 @@ def test_the_simulated_line_reads_each_serials_own_unit_in_its_socket(tmp_path: 
     assert flow is not None, problems
     expected = {serial: _socket(k, 4) for k, serial in enumerate(SERIALS, 1)}
     for _ in range(2):
-        line, history = SimLine(flow), MemoryHistory()
+        line, history = SimLine(flow), memory_store()
         station = StationRunner(flow, registry, line, SimOperator(), history)
         results = station.run([UnitSpec(s) for s in SERIALS], slots=4)
         assert {r.status for r in results} == {"shipped"}, results

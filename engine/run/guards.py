@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.flow import Stage
-from engine.run.unitstate import IN_ROUTE, UnitState
+from engine.outcome import UnitStatus
+from engine.run.unitstate import UnitState
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def refusal(state: UnitState, stage: Stage, lot_hold: str | None) -> Refusal | N
     """Why ``stage`` may not run on the unit now, or None when it may."""
     index = state.index
     flow = index.flow
-    if state.status != IN_ROUTE:
+    if state.status != UnitStatus.IN_ROUTE:
         return Refusal("status", f"the unit is {state.status}" + (f" ({state.reason})" if state.reason else ""))
     if state.recipe is not None and state.recipe.content_hash != flow.content_hash:
         return Refusal(

@@ -1,23 +1,32 @@
 """One ``transitions.Machine`` per compiled Flow; one model per active station slot.
 
 The machine's states are the flow's stages, its any_order forks and joins, ``start``, ``shipped``
-and ``scrapped``; its transitions are exactly the edges ``engine.recipe.graph`` draws. The runner moves a
-slot's model along them and never anywhere else: a move the machine does not have is an engine
-error, not a shortcut.
+and ``scrapped``; its moves are exactly the edges ``engine.recipe.graph`` draws, each a trigger of
+the slot's model (``passed``, ``failed``, ``retry``, ``exhausted``, ``next_member``, ``run_<member>``).
+Besides them every stage has one internal transition, ``run``, which moves nothing: its conditions
+are the run-time guards (``engine.run.guards``), so a stage starts only when the machine lets it,
+and a refusal names its rule. A move the machine does not have is an engine error (IllegalMove).
 
-No callbacks are attached, so the runner looks the destination up in the machine's own transition
-table and sets the model's state (about 2 µs here) instead of firing ``trigger()`` (about 11 µs),
-which would only walk empty callback lists.
+A slot's model is loaded from the recorded unit state when the station claims the unit: it is put
+where the record says the unit stands, and holds the unit's state for the guards to read.
+
+The event and transition classes below are transitions' own, without the walks over callback lists
+(no callbacks are attached: a walk costs about 5 µs a move, more than the rest of a step's bookkeeping).
+What moves a model, the source-state lookup, the conditions and the state change, stays transitions'.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from transitions import Machine
+from transitions import Event, EventData, Machine, Transition
 
-from engine.flow import START, Flow
+from engine.flow import SCRAPPED, SHIPPED, START, Flow, Stage
+from engine.outcome import UnitStatus
 from engine.recipe.graph import edges
+from engine.run.guards import Refusal, refusal
+from engine.run.unitstate import UnitState
 
 TRIGGERS = {
     "pass": "passed",
@@ -27,6 +36,8 @@ TRIGGERS = {
     "exhausted": "exhausted",
     "again": "next_member",
 }
+RUN = "run"
+"""The internal transition of every stage: its conditions are the guards."""
 
 
 def trigger_of(kind: str, target: str) -> str:
@@ -38,12 +49,65 @@ class IllegalMove(RuntimeError):
     """The runner asked for a transition the flow's machine does not have: an engine bug."""
 
 
-@dataclass
+@dataclass(eq=False)
 class SlotModel:
     """The machine's model for one station slot; ``state`` is where its current unit is."""
 
     slot: int
     state: str = START
+    unit: UnitState | None = None
+    """The state of the unit the slot holds, as its record says (loaded at the claim)."""
+    lot_hold: str | None = None
+    """Why the unit's lot is on hold, as last read (the hold guard reads it)."""
+    refused: Refusal | None = None
+    """Why the machine refused the last ``run``."""
+
+
+class _Guards:
+    """The condition of a stage's ``run``: no guard refuses the stage on the model's unit."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def __call__(self, event: EventData) -> bool:
+        model = event.model
+        assert isinstance(model, SlotModel)
+        assert model.unit is not None  # a slot's model runs a stage only for a unit it holds
+        model.refused = refusal(model.unit, self.stage, model.lot_hold)
+        return model.refused is None
+
+
+class _Move(Transition):
+    def execute(self, event_data: EventData) -> bool:
+        for condition in self.conditions:
+            if not condition.check(event_data):
+                return False
+        if self.dest:  # None: an internal transition (``run``), which moves nothing
+            # Machine.set_state for the one model, without its lookups
+            setattr(event_data.model, event_data.machine.model_attribute, self.dest)
+        return True
+
+
+class _Trigger(Event):
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        machine = self.machine
+        moves = self.transitions.get(model.state)
+        if not moves:
+            raise IllegalMove(f"flow '{machine.recipe}' has no move '{self.name}' from '{model.state}'")
+        event = EventData(machine.states[model.state], self, machine, model, args, kwargs)
+        for move in moves:
+            event.transition = move
+            if move.execute(event):
+                return True
+        return False
+
+
+class _Machine(Machine):
+    recipe = ""
+    """The flow's recipe, named in an IllegalMove."""
+
+    event_cls = _Trigger
+    transition_cls = _Move
 
 
 class FlowMachine:
@@ -53,18 +117,22 @@ class FlowMachine:
         self.flow = flow
         found = edges(flow)
         states = sorted({START} | {e.source for e in found} | {e.target for e in found})
-        transitions = [{"trigger": trigger_of(e.kind, e.target), "source": e.source, "dest": e.target} for e in found]
-        self.machine = Machine(
+        transitions: list[dict[str, Any]] = [
+            {"trigger": trigger_of(e.kind, e.target), "source": e.source, "dest": e.target} for e in found
+        ]
+        transitions += [
+            {"trigger": RUN, "source": s.id, "dest": None, "conditions": [_Guards(s)]} for s in flow.stages.values()
+        ]
+        self.machine = _Machine(
             model=None,
             states=states,
             transitions=transitions,
             initial=START,
             auto_transitions=False,
+            send_event=True,  # the guards read the model and the stage from the event
         )
-        self._dest: dict[tuple[str, str], str] = {}
-        for trigger, event in self.machine.events.items():
-            for source, moves in event.transitions.items():
-                self._dest[(source, trigger)] = str(moves[0].dest)
+        self.machine.recipe = flow.recipe
+        self._events: dict[str, Event] = self.machine.events
 
     def attach(self, slot: int) -> SlotModel:
         """A model for a slot, added to the machine (once per slot, not per unit)."""
@@ -73,14 +141,37 @@ class FlowMachine:
         return model
 
     def place(self, model: SlotModel, state: str) -> None:
-        """Put a slot's model where its new unit is (from the unit's record)."""
+        """Put a slot's model in a state of the machine (not a move: where a unit's record says it is)."""
         self.machine.set_state(state, model=model)
+
+    def load(self, model: SlotModel, unit: UnitState, prefer: frozenset[str] = frozenset()) -> Stage | None:
+        """Load the model with a claimed unit: its state, and where its record says it stands.
+
+        The model is put on the stage the unit runs next (a member of ``prefer`` first, in an any_order
+        group), or on ``shipped`` or ``scrapped`` once its route has ended. Returns that stage, if any.
+        """
+        model.unit, model.lot_hold, model.refused = unit, None, None
+        stage = unit.next_stage(prefer)
+        if stage is not None:
+            self.place(model, stage.id)
+        elif unit.status == UnitStatus.IN_ROUTE:
+            self.place(model, SHIPPED)
+        else:
+            self.place(model, SCRAPPED)
+        return stage
 
     def move(self, model: SlotModel, trigger: str) -> str:
         """Take the transition ``trigger`` from the model's state; return the new state."""
-        try:
-            dest = self._dest[(model.state, trigger)]
-        except KeyError:
-            raise IllegalMove(f"flow '{self.flow.recipe}' has no move '{trigger}' from '{model.state}'") from None
-        model.state = dest
-        return dest
+        event = self._events.get(trigger)
+        if event is None:
+            raise IllegalMove(f"flow '{self.flow.recipe}' has no move '{trigger}' from '{model.state}'")
+        event.trigger(model)
+        return str(model.state)
+
+    def run(self, model: SlotModel, lot_hold: str | None = None) -> Refusal | None:
+        """Ask the machine to run the model's stage: the guard that refuses it, or None (it may run)."""
+        model.lot_hold = lot_hold
+        model.refused = None
+        if self._events[RUN].trigger(model):
+            return None
+        return model.refused

@@ -1,9 +1,10 @@
 """The station runner: units through the stages a station owns, one unit per slot, at once.
 
-For each unit the runner claims it (the route interlock and the guards' admission, decided while
-the store holds the unit), opens its device in its slot, and runs the stages the station owns
-(``engine.run.stagerunner``) until the unit's route ends, leaves the station, or stops on an error or
-a refusal. Which slot runs which unit, and the slots' threads, are ``engine.run.slots``'s.
+For each unit the runner claims it (the route interlock and the guards' admission, decided on the
+unit's record as read, no lock held; the store claims it only if it is still so), opens its device in
+its slot, and runs the stages the station owns (``engine.run.stagerunner``) until the unit's route
+ends, leaves the station, or stops on an error or a refusal. Which slot runs which unit, and the
+slots' threads, are ``engine.run.slots``'s.
 
 A stop (Ctrl-C, SIGTERM, ``stop()``) ends the running attempts as ABORTED after their cleanup, keeps
 what was recorded and starts no further unit. A slot still busy ``stop_grace_s`` after the stop is
@@ -20,18 +21,18 @@ from collections.abc import Iterable, Sequence
 
 from engine.context import Line, Operator
 from engine.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
-from engine.flow import SCRAPPED, SHIPPED, Flow, Stage
-from engine.outcome import Outcome, StationError
+from engine.flow import Flow, Stage
+from engine.outcome import Outcome, StationError, UnitStatus
 from engine.record import UnitRecord
 from engine.registry import Registry
 from engine.report.text import left_the_line
-from engine.run.guards import Refusal, refusal
+from engine.run.guards import Refusal
 from engine.run.machine import FlowMachine, SlotModel
 from engine.run.signals import signals_noted
 from engine.run.slots import Crew, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec, deal
 from engine.run.stagerunner import StageRunner
-from engine.run.unitstate import IN_ROUTE, RouteIndex, UnitState
-from engine.store.history import QUARANTINED, History
+from engine.run.unitstate import RouteIndex, UnitState
+from engine.store.history import History
 
 __all__ = ["StationRunner", "UnitResult", "UnitSpec"]
 
@@ -160,11 +161,13 @@ class StationRunner:
                 if running.intent is not None:
                     quarantine = self.stages.quarantine(running.stage, Outcome.ABORTED, reason)
                 self.history.add(row, intent=running.intent, quarantine=quarantine)
-            self.history.finish(serial, "aborted", reason, state.lifecycle_state if state is not None else None)
+            self.history.finish(
+                serial, UnitStatus.ABORTED, reason, state.lifecycle_state if state is not None else None
+            )
         except Exception:
             log.exception("the record of %s could not be written when its slot was given up", serial)
-        record.results.append(UnitResult(serial, "aborted", reason))
-        self._emit(UnitEnded(serial, slot.number, "aborted", reason))
+        record.results.append(UnitResult(serial, UnitStatus.ABORTED, reason))
+        self._emit(UnitEnded(serial, slot.number, UnitStatus.ABORTED, reason))
 
     def _emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
@@ -182,7 +185,7 @@ class StationRunner:
 
     def _not_run(self, unit: UnitSpec, slot: Slot) -> UnitResult:
         result = UnitResult(
-            unit.serial, "error", f"not started: slot {slot.number} is out of service: {slot.out_of_service}"
+            unit.serial, UnitStatus.ERROR, f"not started: slot {slot.number} is out of service: {slot.out_of_service}"
         )
         self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
         return result
@@ -193,7 +196,7 @@ class StationRunner:
         def decide(record: UnitRecord, lot_hold: str | None) -> str | None:
             state = UnitState.replay(self.index, record.attempts)
             record_of.state = state
-            return self._admission(record, state, lot_hold)
+            return self._admission(record, slot.model, state, lot_hold)
 
         try:
             record, refused = record_of.claim(
@@ -203,15 +206,15 @@ class StationRunner:
             raise
         except Exception as exc:
             log.exception("the record of %s could not be read", unit.serial)
-            result = UnitResult(unit.serial, "error", f"the unit's record could not be read: {exc}")
+            result = UnitResult(unit.serial, UnitStatus.ERROR, f"the unit's record could not be read: {exc}")
             self._emit_from(slot, UnitStarted(unit.serial, slot.number, unit.lot))
             self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
             return result
         lot = unit.lot if unit.lot is not None else record.lot
         self._emit_from(slot, UnitStarted(unit.serial, slot.number, lot))
         if refused is not None:
-            self._emit_from(slot, UnitEnded(unit.serial, slot.number, "refused", refused))
-            return UnitResult(unit.serial, "refused", refused)
+            self._emit_from(slot, UnitEnded(unit.serial, slot.number, UnitStatus.REFUSED, refused))
+            return UnitResult(unit.serial, UnitStatus.REFUSED, refused)
         state = record_of.state
         assert state is not None  # decide() ran
         cancel = threading.Event()
@@ -225,7 +228,7 @@ class StationRunner:
             raise
         except Exception as exc:  # the claim is released below, whatever went wrong
             log.exception("unit %s could not be run", unit.serial)
-            result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
+            result = UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._cancels.discard(cancel)
@@ -236,13 +239,18 @@ class StationRunner:
             raise
         except Exception as exc:
             log.exception("the record of %s could not be written", unit.serial)
-            result = UnitResult(unit.serial, "error", f"the unit's record could not be written: {exc}")
+            result = UnitResult(unit.serial, UnitStatus.ERROR, f"the unit's record could not be written: {exc}")
         self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
         return result
 
-    def _admission(self, record: UnitRecord, state: UnitState, lot_hold: str | None) -> str | None:
-        """Why the unit may not start here (None: it may), decided while the store holds it locked."""
-        if record.status == QUARANTINED:
+    def _admission(self, record: UnitRecord, model: SlotModel, state: UnitState, lot_hold: str | None) -> str | None:
+        """Why the unit may not start here (None: it may), decided on its record as read.
+
+        The slot's model is loaded with the unit's recorded state, and the machine says whether its first
+        stage here may run.
+        """
+        stage = self.machine.load(model, state, self._own)
+        if record.status == UnitStatus.QUARANTINED:
             return str(
                 Refusal(
                     "status",
@@ -253,7 +261,6 @@ class StationRunner:
         gone = left_the_line(record)
         if gone is not None:
             return str(Refusal("status", gone))
-        stage = state.next_stage(self._own)
         if stage is None:
             return None
         if stage.id not in self._own:
@@ -261,18 +268,19 @@ class StationRunner:
                 where = f" at station {stage.station}" if stage.station else ""
                 return f"route interlock: the unit has not passed '{stage.id}'{where}, which comes first"
             return None
-        refused = refusal(state, stage, lot_hold)
+        refused = self.machine.run(model, lot_hold)
         return None if refused is None else str(refused)
 
     def _route(self, unit: UnitSpec, state: UnitState, slot: Slot, cancel: threading.Event) -> UnitResult:
-        self.machine.place(slot.model, self._position(state))
         try:
             device = self.line.open_unit(unit.serial, slot.number)
         except StationError as exc:
-            return UnitResult(unit.serial, "error", str(exc))
+            return UnitResult(unit.serial, UnitStatus.ERROR, str(exc))
         except Exception as exc:
             log.exception("opening the device of %s failed", unit.serial)
-            return UnitResult(unit.serial, "error", f"cannot open the unit's device: {type(exc).__name__}: {exc}")
+            return UnitResult(
+                unit.serial, UnitStatus.ERROR, f"cannot open the unit's device: {type(exc).__name__}: {exc}"
+            )
         operator = self.operator
         bind = getattr(operator, "for_unit", None)
         if callable(bind):  # an operator that says which unit and slot is asking, and stops asking at a stop
@@ -281,23 +289,25 @@ class StationRunner:
         try:
             while True:
                 if self.abort.is_set():
-                    return UnitResult(unit.serial, "aborted", "aborted by the operator")
+                    return UnitResult(unit.serial, UnitStatus.ABORTED, "aborted by the operator")
                 stage = state.next_stage(self._own)
                 if stage is None:
-                    status = state.status if state.status != IN_ROUTE else "shipped"
+                    status = state.status if state.status != UnitStatus.IN_ROUTE else UnitStatus.SHIPPED
                     return UnitResult(unit.serial, status, state.reason)
                 if stage.id not in self._own:
                     return self._leave(unit, stage, ran_here)
-                lot_hold = slot.record.lot_hold(unit.lot) if unit.lot else None
-                refused = refusal(state, stage, lot_hold)
+                model = slot.model
+                if model.state != stage.id:  # the next member of an any_order group
+                    self.machine.move(model, f"run_{stage.id}")
+                refused = self.machine.run(model, slot.record.lot_hold(unit.lot) if unit.lot else None)
                 if refused is not None:
-                    return UnitResult(unit.serial, "refused", str(refused))
+                    return UnitResult(unit.serial, UnitStatus.REFUSED, str(refused))
                 outcome, error = self.stages.run(unit, state, stage, slot, device, operator, cancel)
                 ran_here = True
                 if outcome is Outcome.ABORTED:
-                    return UnitResult(unit.serial, "aborted", error)
+                    return UnitResult(unit.serial, UnitStatus.ABORTED, error)
                 if outcome is Outcome.ERROR:
-                    return UnitResult(unit.serial, "error", f"'{stage.id}': {error}")
+                    return UnitResult(unit.serial, UnitStatus.ERROR, f"'{stage.id}': {error}")
         finally:
             close = getattr(device, "close", None)
             if callable(close):
@@ -310,16 +320,5 @@ class StationRunner:
         """The next stage is another station's: the unit moves on (admission refused one that came too early)."""
         where = f" at station {stage.station}" if stage.station else ""
         if ran_here:
-            return UnitResult(unit.serial, "in-route", f"next: '{stage.id}'{where}")
-        return UnitResult(unit.serial, "in-route", f"nothing to do at this station; next: '{stage.id}'{where}")
-
-    def _position(self, state: UnitState) -> str:
-        """The machine state matching the unit's recorded position."""
-        if state.status == "scrapped":
-            return SCRAPPED
-        stage = state.next_stage()
-        if stage is None:
-            return SHIPPED if state.status == IN_ROUTE else SCRAPPED
-        if stage.group is not None and not stage.rework:
-            return stage.group
-        return stage.id
+            return UnitResult(unit.serial, UnitStatus.IN_ROUTE, f"next: '{stage.id}'{where}")
+        return UnitResult(unit.serial, UnitStatus.IN_ROUTE, f"nothing to do at this station; next: '{stage.id}'{where}")

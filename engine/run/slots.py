@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from engine.flow import Stage
+from engine.outcome import UnitStatus
 from engine.record import Attempt, UnitRecord
+from engine.run.attempt import StepWorker
 from engine.run.machine import SlotModel
 from engine.run.unitstate import UnitState
 from engine.store.history import Decide, History
@@ -45,7 +47,7 @@ class UnitSpec:
 class UnitResult:
     serial: str
     status: str
-    """shipped, scrapped, in-route (done at this station), refused, error or aborted."""
+    """A UnitStatus: shipped, scrapped, in-route (done at this station), refused, error or aborted."""
     reason: str | None = None
 
 
@@ -178,7 +180,8 @@ class SlotRecord:
 
 @dataclass(eq=False)
 class Slot:
-    """One socket: its number, its model in the flow's machine, its units in order, its record."""
+    """One socket: its number, its model in the flow's machine, its units in order, its record, and the thread
+    its steps with a timeout run in."""
 
     model: SlotModel
     units: list[UnitSpec]
@@ -188,9 +191,11 @@ class Slot:
     finished: threading.Event = field(default_factory=threading.Event)
     number: int = field(init=False)
     """The socket's number, from 1 (the model's slot)."""
+    worker: StepWorker = field(init=False)
 
     def __post_init__(self) -> None:
         self.number = self.model.slot
+        self.worker = StepWorker(f"slot-{self.number}-steps")
 
 
 RunUnit = Callable[[UnitSpec, Slot], UnitResult]
@@ -240,12 +245,13 @@ class Crew:
                         return
                     except Exception as exc:  # a slot must outlive any one unit
                         log.exception("unit %s could not be run", unit.serial)
-                        result = UnitResult(unit.serial, "error", f"{type(exc).__name__}: {exc}")
+                        result = UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
                 try:
                     slot.record.keep(result)
                 except SlotClosed:
                     return
         finally:
+            slot.worker.close()
             self._finished(slot)
 
     def _finished(self, slot: Slot) -> None:

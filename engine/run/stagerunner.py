@@ -17,7 +17,7 @@ from typing import Any
 from engine.context import Operator, StepContext, UnitInfo
 from engine.events import Event, StepEnded, StepProgress, StepStarted
 from engine.flow import SCRAPPED, Flow, Stage
-from engine.outcome import Outcome
+from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
 from engine.run.attempt import STOP_GRACE_S, call_step, run_cleanups
@@ -26,7 +26,6 @@ from engine.run.measure import Judge
 from engine.run.slots import Running, Slot, SlotClosed, UnitSpec
 from engine.run.unitstate import RouteIndex, UnitState
 from engine.sampling import is_sampled, recall_threshold
-from engine.store.history import QUARANTINED
 
 log = logging.getLogger("floorflow.runner")
 
@@ -78,8 +77,6 @@ class StageRunner:
         cancel: threading.Event,
     ) -> tuple[Outcome, str | None]:
         model = slot.model
-        if model.state != stage.id:
-            self.machine.move(model, f"run_{stage.id}")
         if stage.sampling is not None and not is_sampled(stage.sampling, unit.lot, unit.serial, stage.id):
             outcome = Outcome.SKIPPED
             error: str | None = "not sampled"
@@ -106,7 +103,7 @@ class StageRunner:
                 self.machine.move(model, "passed" if done else "next_member")
         elif outcome is Outcome.FAIL:
             dest = self.machine.move(model, "failed")
-            if dest != SCRAPPED and state.status == "scrapped":
+            if dest != SCRAPPED and state.status == UnitStatus.SCRAPPED:
                 self.machine.move(model, "exhausted")
 
     def _count_sample_failure(self, lot: str, stage: Stage, slot: Slot) -> None:
@@ -164,21 +161,48 @@ class StageRunner:
         slot.record.begin(Running(unit, stage, tries, started, device))
         intent = None
         if stage.irreversible:
-            try:
-                intent = slot.record.intend(self.row(unit, stage, slot.number, tries, Outcome.ERROR, started, 0.0))
-            except SlotClosed:
-                raise
-            except Exception as exc:
-                log.exception("the intent of %s on %s could not be journaled", stage.id, unit.serial)
-                slot.record.not_begun()
-                # Nothing is recorded: the step did not run, and an attempt would count as entered.
-                return Outcome.ERROR, f"not started: the intent of this irreversible step could not be journaled: {exc}"
+            intent, refused = self._intend(unit, stage, slot, tries, started)
+            if refused is not None:
+                return Outcome.ERROR, refused
+        outcome, error, duration = self._call(unit, stage, slot, ctx, tries, started)
+        quarantine = None
+        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
+            quarantine = self.quarantine(stage, outcome, error)
+        done = (outcome, started, duration, ctx.measurements, error, device, intent, quarantine)
+        self._record(unit, state, stage, slot, tries, *done)
+        if quarantine is not None:
+            state.status, state.reason = UnitStatus.QUARANTINED, quarantine
+        elif ctx.not_started and stage.irreversible:
+            # The step changed nothing: the stage has not been entered, and may run once things are mended.
+            unchanged = "the step stopped before it changed the unit: the stage may run again"
+            self._record(unit, state, stage, slot, tries, Outcome.NOT_DONE, time.time(), 0.0, (), unchanged, device)
+        return outcome, error
+
+    def _intend(
+        self, unit: UnitSpec, stage: Stage, slot: Slot, tries: int, started: float
+    ) -> tuple[int | None, str | None]:
+        """Journal the intent of an irreversible step: its id, or why the step may not start."""
+        try:
+            return slot.record.intend(self.row(unit, stage, slot.number, tries, Outcome.ERROR, started, 0.0)), None
+        except SlotClosed:
+            raise
+        except Exception as exc:
+            log.exception("the intent of %s on %s could not be journaled", stage.id, unit.serial)
+            slot.record.not_begun()
+            # Nothing is recorded: the step did not run, and an attempt would count as entered.
+            return None, f"not started: the intent of this irreversible step could not be journaled: {exc}"
+
+    def _call(
+        self, unit: UnitSpec, stage: Stage, slot: Slot, ctx: StepContext, tries: int, started: float
+    ) -> tuple[Outcome, str | None, float]:
+        """Call the step, told by events, and run its cleanups: what the attempt came to, and how long it took."""
         if self.emit is not None:
             emit, number = self.emit, slot.number
             ctx.report = lambda fraction, note: emit(slot, StepProgress(unit.serial, number, stage.id, fraction, note))
             emit(slot, StepStarted(unit.serial, number, stage.id, stage.step, tries, stage.params, started))
+        judge = self._judges[stage.id]
         clock = time.perf_counter()
-        outcome, error = call_step(self._steps[stage.id], ctx, self._judges[stage.id].expected, self.grace_s)
+        outcome, error = call_step(self._steps[stage.id], ctx, judge.expected, self.grace_s, slot.worker)
         if ctx.abandoned:
             slot.out_of_service = f"a step of unit {unit.serial} in it did not stop when told to ('{stage.id}')"
         if ctx.cleanups:
@@ -188,32 +212,7 @@ class StageRunner:
             error = cleaned
         if self.abort.is_set() and outcome is not Outcome.PASS:
             outcome = Outcome.ABORTED
-        duration = time.perf_counter() - clock
-        quarantine = None
-        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
-            quarantine = self.quarantine(stage, outcome, error)
-        self._record(
-            unit,
-            state,
-            stage,
-            slot,
-            tries,
-            outcome,
-            started,
-            duration,
-            ctx.measurements,
-            error,
-            device,
-            intent,
-            quarantine,
-        )
-        if quarantine is not None:
-            state.status, state.reason = QUARANTINED, quarantine
-        elif ctx.not_started and stage.irreversible:
-            # The step changed nothing: the stage has not been entered, and may run once things are mended.
-            unchanged = "the step stopped before it changed the unit: the stage may run again"
-            self._record(unit, state, stage, slot, tries, Outcome.NOT_DONE, time.time(), 0.0, (), unchanged, device)
-        return outcome, error
+        return outcome, error, time.perf_counter() - clock
 
     @staticmethod
     def quarantine(stage: Stage, outcome: Outcome, error: str | None) -> str:

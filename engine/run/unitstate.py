@@ -1,7 +1,8 @@
 """Where a unit is on its route, derived from its recorded attempts.
 
 The same ``UnitState.record`` that the runner calls after every attempt replays a unit's history
-when a station picks it up, so a unit's state always comes from its record.
+when a station picks it up, so a unit's state always comes from its record. ``record`` is the only
+thing that changes a UnitState; ``next_stage`` only asks it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.flow import SCRAP, Flow, Group, Stage
-from engine.outcome import Outcome
+from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, RecipeRef
-
-IN_ROUTE = "in-route"
-SHIPPED = "shipped"
-SCRAPPED = "scrapped"
 
 
 class RouteIndex:
@@ -43,7 +40,7 @@ class UnitState:
     """Irreversible stage id -> when it was first entered."""
     lifecycle: int = 0
     visits: dict[str, int] = field(default_factory=dict)
-    status: str = IN_ROUTE
+    status: UnitStatus = UnitStatus.IN_ROUTE
     reason: str | None = None
     rework: str | None = None
     """The rework stage the unit was sent to and has not passed yet."""
@@ -68,35 +65,30 @@ class UnitState:
         return states[self.lifecycle] if states else None
 
     def next_stage(self, prefer: frozenset[str] = frozenset()) -> Stage | None:
-        """The stage the unit runs next, or None when its route has ended.
+        """The stage the unit runs next, or None when its route has ended (a query: nothing changes).
 
         In an any_order group, a runnable member in ``prefer`` (the station's own stages) comes
         first: a station runs the members it can before the unit moves on.
         """
-        if self.status != IN_ROUTE:
+        if self.status != UnitStatus.IN_ROUTE:
             return None
         flow = self.index.flow
         if self.rework is not None:
             return flow.stages[self.rework]
-        while self.block < len(flow.route):
-            entry = flow.route[self.block]
-            if isinstance(entry, Group):
-                runnable = [
-                    flow.stages[m]
-                    for m in entry.members
-                    if m not in self.passed
-                    and all(r in self.passed or r not in entry.members for r in flow.stages[m].requires)
-                ]
-                if runnable:
-                    return next((s for s in runnable if s.id in prefer), runnable[0])
-                if all(m in self.passed for m in entry.members):
-                    self.block += 1
-                    continue
-                return None  # members wait on each other: the checker refuses such a flow
-            if entry not in self.passed:
-                return flow.stages[entry]
-            self.block += 1
-        return None
+        if self.block >= len(flow.route):
+            return None
+        entry = flow.route[self.block]  # not fully passed: ``record`` keeps ``block`` there
+        if not isinstance(entry, Group):
+            return flow.stages[entry]
+        passed = self.passed
+        runnable = [
+            flow.stages[m]
+            for m in entry.members
+            if m not in passed and all(r in passed or r not in entry.members for r in flow.stages[m].requires)
+        ]
+        if not runnable:
+            return None  # members wait on each other: the checker refuses such a flow
+        return next((s for s in runnable if s.id in prefer), runnable[0])
 
     def record(self, stage: Stage, outcome: Outcome, started: float, recipe: RecipeRef | None) -> None:
         """Apply one attempt's outcome to the unit's state."""
@@ -112,8 +104,21 @@ class UnitState:
         tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1
         if outcome in (Outcome.PASS, Outcome.SKIPPED):
             self._passed(stage, outcome)
+            self._advance()
         elif outcome is Outcome.FAIL and tries > stage.retry_max:
             self._failed(stage)
+
+    def _advance(self) -> None:
+        """Move ``block`` past the route entries fully passed."""
+        route, passed = self.index.flow.route, self.passed
+        while self.block < len(route):
+            entry = route[self.block]
+            if isinstance(entry, Group):
+                if not all(m in passed for m in entry.members):
+                    return
+            elif entry not in passed:
+                return
+            self.block += 1
 
     def _passed(self, stage: Stage, outcome: Outcome) -> None:
         self.tries.pop(stage.id, None)
@@ -142,12 +147,12 @@ class UnitState:
     def _failed(self, stage: Stage) -> None:
         self.tries.pop(stage.id, None)
         if stage.on_fail == SCRAP:
-            self.status, self.reason = SCRAPPED, f"'{stage.id}' failed"
+            self.status, self.reason = UnitStatus.SCRAPPED, f"'{stage.id}' failed"
             return
         rework = self.index.flow.stages[stage.on_fail]
         visits = self.visits[rework.id] = self.visits.get(rework.id, 0) + 1
         if rework.max_visits is not None and visits > rework.max_visits:
-            self.status = SCRAPPED
+            self.status = UnitStatus.SCRAPPED
             self.reason = f"'{stage.id}' failed and rework '{rework.id}' was already entered {rework.max_visits} times"
             return
         if not stage.rework:
