@@ -27,9 +27,9 @@ times each; the worst of all (``write_behind_max_ms_sqlite``, ``…_pg``: each b
 ``us_per_step_durable_sqlite``: bench/overhead.py's benchmark (a generated recipe of ``--steps``
 trivial stages, one range-checked measurement each, one ``StationRunner``, a null Line, a fresh unit
 per run) with the runner's history a durable SQLite store (``open_store("sqlite:///<tmp>/bench.db")``)
-instead of ``MemoryHistory``: wall time of ``runner.run`` plus a final ``flush()`` (the unit's
-``finish`` already waits until every attempt is committed) over the steps. With the same code as
-bench/overhead.py: ``us_per_step_memory`` (MemoryHistory) and ``openhtf_us_per_phase``. These three
+instead of the store in memory (``sqlite://``): wall time of ``runner.run`` plus a final ``flush()``
+(the unit's ``finish`` already waits until every attempt is committed) over the steps. With the same
+code as bench/overhead.py: ``us_per_step_memory`` (the store in memory) and ``openhtf_us_per_phase``. These three
 run in ``--rounds`` rounds (default 15) of one run each, one right after the other, so that each
 round compares runs made under the same load on the host; ``ratio_vs_openhtf_durable`` is the median
 of the rounds' ratios, OpenHTF's time over the durable one's.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from engine.context import MeasurementRecord
-from engine.outcome import Outcome, Verdict
+from engine.outcome import Outcome, UnitStatus, Verdict
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class UnitRecord:
 
     serial: str
     lot: str | None = None
-    status: str = "in-route"
+    status: str = UnitStatus.IN_ROUTE
     """in-route, shipped, scrapped or quarantined (a held lot's units are also listed as held)."""
     reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -178,7 +178,7 @@ class UnitRecord:
         return cls(
             serial=data["serial"],
             lot=data.get("lot"),
-            status=data.get("status", "in-route"),
+            status=data.get("status", UnitStatus.IN_ROUTE),
             reason=data.get("reason"),
             attempts=[Attempt.from_json(a) for a in data.get("attempts", ())],
             product=data.get("product"),

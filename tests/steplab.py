@@ -25,7 +25,8 @@ from engine.run.operator import SimOperator
 from engine.run.runner import StationRunner
 from engine.run.unitstate import RouteIndex, UnitState
 from engine.step import Effects, NoParams, StepType, param
-from engine.store.history import History, MemoryHistory
+from engine.store import MEMORY, SqlStore, open_store
+from engine.store.history import History
 from engine.testing import FakeDevice
 
 HANG_LIMIT_S = 10.0
@@ -326,11 +327,16 @@ def runner(
         REGISTRY,
         bench,
         SimOperator(name="sim"),
-        history if history is not None else MemoryHistory(),
+        history if history is not None else memory_store(),
         subscribers,
         station,
         "tester",
     )
+
+
+def memory_store() -> SqlStore:
+    """The store a dry run keeps in memory (``sqlite://``): the runner's record in tests, as in ``floorflow run``."""
+    return open_store(MEMORY)
 
 
 def state_of(flow: Flow, history: History, serial: str) -> UnitState:

@@ -7,21 +7,27 @@ releases, listing units, and the station runner recording into the store end to 
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import storekit
 from steplab import Bench, build, runner
 from storekit import attempt, claim, left_by_dead_station, measurement, until_gone
 
+from engine.context import MeasurementRecord
 from engine.outcome import Outcome, Verdict
 from engine.record import Decision, LotRecord, RecipeRef, UnitRecord
 from engine.run.runner import UnitSpec
 from engine.store import QUARANTINED, StoreError, open_store, rows, worker
 from engine.store.migrations import LATEST, MIGRATIONS, Migration
+from engine.store.postgres import PostgresBackend
+from engine.store.query import Dialect
+from engine.store.sqlite import SqliteBackend
 from engine.store.sqlstore import SqlStore
 from engine.store.worker import Tx
 from steps.common.identities import AllocatorConfig, PoolIdentityAllocator
@@ -123,7 +129,7 @@ def test_version_1_attempts_move_under_their_visits_unchanged_and_in_order(store
         for a in written:
             row = (a.serial, a.stage, a.step, a.attempt, a.outcome.value, a.started, a.ended, a.recipe.recipe,
                    a.recipe.version, a.recipe.content_hash, a.lot, a.station, a.slot, a.operator,
-                   rows._encode([rows._measurement(m) for m in a.measurements]), a.error, a.device_id)  # fmt: skip
+                   rows.measurements_json(a.measurements), a.error, a.device_id)  # fmt: skip
             store._worker.call(lambda tx, row=row: tx.run(V1_ATTEMPT, row))
         assert store.schema_version() == 1
     with open_store(store_url) as store:
@@ -321,45 +327,40 @@ def test_a_waiting_caller_cuts_the_group_commit_short(store_url: str, monkeypatc
         assert [a.stage for a in read[0].attempts] == ["s1"]
 
 
-@pytest.mark.parametrize("accelerated", [True, False], ids=["c-encoder", "plain"])
-def test_measurement_json_is_compact_with_either_encoder(accelerated: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The measurement column is the JSON ``json.dumps`` writes, with or without the interpreter's C encoder."""
-    if not accelerated:
-        monkeypatch.setattr(json.encoder, "c_make_encoder", None)
-    encode = rows._compact_json()
-    values = [
-        ["Vdd \u00b5A \u2264", 1.25, -0.0, 10**20, None, True, False, 'quote " and \\ and \n'],
-        {"tags": {"image": "golden", "bytes": b"\x00"}},
-        [float("inf"), float("-inf")],
-        [],
-    ]
-    for value in values:
-        assert encode(value) == json.dumps(value, separators=(",", ":"), default=str)
-    assert json.loads(encode(values[0])) == values[0]
+class _Reading(float):
+    """A float subclass (numpy's float64 is one): written as a number, as the standard library writes it."""
 
 
-def test_the_measurements_column_is_the_json_of_each_measurement_whole() -> None:
-    """Numbers written into remembered text come out as encoding each measurement whole would write them."""
-    rows._PIECES.clear()
+def test_the_measurements_column_reads_back_as_the_standard_library_writes_it() -> None:
+    """Each measurement comes back from the column with the values and types ``json.dumps`` would keep: NaN and
+    infinities stay numbers (not null), integers past 64 bits stay whole, a float subclass stays a number, tags
+    of any kind are kept (bytes as text), and the text is compact."""
     cases = [
         measurement("v", 1.5, low=0, high=2),
-        measurement("v", 1.5, low=0.0, high=2.0),  # equal limits of another type: their own text
+        measurement("v", 1.5, low=0.0, high=2.0),
         measurement("v", 7, low=0, high=2),
         measurement("v", -0.0, Verdict.FAIL, "V", 0, 2),
         measurement("v", 10**30, Verdict.MARGINAL, low=0, high=2),
         measurement("v", float("nan"), low=0, high=2),
         measurement("v", float("-inf"), low=0, high=2),
+        measurement("v", _Reading(2.5), low=0, high=2),
         measurement("v", True, low=0, high=2),
+        measurement("v", None),
         measurement("v", "1.5", low=0, high=2),
-        measurement("v", 1.5, low=0, high=2, band="b3"),
+        measurement("v", 1.5, low=0, high=2, band="b3", raw=b"\x00"),
         measurement('say "\u00b5"', 2.25, units="\u00b5A"),
     ]
-    for _ in range(2):  # the first time the text is made, the second it is remembered
-        for m in cases:
-            assert rows.measurements_json([m]) == rows._encode([rows._measurement(m)])
-    assert rows.measurements_json(cases) == rows._encode([rows._measurement(m) for m in cases])
-    for m, back in zip(cases, json.loads(rows.measurements_json(cases)), strict=True):
-        assert [type(x) for x in back[:6]] == [type(x) for x in rows._measurement(m)[:6]]
+
+    def plain(m: MeasurementRecord) -> list[Any]:
+        return [m.name, m.value, m.verdict.value, m.units, m.low, m.high, *([dict(m.tags)] if m.tags else [])]
+
+    for group in [[m] for m in cases] + [cases, cases[:4]]:
+        text = rows.measurements_json(group)
+        expected = json.loads(json.dumps([plain(m) for m in group], default=str))
+        back = json.loads(text)
+        assert repr(back) == repr(expected)  # repr: NaN == NaN, and 1 is not 1.0
+        assert [[type(x) for x in m] for m in back] == [[type(x) for x in m] for m in expected]
+        assert ", " not in text and ": " not in text
 
 
 # -- the route interlock -------------------------------------------------------------------------------------
@@ -851,7 +852,7 @@ TWICE = """\
 
 
 def test_one_station_given_a_unit_twice_runs_it_once(store_url: str, tmp_path: Path) -> None:
-    """The same serial in two slots of one station: the route interlock refuses the second, as MemoryHistory does."""
+    """The same serial in two slots of one station: the route interlock refuses the second."""
     flow = build(tmp_path, TWICE)
     bench = Bench()
     with open_store(store_url) as store:
@@ -895,3 +896,58 @@ def test_a_release_decides_only_the_interrupted_intent(store_url: str, tmp_path:
             write=False,
         )
     assert [tuple(row) for row in decisions] == [("PASS", None), ("ERROR", "not-done"), ("PASS", None)]
+
+
+# -- SQL in each driver's style, and a store dropped unclosed ---------------------------------------------------
+
+STATEMENT = "SELECT '?', \"a?\", x % 2 FROM t WHERE a = ? AND b LIKE 'x%' -- what?\n AND c = ? /* ? */"
+
+
+@pytest.mark.parametrize(
+    ("style", "rendered"),
+    [
+        ("qmark", STATEMENT),
+        ("numeric", STATEMENT.replace("a = ?", "a = :1").replace("c = ?", "c = :2")),
+        ("pyformat", STATEMENT.replace("%", "%%").replace("a = ?", "a = %s").replace("c = ?", "c = %s")),
+        ("format", STATEMENT.replace("%", "%%").replace("a = ?", "a = %s").replace("c = ?", "c = %s")),
+    ],
+)
+def test_a_statement_is_given_to_each_driver_in_its_parameter_style(style: str, rendered: str) -> None:
+    """Each ``?`` parameter becomes the driver's mark; a ``?`` in a string, a quoted name or a comment stays; a
+    ``%`` is doubled for the drivers that read ``%`` as a mark, wherever it is."""
+    assert Dialect(style)(STATEMENT) == rendered
+
+
+def test_the_drivers_declare_the_styles_the_store_writes_in() -> None:
+    """SQLite takes the statements as written, PostgreSQL (psycopg) with %s: each from the driver's paramstyle."""
+    sqlite = SqliteBackend(":memory:").sql
+    assert sqlite.paramstyle == "qmark" and sqlite("SELECT ? WHERE 1 = ?") == "SELECT ? WHERE 1 = ?"
+    assert PostgresBackend("postgresql://x@nowhere/db").sql("SELECT ? WHERE 1 = ?") == "SELECT %s WHERE 1 = %s"
+
+
+@pytest.mark.parametrize("statement", ["SELECT 'open WHERE a = ?", 'SELECT "open FROM t', "SELECT 1 /* open ?"])
+def test_a_statement_left_open_is_refused(statement: str) -> None:
+    """A quote or comment left open would hide the parameters after it: a mistake in the statement, said at once."""
+    with pytest.raises(ValueError, match="unclosed"):
+        Dialect("pyformat")(statement)
+
+
+def test_a_parameter_style_the_store_cannot_write_is_refused() -> None:
+    """``named`` and ``pyformat``'s dictionaries take parameters by name; the store passes them in order."""
+    with pytest.raises(ValueError, match="parameter style 'named' is not one of qmark, numeric, format, pyformat"):
+        Dialect("named")
+
+
+def test_a_store_dropped_unclosed_commits_what_it_was_given_and_ends_its_thread(tmp_path: Path) -> None:
+    """A store dropped without close() (a script's, a test's) still commits what was written behind, and its
+    thread and connection end."""
+    url = storekit.sqlite_url(tmp_path / "store.db")
+    store = open_store(url)
+    store.add(attempt("SN1", "boot"))
+    thread = store._worker._thread
+    del store
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
+    with open_store(url) as again:
+        assert [a.stage for a in again.unit("SN1").attempts] == ["boot"]

@@ -28,13 +28,13 @@ from engine.inputs import (
 from engine.outcome import StationError, UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry, line_factory
+from engine.report.mirror import JsonMirror
 from engine.run.console import progress_for
 from engine.run.operator import load_answers, operator_for, stdin_is_terminal
 from engine.run.runlog import log_lines
 from engine.run.runner import StationRunner, UnitResult, UnitSpec
 from engine.run.signals import signals_noted
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
-from engine.store.history import History, JsonMirror
 from engine.yamlload import load_file
 
 
@@ -313,8 +313,8 @@ def _run_with(
     progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
     name = operator_name(args)
     operator = operator_for(args.sim, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
-    history: History = JsonMirror(store, args.json_out) if args.json_out is not None else store
-    runner = StationRunner(flow, registry, line, operator, history, [progress], args.station, name)
+    mirror = [JsonMirror(store.unit, args.json_out)] if args.json_out is not None else []
+    runner = StationRunner(flow, registry, line, operator, store, [*mirror, progress], args.station, name)
     try:
         with progress:
             results = runner.run(units, slots)

@@ -1,8 +1,10 @@
-"""What differs between the two databases: connecting, placeholders, types, locks, who holds a claim."""
+"""What differs between the two databases: connecting, parameter style, types, locks, who holds a claim."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
+
+from engine.store.query import Dialect
 
 
 class Backend(Protocol):
@@ -10,15 +12,13 @@ class Backend(Protocol):
     """The store's address as messages show it (never with a password)."""
     types: ClassVar[dict[str, str]]
     """``id``, ``real`` and ``big`` in the migrations in this database's words; ``same``: equal, NULL to NULL too."""
+    sql: Dialect
+    """A statement written with ``?`` parameters, in this driver's parameter style."""
     for_update: str
     """Appended to a SELECT that locks the rows it reads inside a write transaction."""
 
     def connect(self) -> Any:
         """A DB-API connection in autocommit mode: transactions are begun explicitly."""
-        ...
-
-    def sql(self, text: str) -> str:
-        """``text`` with its ``?`` placeholders in this driver's style."""
         ...
 
     def begin(self, conn: Any, *, write: bool, durable: bool) -> None:

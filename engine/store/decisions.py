@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import time
 
-from engine.outcome import Outcome
+from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, Decision, RecipeRef
-from engine.store.history import QUARANTINED
 from engine.store.reading import released
 from engine.store.recovery import audit
 from engine.store.rows import AttemptWriter
@@ -26,7 +25,7 @@ def release_unit(
     if found is None:
         raise LookupError(f"unit {serial} is not in the store {shown}")
     status, holder = found
-    if status != QUARANTINED:
+    if status != UnitStatus.QUARANTINED:
         raise ValueError(f"unit {serial} is not quarantined (it is {status}): there is nothing to release")
     if holder is not None and tx.alive(holder):
         raise ValueError(f"unit {serial} is being run by a station ({holder}): release it when it has stopped")
@@ -50,8 +49,8 @@ def release_unit(
         tx.run("UPDATE intents SET decision = ? WHERE id = ?", (decision, ident))
         what = f"'{stage}' counts as {'done' if decision == 'done' else 'not done: it may run again'}"
     tx.run(
-        "UPDATE units SET status = 'in-route', reason = ?, claimed_by = NULL, updated = ? WHERE serial = ?",
-        (f"released by {by}: {what}", now, serial),
+        "UPDATE units SET status = ?, reason = ?, claimed_by = NULL, updated = ? WHERE serial = ?",
+        (UnitStatus.IN_ROUTE, f"released by {by}: {what}", now, serial),
     )
     audit(tx, by, f"release-{decision}", serial, note or what)
     return what

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from engine.store.query import Dialect
+
 _MIGRATION_LOCK = 0x666C6F77  # "flow": the advisory lock held while migrating
 _KEEPALIVE_SERVER = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 3}
 """TCP keepalive on the server's side of a station's connection: silent for 10 s, then 3 probes 5 s apart.
@@ -35,7 +37,9 @@ class PostgresBackend:
     def __init__(self, url: str) -> None:
         self.url = url
         self.shown = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
-        self._sql: dict[str, str] = {}
+        import psycopg  # the postgresql extra: open_store asks for it first
+
+        self.sql = Dialect(psycopg.paramstyle)
 
     def connect(self) -> Any:
         import psycopg
@@ -51,12 +55,6 @@ class PostgresBackend:
         for name, value in _KEEPALIVE_SERVER.items():
             conn.execute(f"SET {name} TO {value}")
         return conn
-
-    def sql(self, text: str) -> str:
-        converted = self._sql.get(text)
-        if converted is None:
-            converted = self._sql[text] = text.replace("%", "%%").replace("?", "%s")
-        return converted
 
     def begin(self, conn: Any, *, write: bool, durable: bool) -> None:
         conn.execute("BEGIN")

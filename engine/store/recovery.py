@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine.outcome import Outcome
+from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, RecipeRef
-from engine.store.history import QUARANTINED
 from engine.store.rows import AttemptWriter
 from engine.store.worker import Tx
 
@@ -97,7 +96,7 @@ def recover_holder(tx: Tx, write: AttemptWriter, holder: str, only: str | None =
 def quarantine(tx: Tx, serial: str, reason: str) -> None:
     tx.run(
         "UPDATE units SET status = ?, reason = ?, updated = ? WHERE serial = ?",
-        (QUARANTINED, reason, time.time(), serial),
+        (UnitStatus.QUARANTINED, reason, time.time(), serial),
     )
     audit(tx, STATION, "quarantine", serial, reason)
 

@@ -8,10 +8,11 @@ once. The ``attempt_records`` view joins them back.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
+
+import orjson
 
 from engine.context import MeasurementRecord
 from engine.outcome import Outcome, Verdict
@@ -32,36 +33,9 @@ INSERT_ATTEMPT = f"INSERT INTO attempts ({_COLUMNS}) VALUES {_ROW}"
 ROWS_PER_INSERT = 64
 """Attempts written by one INSERT statement: one statement of many rows costs far less than many of one."""
 INSERT_ATTEMPTS = f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
-PIECES_KEPT = 4096
-"""Measurement texts remembered (by name, verdict, units and limits) before they are all forgotten."""
 VISITS_KEPT = 4096
 """Visit ids the writer remembers; past that it forgets them all (a forgotten visit is written again)."""
 UNIT_COLUMNS = "serial, lot, status, reason, product, lifecycle"
-
-
-def _compact_json() -> Callable[[Any], str]:
-    """Compact JSON, with ``str()`` of anything JSON has no type for.
-
-    ``JSONEncoder.encode`` makes its C encoder anew on every call, about half of what encoding one
-    measurement costs: this makes it once, where the interpreter has one, and checks that it agrees.
-    """
-    plain = json.JSONEncoder(default=str, separators=(",", ":"), check_circular=False).encode
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return plain
-    try:
-        chunks = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
-
-        def fast(value: Any) -> str:
-            return "".join(chunks(value, 0))
-
-        sample = [["v\u00b5", 1.25, None, True, {"image": b"x"}, float("nan")]]
-        return fast if fast(sample) == plain(sample) else plain
-    except TypeError:  # another interpreter's signature
-        return plain
-
-
-_encode = _compact_json()
 
 
 class AttemptWriter:
@@ -106,34 +80,32 @@ class AttemptWriter:
         self._visits.pop(key, None)
 
 
-_PIECES: dict[tuple[Any, ...], tuple[str, str]] = {}
-"""The JSON around a measured number, by its name, verdict, units and limits: it repeats with every unit."""
+_ORJSON_WRITES = frozenset({str, int, bool, type(None)})
+"""Value types orjson writes as the standard library does (a float only when finite; an int up to 64 bits)."""
 
 
 def measurements_json(measurements: Sequence[MeasurementRecord]) -> str:
     """The measurements column: ``[[name, value, verdict, units, low, high(, tags)], …]`` in compact JSON.
 
-    A finite number without tags is written into the text its stage's earlier values left around it:
-    the same text as encoding it whole, for half the work.
+    orjson writes it, in a third of the standard library's time; what orjson writes otherwise than
+    ``json`` does (NaN and infinities as null, a float or int subclass as text, tags of any kind)
+    is left to ``json``.
     """
-    parts = []
+    rows = []
     for m in measurements:
         value = m.value
         kind = type(value)
-        if m.tags or not (kind is int or (kind is float and math.isfinite(value))):
-            parts.append(_encode(_measurement(m)))
-            continue
-        key = (m.name, m.verdict, m.units, m.low, m.high, type(m.low), type(m.high))  # 0 == 0.0, "0" != "0.0"
-        pieces = _PIECES.get(key)
-        if pieces is None:
-            if len(_PIECES) >= PIECES_KEPT:
-                _PIECES.clear()
-            pieces = _PIECES[key] = (
-                _encode([m.name])[:-1] + ",",
-                "," + _encode([m.verdict.value, m.units, m.low, m.high])[1:],
-            )
-        parts.append(pieces[0] + repr(value) + pieces[1])
-    return "[" + ",".join(parts) + "]"
+        if m.tags or not (kind in _ORJSON_WRITES or (kind is float and value - value == 0.0)):
+            return _plain_json(measurements)
+        rows.append(m[:6])  # the verdict, an Enum, is written as its value
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:  # an int past 64 bits
+        return _plain_json(measurements)
+
+
+def _plain_json(measurements: Sequence[MeasurementRecord]) -> str:
+    return json.dumps([_measurement(m) for m in measurements], separators=(",", ":"), default=str)
 
 
 def _measurement(m: MeasurementRecord) -> list[Any]:

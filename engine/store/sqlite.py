@@ -18,6 +18,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, ClassVar
 
+from engine.store.query import Dialect
+
 _HOST = socket.gethostname()
 LIVE_TOKENS: set[str] = set()
 """Tokens of the stores open in this process."""
@@ -51,6 +53,7 @@ class SqliteBackend:
         self.memory = path in ("", ":memory:")
         self.shown = "sqlite://" if self.memory else f"sqlite:///{path}"
         self.token = secrets.token_hex(4)
+        self.sql = Dialect(sqlite3.paramstyle)
 
     def connect(self) -> sqlite3.Connection:
         if not self.memory:
@@ -67,9 +70,6 @@ class SqliteBackend:
         conn.execute("PRAGMA synchronous=NORMAL")
         LIVE_TOKENS.add(self.token)
         return conn
-
-    def sql(self, text: str) -> str:
-        return text
 
     def begin(self, conn: Any, *, write: bool, durable: bool) -> None:
         if durable:

@@ -10,19 +10,25 @@ and the records are read back by ``engine.store.reading``.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from functools import partial
 
+from engine.outcome import UnitStatus
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
-from engine.store import decisions, reading, recovery
+from engine.store import claims, decisions, reading, recovery
 from engine.store.backend import Backend
 from engine.store.decisions import DECISIONS
-from engine.store.history import QUARANTINED, Decide
+from engine.store.history import Decide
 from engine.store.migrations import MIGRATIONS, Migration
 from engine.store.reading import load_unit
-from engine.store.recovery import recover_dead, recover_holder, when
+from engine.store.recovery import recover_dead
 from engine.store.rows import AttemptWriter
 from engine.store.worker import StoreError, Tx, Worker
 
+QUARANTINED = UnitStatus.QUARANTINED
+CLAIM_TRIES = 100
+"""How often a claim decides again on a unit that changed meanwhile before giving up."""
 UNRELEASED_RUN = "unreleased-recipe-run"
 """The audit log's action for a run of recipe content never released, on a store that holds releases."""
 
@@ -34,6 +40,8 @@ class SqlStore:
         self._write = AttemptWriter()
         self._worker = Worker(backend, self._write, migrations)
         self.holder = self._worker.holder
+        # A store dropped without close() (a test's, a script's) still ends its thread and connection.
+        self._dropped = weakref.finalize(self, self._worker.dropped)
 
     def __enter__(self) -> SqlStore:
         return self
@@ -42,6 +50,7 @@ class SqlStore:
         self.close()
 
     def close(self) -> None:
+        self._dropped.detach()
         self._worker.close()
 
     def flush(self) -> None:
@@ -64,48 +73,32 @@ class SqlStore:
     def claim(
         self, serial: str, *, station: str | None, lot: str | None, product: str | None, decide: Decide
     ) -> tuple[UnitRecord, str | None]:
-        """The route interlock: lock the unit, decide whether this station may run it, and claim it if so.
+        """The route interlock: read the unit, ``decide`` with no lock held, claim it if it is still as read.
 
         A unit claimed by a running station is refused; a claim left by a station that died is taken
-        over, and an irreversible step it left without an outcome quarantines the unit first.
+        over, and an irreversible step it left without an outcome quarantines the unit first. When the
+        unit changed between the reading and the claim, ``decide`` is asked again (``engine.store.claims``).
         """
-
-        def work(tx: Tx) -> tuple[UnitRecord, str | None]:
-            now = time.time()
-            new = tx.run(
-                "INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now)
-            )
-            found = tx.row(
-                f"SELECT claimed_by, claimed_station, claimed_at FROM units WHERE serial = ?{tx.for_update}", (serial,)
-            )
-            assert found is not None
-            holder, where, since = found
-            if holder == self.holder:
-                return load_unit(tx, serial), "route interlock: the unit is being run in another slot of this station"
-            if holder is not None:
-                if tx.alive(holder):
-                    at = f" at station {where}" if where else ""
-                    return load_unit(tx, serial), (
-                        f"route interlock: the unit is being run{at} since {when(since)} ({holder})"
-                    )
-                recover_holder(tx, self._write, holder, serial)
-            record = load_unit(tx, serial)
-            unit_lot = lot if lot is not None else record.lot
-            hold = reading.lot_hold(tx, unit_lot) if unit_lot is not None else None
-            refused = decide(record, hold)
-            if refused is None:
-                tx.run(
-                    "UPDATE units SET claimed_by = ?, claimed_station = ?, claimed_at = ?, lot = coalesce(?, lot), "
-                    "product = coalesce(?, product), updated = ? WHERE serial = ?",
-                    (self.holder, station, now, lot, product, now, serial),
+        look = partial(claims.look, serial=serial, lot=lot, me=self.holder)
+        for _ in range(CLAIM_TRIES):
+            seen = self._worker.call(look, write=False)
+            if seen.refused is not None:
+                return seen.record, seen.refused
+            if seen.dead is not None:
+                self._worker.call(
+                    partial(claims.take_over, write=self._write, serial=serial, dead=seen.dead), durable=True
                 )
-                record.lot = unit_lot
-            elif new == 1:
-                # Never seen before and refused (a mistyped serial, a unit at the wrong station): not a unit.
-                tx.run("DELETE FROM units WHERE serial = ?", (serial,))
-            return record, refused
-
-        return self._worker.call(work)
+                continue
+            refused = decide(seen.record, seen.hold)
+            if refused is not None:
+                return seen.record, refused
+            take = partial(
+                claims.take, me=self.holder, serial=serial, seen=seen, station=station, lot=lot, product=product
+            )
+            if self._worker.call(take):
+                seen.record.lot = seen.lot
+                return seen.record, None
+        raise StoreError(f"unit {serial} changed every time it was about to be claimed ({CLAIM_TRIES} times)")
 
     def add(self, attempt: Attempt, *, intent: int | None = None, quarantine: str | None = None) -> None:
         """Record an attempt: written behind, or, closing an irreversible intent, durably before returning."""
@@ -154,14 +147,16 @@ class SqlStore:
             tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
             tx.run(
                 "UPDATE units SET claimed_by = NULL, claimed_station = NULL, claimed_at = NULL, "
-                "lifecycle = coalesce(?, lifecycle), reason = CASE WHEN status = 'quarantined' THEN reason ELSE ? END, "
-                "updated = ? WHERE serial = ? AND "
-                "(claimed_by IS NULL OR claimed_by = ?)",
-                (lifecycle, reason, now, serial, self.holder),
+                "lifecycle = coalesce(?, lifecycle), reason = CASE WHEN status = ? THEN reason ELSE ? END, "
+                "updated = ? WHERE serial = ? AND (claimed_by IS NULL OR claimed_by = ?)",
+                (lifecycle, UnitStatus.QUARANTINED, reason, now, serial, self.holder),
             )
-            if status in ("shipped", "scrapped"):
-                tx.run("UPDATE units SET status = ? WHERE serial = ? AND status <> ?", (status, serial, QUARANTINED))
-            if status == "scrapped":
+            if status in (UnitStatus.SHIPPED, UnitStatus.SCRAPPED):
+                tx.run(
+                    "UPDATE units SET status = ? WHERE serial = ? AND status <> ?",
+                    (status, serial, UnitStatus.QUARANTINED),
+                )
+            if status == UnitStatus.SCRAPPED:
                 tx.run("UPDATE identities SET retired = 1 WHERE serial = ?", (serial,))
 
         self._worker.call(work, durable=True)

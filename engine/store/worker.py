@@ -162,6 +162,10 @@ class Worker:
         if self._broken is not None:
             self._fail()
 
+    def dropped(self) -> None:
+        """The store was dropped unclosed: let the thread write what is queued and end (safe in a finalizer)."""
+        self._queue.put(_STOP)
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"the store {self.backend.shown} is closed: nothing more can be written to it or read")

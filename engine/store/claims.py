@@ -1,0 +1,96 @@
+"""The route interlock's reads and writes: a unit seen as it is, and claimed only if it still is.
+
+A claim is made in three steps (``SqlStore.claim``): ``look`` reads the unit's record, who holds it
+and its lot's hold; the runner decides on what was read, with no transaction open (it replays the
+unit's whole history, which may be long); ``take`` locks the unit's row and claims it only if
+what the decision read is unchanged: the row's fields, its number of attempts, the lot's hold.
+When anything changed, the runner decides again on what is there now. The write lock (SQLite) or
+the row lock (PostgreSQL) is held for the comparison and the claim, nothing more. Only the store's
+worker thread calls these, inside its transactions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from engine.outcome import UnitStatus
+from engine.record import UnitRecord
+from engine.store import reading
+from engine.store.reading import load_unit
+from engine.store.recovery import recover_holder, when
+from engine.store.rows import AttemptWriter
+from engine.store.worker import Tx
+
+_ROW = (
+    "SELECT claimed_by, claimed_station, claimed_at, lot, status, reason, product, lifecycle "
+    "FROM units WHERE serial = ?"
+)
+_NO_ROW = (None, None, None, None, UnitStatus.IN_ROUTE, None, None, None)
+"""The row of a unit never seen, as its first claim inserts it."""
+_ATTEMPTS = "SELECT count(*) FROM attempts a JOIN visits v ON v.id = a.visit WHERE v.serial = ?"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A unit as read for a decision: its record, its lot's hold, and what a claim must find unchanged."""
+
+    record: UnitRecord
+    lot: str | None
+    """The lot whose hold was read: the one the station was given, else the unit's own."""
+    hold: str | None
+    version: tuple[Any, ...]
+    refused: str | None = None
+    """Why it may not be claimed whatever is decided: another slot or a running station holds it."""
+    dead: str | None = None
+    """The holder of its claim, a station that is not running any more."""
+
+
+def look(tx: Tx, serial: str, lot: str | None, me: str) -> Sighting:
+    """The unit as it is now. The row is read before the record: a change between the two is seen by ``take``."""
+    row = tx.row(_ROW, (serial,)) or _NO_ROW
+    record = load_unit(tx, serial)
+    unit_lot = lot if lot is not None else record.lot
+    hold = reading.lot_hold(tx, unit_lot) if unit_lot is not None else None
+    version = (*row[3:], len(record.attempts), hold)
+    holder, where, since = row[:3]
+    if holder is None:
+        return Sighting(record, unit_lot, hold, version)
+    if holder == me:
+        return Sighting(
+            record, unit_lot, hold, version, "route interlock: the unit is being run in another slot of this station"
+        )
+    if tx.alive(holder):
+        at = f" at station {where}" if where else ""
+        refused = f"route interlock: the unit is being run{at} since {when(since)} ({holder})"
+        return Sighting(record, unit_lot, hold, version, refused)
+    return Sighting(record, unit_lot, hold, version, dead=holder)
+
+
+def take(
+    tx: Tx, me: str, serial: str, seen: Sighting, station: str | None, lot: str | None, product: str | None
+) -> bool:
+    """Claim the unit for ``me`` if it is as ``seen`` and unclaimed; False (nothing written) if not."""
+    now = time.time()
+    tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
+    row = tx.row(_ROW + tx.for_update, (serial,))
+    assert row is not None
+    hold = reading.lot_hold(tx, seen.lot) if seen.lot is not None else None
+    count = tx.row(_ATTEMPTS, (serial,))
+    assert count is not None
+    if row[0] is not None or (*row[3:], int(count[0]), hold) != seen.version:
+        return False
+    tx.run(
+        "UPDATE units SET claimed_by = ?, claimed_station = ?, claimed_at = ?, lot = coalesce(?, lot), "
+        "product = coalesce(?, product), updated = ? WHERE serial = ?",
+        (me, station, now, lot, product, now, serial),
+    )
+    return True
+
+
+def take_over(tx: Tx, write: AttemptWriter, serial: str, dead: str) -> None:
+    """The unit's claim is a dead station's: recover what it left (if the claim is still its) and free the unit."""
+    row = tx.row(f"SELECT claimed_by FROM units WHERE serial = ?{tx.for_update}", (serial,))
+    if row is not None and row[0] == dead and not tx.alive(dead):
+        recover_holder(tx, write, dead, serial)
