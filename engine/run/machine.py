@@ -17,8 +17,9 @@ What moves a model, the source-state lookup, the conditions and the state change
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from transitions import Event, EventData, Machine, Transition
 
@@ -62,6 +63,14 @@ class SlotModel:
     refused: Refusal | None = None
     """Why the machine refused the last ``run``."""
 
+    if TYPE_CHECKING:  # bound by the machine, one per trigger (``passed`` and ``failed`` leave every stage)
+
+        def passed(self) -> bool: ...
+
+        def failed(self) -> bool: ...
+
+        def run(self) -> bool: ...
+
 
 class _Guards:
     """The condition of a stage's ``run``: no guard refuses the stage on the model's unit."""
@@ -70,8 +79,7 @@ class _Guards:
         self.stage = stage
 
     def __call__(self, event: EventData) -> bool:
-        model = event.model
-        assert isinstance(model, SlotModel)
+        model = cast(SlotModel, event.model)
         assert model.unit is not None  # a slot's model runs a stage only for a unit it holds
         model.refused = refusal(model.unit, self.stage, model.lot_hold)
         return model.refused is None
@@ -79,8 +87,9 @@ class _Guards:
 
 class _Move(Transition):
     def execute(self, event_data: EventData) -> bool:
-        for condition in self.conditions:
-            if not condition.check(event_data):
+        for condition in self.conditions:  # Condition.check, for conditions that are callables (never names)
+            guard: Callable[[EventData], bool] = condition.func  # type: ignore[assignment]  # stubs: str only
+            if guard(event_data) != condition.target:
                 return False
         if self.dest:  # None: an internal transition (``run``), which moves nothing
             # Machine.set_state for the one model, without its lookups
@@ -94,6 +103,10 @@ class _Trigger(Event):
         moves = self.transitions.get(model.state)
         if not moves:
             raise IllegalMove(f"flow '{machine.recipe}' has no move '{self.name}' from '{model.state}'")
+        if len(moves) == 1 and not moves[0].conditions and moves[0].dest:
+            # A move on an edge, which has no conditions: taken as execute() would take it, without an EventData.
+            setattr(model, machine.model_attribute, moves[0].dest)
+            return True
         event = EventData(machine.states[model.state], self, machine, model, args, kwargs)
         for move in moves:
             event.transition = move
@@ -172,6 +185,4 @@ class FlowMachine:
         """Ask the machine to run the model's stage: the guard that refuses it, or None (it may run)."""
         model.lot_hold = lot_hold
         model.refused = None
-        if self._events[RUN].trigger(model):
-            return None
-        return model.refused
+        return None if model.run() else model.refused

@@ -96,13 +96,15 @@ class StageRunner:
     def _follow(self, state: UnitState, stage: Stage, model: SlotModel, outcome: Outcome) -> None:
         """Move the slot's model the way the outcome takes the unit."""
         if outcome in (Outcome.PASS, Outcome.SKIPPED):
-            dest = self.machine.move(model, "passed")
+            model.passed()
+            dest = model.state
             group = self.index.group.get(stage.id)
             if group is not None and dest != group.id:
                 done = all(m in state.passed for m in group.members)
                 self.machine.move(model, "passed" if done else "next_member")
         elif outcome is Outcome.FAIL:
-            dest = self.machine.move(model, "failed")
+            model.failed()
+            dest = model.state
             if dest != SCRAPPED and state.status == UnitStatus.SCRAPPED:
                 self.machine.move(model, "exhausted")
 
@@ -164,7 +166,22 @@ class StageRunner:
             intent, refused = self._intend(unit, stage, slot, tries, started)
             if refused is not None:
                 return Outcome.ERROR, refused
-        outcome, error, duration = self._call(unit, stage, slot, ctx, tries, started)
+        if self.emit is not None:
+            self._started(unit, stage, slot, ctx, tries, started)
+        clock = time.perf_counter()
+        outcome, error = call_step(
+            self._steps[stage.id], ctx, self._judges[stage.id].expected, self.grace_s, slot.worker
+        )
+        if ctx.abandoned:
+            slot.out_of_service = f"a step of unit {unit.serial} in it did not stop when told to ('{stage.id}')"
+        if ctx.cleanups:
+            cleaned = run_cleanups(ctx, error)
+            if outcome is Outcome.PASS and cleaned is not None:
+                outcome = Outcome.ERROR  # the station may be left in a bad state: not a pass
+            error = cleaned
+        if self.abort.is_set() and outcome is not Outcome.PASS:
+            outcome = Outcome.ABORTED
+        duration = time.perf_counter() - clock
         quarantine = None
         if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
             quarantine = self.quarantine(stage, outcome, error)
@@ -192,27 +209,12 @@ class StageRunner:
             # Nothing is recorded: the step did not run, and an attempt would count as entered.
             return None, f"not started: the intent of this irreversible step could not be journaled: {exc}"
 
-    def _call(
-        self, unit: UnitSpec, stage: Stage, slot: Slot, ctx: StepContext, tries: int, started: float
-    ) -> tuple[Outcome, str | None, float]:
-        """Call the step, told by events, and run its cleanups: what the attempt came to, and how long it took."""
-        if self.emit is not None:
-            emit, number = self.emit, slot.number
-            ctx.report = lambda fraction, note: emit(slot, StepProgress(unit.serial, number, stage.id, fraction, note))
-            emit(slot, StepStarted(unit.serial, number, stage.id, stage.step, tries, stage.params, started))
-        judge = self._judges[stage.id]
-        clock = time.perf_counter()
-        outcome, error = call_step(self._steps[stage.id], ctx, judge.expected, self.grace_s, slot.worker)
-        if ctx.abandoned:
-            slot.out_of_service = f"a step of unit {unit.serial} in it did not stop when told to ('{stage.id}')"
-        if ctx.cleanups:
-            cleaned = run_cleanups(ctx, error)
-            if outcome is Outcome.PASS and cleaned is not None:
-                outcome = Outcome.ERROR  # the station may be left in a bad state: not a pass
-            error = cleaned
-        if self.abort.is_set() and outcome is not Outcome.PASS:
-            outcome = Outcome.ABORTED
-        return outcome, error, time.perf_counter() - clock
+    def _started(self, unit: UnitSpec, stage: Stage, slot: Slot, ctx: StepContext, tries: int, started: float) -> None:
+        """Tell the subscribers the attempt starts, and let the step report its progress to them."""
+        assert self.emit is not None
+        emit, number = self.emit, slot.number
+        ctx.report = lambda fraction, note: emit(slot, StepProgress(unit.serial, number, stage.id, fraction, note))
+        emit(slot, StepStarted(unit.serial, number, stage.id, stage.step, tries, stage.params, started))
 
     @staticmethod
     def quarantine(stage: Stage, outcome: Outcome, error: str | None) -> str:

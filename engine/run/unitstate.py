@@ -104,7 +104,8 @@ class UnitState:
         tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1
         if outcome in (Outcome.PASS, Outcome.SKIPPED):
             self._passed(stage, outcome)
-            self._advance()
+            if self.index.block.get(stage.id) == self.block:  # (only passing a stage of that entry moves it on)
+                self._advance()
         elif outcome is Outcome.FAIL and tries > stage.retry_max:
             self._failed(stage)
 
