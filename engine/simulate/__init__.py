@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.flow import Flow
-from engine.simulate.line import NO_STATION, LineModel, Operators, Pool
+from engine.simulate.line import NO_STATION, LineModel
+from engine.simulate.pools import Operators, Pool
 from engine.simulate.profile import Profile, ProfileError, load_profile
 from engine.simulate.stats import Histogram
 
@@ -45,15 +46,6 @@ def simulate(flow: Flow, profile: Profile, units: int, seed: int = 0) -> Result:
 
 def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     tally, end = model.tally, model.end
-    first = {stage_id: m.first for stage_id, m in model.models.items()}
-    first_passed = {stage_id: m.first_passed for stage_id, m in model.models.items()}
-    attempts = {stage_id: m.attempts for stage_id, m in model.models.items()}
-    for run in model.table.runs():  # stages a unit passed inside a run passed at their first attempt
-        for j, stage in enumerate(run.stages):
-            through = sum(run.reached[j + 1 :])
-            first[stage.id] += through
-            first_passed[stage.id] += through
-            attempts[stage.id] += through
     hours = end / 3600
     stations = {
         pool.name: _pool_figures(pool, end)
@@ -61,17 +53,8 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         if pool.name != NO_STATION or pool.visits
     }
     busiest = max(stations, key=lambda name: stations[name]["utilization"], default=None)
-    stages = {
-        stage_id: {
-            "first_pass_yield": _share(first_passed[stage_id], first[stage_id]),
-            "first_attempts": first[stage_id],
-            "attempts": attempts[stage_id],
-        }
-        for stage_id in model.models
-        if first[stage_id]
-    }
+    stages = _stage_figures(model)
     rty = math.prod(s["first_pass_yield"] for s in stages.values())
-    lead = tally.lead
     return {
         "recipe": model.flow.recipe,
         "version": model.flow.version,
@@ -92,17 +75,43 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         "stages": {k: {**v, "first_pass_yield": round(v["first_pass_yield"], 6)} for k, v in stages.items()},
         "wip": {"mean": round(model.wip.mean(end), 3), "peak": model.wip.peak},
         "wip_over_time": [[round(t, 3), level] for t, level in model.wip.samples],
-        "lead_time": {
-            "mean_s": round(lead.mean, 3),
-            **{f"p{p}_s": round(lead.quantile(p / 100), 3) for p in PERCENTILES},
-            "max_s": round(lead.largest, 3),
-        },
+        "lead_time": _lead_figures(tally.lead),
         "holds": tally.holds,
         "recipe_problems": [
             {"stage": stage, "rule": rule, "reason": reason, "units": count}
             for (stage, rule, reason), count in sorted(tally.problems.items())
         ],
         "unit_states": model.table.states,
+    }
+
+
+def _stage_figures(model: LineModel) -> dict[str, dict[str, Any]]:
+    """Each stage a unit reached: its first-attempt yield (unrounded), first attempts and attempts."""
+    first = {stage_id: m.first for stage_id, m in model.models.items()}
+    first_passed = {stage_id: m.first_passed for stage_id, m in model.models.items()}
+    attempts = {stage_id: m.attempts for stage_id, m in model.models.items()}
+    for run in model.table.runs():  # stages a unit passed inside a run passed at their first attempt
+        for j, stage in enumerate(run.stages):
+            through = sum(run.reached[j + 1 :])
+            first[stage.id] += through
+            first_passed[stage.id] += through
+            attempts[stage.id] += through
+    return {
+        stage_id: {
+            "first_pass_yield": _share(first_passed[stage_id], first[stage_id]),
+            "first_attempts": first[stage_id],
+            "attempts": attempts[stage_id],
+        }
+        for stage_id in model.models
+        if first[stage_id]
+    }
+
+
+def _lead_figures(lead: Histogram) -> dict[str, float]:
+    return {
+        "mean_s": round(lead.mean, 3),
+        **{f"p{p}_s": round(lead.quantile(p / 100), 3) for p in PERCENTILES},
+        "max_s": round(lead.largest, 3),
     }
 
 

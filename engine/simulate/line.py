@@ -4,16 +4,13 @@ Each unit is a SimPy process that walks the recipe's route through ``RouteTable`
 slot at the station of its next stage, runs that station's stages there (retries, rework and
 sampling as the recipe says, failures drawn from the profile), and leaves for the next station. A
 slot is held for the whole visit; an operator for the manual stages of it. Statistics stream into
-fixed-size counters: no unit's record is kept.
+fixed-size counters: no unit's record is kept. What a unit waits for is in ``pools``, each stage's
+random times and failures in ``stages``, the counters in ``stats``.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections import deque
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator
 from itertools import islice
 from typing import Any
 
@@ -21,117 +18,38 @@ import numpy as np
 import simpy
 
 from engine.flow import Flow, Stage
-from engine.outcome import Outcome
-from engine.run.unitstate import IN_ROUTE, SCRAPPED, SHIPPED
+from engine.outcome import Outcome, UnitStatus
+from engine.run.guards import Refusal
 from engine.sampling import rate_of, recall_threshold, sample_draw
-from engine.simulate.profile import Profile, Timing
+from engine.simulate.pools import Operators, Pool
+from engine.simulate.profile import Profile
 from engine.simulate.route import Node, RouteTable, Run
-from engine.simulate.stats import Histogram, Level
+from engine.simulate.stages import BLOCK, StageModel, stream
+from engine.simulate.stats import Level, Tally
 
-BLOCK = 4096
-"""Random draws made at a time, per stream."""
 LOAD = 0.9
 """Without arrivals in the profile, units arrive at this fraction of the bottleneck's capacity."""
 NO_STATION = "(no station)"
 """Where stages without a station run: as many at once as there are units."""
 
 
-class Pool:
-    """Slots (or operators): taken if free, else waited for in order; a freed one goes to the first waiting."""
+class Unit:
+    """One simulated unit on its way: where it stands in the route table, its lot, how it is doing."""
 
-    __slots__ = ("busy", "draw", "free", "name", "size", "visits", "waited", "waiting")
+    __slots__ = ("busy", "clean", "ending", "lot", "manual", "n", "node")
 
-    def __init__(self, name: str, size: int, draw: Callable[[], float]) -> None:
-        self.name = name
-        self.draw = draw
-        """Uniform numbers: how far through its run each unit gets before a failure."""
-        self.size = size
-        self.free = size
-        self.waiting: deque[simpy.Event] = deque()
+    def __init__(self, n: int, lot: int, node: Node) -> None:
+        self.n = n
+        self.lot = lot
+        self.node = node
+        self.clean = True
+        """No attempt of it has failed so far."""
+        self.ending: UnitStatus | None = None
+        """HELD or REFUSED once a guard stops it; while None, its node says how it stands."""
         self.busy = 0.0
-        """Slot-seconds in use."""
-        self.visits = 0
-        self.waited = 0.0
-
-
-def stream(rng: np.random.Generator, timing: Timing | None = None) -> Callable[[], float]:
-    """Numbers from one generator of their own (times of ``timing``, else uniform in [0, 1)), one per call.
-
-    Each stream has its own generator, so a seed gives each stream the same numbers whatever order
-    the units ask in; they are drawn ``BLOCK`` at a time.
-    """
-    if timing is not None and timing.kind == "fixed":
-        return itertools.repeat(timing.a).__next__
-
-    def block(_: object) -> list[float]:
-        drawn: list[float] = timing.draw(rng, BLOCK) if timing is not None else rng.random(BLOCK).tolist()
-        return drawn
-
-    return itertools.chain.from_iterable(map(block, itertools.repeat(None))).__next__
-
-
-class Operators:
-    """The operators, each known by when they are next free: whoever asks takes the first one free.
-
-    Asked in time order (each unit asks when it is at a station), this is a first-come, first-served
-    queue with as many servers as operators, and needs no events: the wait is known when asked.
-    """
-
-    __slots__ = ("busy", "free_at", "size", "visits", "waited")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.free_at = [0.0] * size
-        """A heap: when each operator is next free."""
-        self.busy = 0.0
-        self.visits = 0
-        self.waited = 0.0
-
-    def take(self, now: float, seconds: float, *, work: bool = True) -> float:
-        """An operator for ``seconds`` from the first moment one is free: how long the asker waits for it."""
-        start = max(now, self.free_at[0])
-        heapq.heapreplace(self.free_at, start + seconds)
-        if work:  # not a break
-            self.visits += 1
-            self.busy += seconds
-            self.waited += start - now
-        return start - now
-
-
-class StageModel:
-    """A stage as the simulation runs it: its times, its chance to fail, what its attempts came to."""
-
-    __slots__ = ("attempts", "chance", "draw", "first", "first_passed", "manual", "rate", "stage", "time")
-
-    def __init__(self, stage: Stage, profile: Profile, seeds: Iterator[np.random.SeedSequence]) -> None:
-        self.stage = stage
-        self.time = stream(np.random.default_rng(next(seeds)), profile.time_of(stage))
-        """Seconds of the next attempt."""
-        self.chance = profile.fail_of(stage)
-        self.draw = stream(np.random.default_rng(next(seeds)))
-        """The next attempt fails when this is below ``chance``."""
-        self.manual = stage.step in profile.manual_steps
-        self.rate = rate_of(stage.sampling) if stage.sampling is not None else 1.0
-        self.first = 0
-        self.first_passed = 0
-        self.attempts = 0
-
-
-@dataclass
-class Tally:
-    """What the units came to, streamed: counts, lead times, recipe problems, lot holds."""
-
-    started: int = 0
-    shipped: int = 0
-    scrapped: int = 0
-    held: int = 0
-    refused: int = 0
-    first_pass: int = 0
-    finished: int = 0
-    lead: Histogram = field(default_factory=Histogram)
-    problems: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    """(stage, rule, reason) of every refusal that is not a lot hold: a recipe problem, and how often."""
-    holds: list[dict[str, Any]] = field(default_factory=list)
+        """Seconds of its current visit the station's machine works on it."""
+        self.manual = 0.0
+        """Seconds of its current visit an operator works on it."""
 
 
 class LineModel:
@@ -235,26 +153,25 @@ class LineModel:
                     gaps = self._arrivals.exponential(self.mean_gap, BLOCK).tolist()
                 yield env.timeout(gaps.pop())
 
+    # -- a unit's way through the line ----------------------------------------------------------
+
     def _unit(self, n: int) -> Generator[simpy.Event, Any, None]:
-        env, table, tally, models, stations = self.env, self.table, self.tally, self.models, self.stations
-        held_lots = self.held_lots
+        """A unit from arrival to its end: station after station, a slot held for each visit."""
+        env, table, stations, held_lots = self.env, self.table, self.stations, self.held_lots
         born = env.now
-        tally.started += 1
+        self.tally.started += 1
         self.wip.change(born, 1)
-        lot = n // self.profile.lot_size
-        node = table.start
-        clean = True
-        ending = ""
-        while node.status == IN_ROUTE and not ending:
-            stage = table.next_stage(node, None)
+        unit = Unit(n, n // self.profile.lot_size, table.start)
+        while unit.node.in_route and unit.ending is None:
+            stage = table.next_stage(unit.node, None)
             if stage is None:
                 break
             if (
                 stage.sampling is not None
-                and not self._sampled(stage, lot, n)
-                and table.refusal(node, stage, lot in held_lots) is None
+                and not self._sampled(stage, unit.lot, n)
+                and table.refusal(unit.node, stage, unit.lot in held_lots) is None
             ):
-                node = table.after(node, stage, Outcome.SKIPPED)  # not taken to the sampling station at all
+                unit.node = table.after(unit.node, stage, Outcome.SKIPPED)  # not taken to the sampling station
                 continue
             station = stations[stage.station if stage.station is not None else NO_STATION]
             arrived = env.now
@@ -267,76 +184,103 @@ class LineModel:
             began = env.now
             station.waited += began - arrived
             station.visits += 1
-            busy = manual = 0.0
-            where = stage.station
-            while True:
-                if lot not in held_lots:
-                    run = table.run(node, where)
-                    if run.stages:
-                        k = run.first_failure(station.draw())
-                        run.reached[k] += 1
-                        for time, by_hand in islice(run.attached or self._timers(run), k):
-                            if by_hand:
-                                manual += time()
-                            else:
-                                busy += time()
-                        if k:
-                            node = run.nodes[k - 1]
-                        if k == len(run.stages):
-                            if run.leaves:
-                                break
-                        else:  # its first attempt failed
-                            failing = run.stages[k]
-                            node, spent, ok, _ = self._stage(node, failing, lot, n, failed_first=True)
-                            if models[failing.id].manual:
-                                manual += spent
-                            else:
-                                busy += spent
-                            clean = False
-                            if not ok and node.status == IN_ROUTE:
-                                continue  # retries used up: rework, on this station or another
-                        if node.status != IN_ROUTE:
-                            break
-                stage = table.next_stage(node, where)
-                if stage is None or stage.station != where:
-                    break
-                refused = table.refusal(node, stage, lot in held_lots)
-                if refused is not None:
-                    ending = "held" if refused.rule == "hold" else "refused"
-                    if ending == "refused":
-                        key = (stage.id, refused.rule, refused.reason)
-                        tally.problems[key] = tally.problems.get(key, 0) + 1
-                    break
-                model = models[stage.id]
-                node, spent, ok, failed = self._stage(node, stage, lot, n, failed_first=False)
-                if model.manual:
-                    manual += spent
-                else:
-                    busy += spent
-                if failed:
-                    clean = False
-            if manual:
+            self._visit(unit, stage.station, station)
+            if unit.manual:
                 # The operator's part first, then the machine's: one wait for the unit, none for the operator.
-                busy += self.operators.take(env.now, manual) + manual
-            if busy:
-                yield env.timeout(busy)
+                unit.busy += self.operators.take(env.now, unit.manual) + unit.manual
+            if unit.busy:
+                yield env.timeout(unit.busy)
             station.busy += env.now - began
             if station.waiting:
                 station.waiting.popleft().succeed()  # the slot passes straight to the first in line
             else:
                 station.free += 1
-        now = env.now
+        self._finish(unit, born)
+
+    def _visit(self, unit: Unit, where: str | None, station: Pool) -> None:
+        """The stages ``unit`` runs at ``where`` before it leaves: moves it on, and sets its visit's times."""
+        table, held_lots = self.table, self.held_lots
+        unit.busy = unit.manual = 0.0
+        while True:
+            if unit.lot not in held_lots and self._run(unit, where, station):
+                return
+            stage = table.next_stage(unit.node, where)
+            if stage is None or stage.station != where:
+                return
+            refused = table.refusal(unit.node, stage, unit.lot in held_lots)
+            if refused is not None:
+                self._refused(unit, stage, refused)
+                return
+            manual = self.models[stage.id].manual
+            unit.node, spent, _, failed = self._stage(unit.node, stage, unit.lot, unit.n, failed_first=False)
+            if manual:
+                unit.manual += spent
+            else:
+                unit.busy += spent
+            if failed:
+                unit.clean = False
+
+    def _run(self, unit: Unit, where: str | None, station: Pool) -> bool:
+        """The station's run from the unit's node, as far as one draw says it passes; whether it leaves now.
+
+        A first failure takes that stage attempt by attempt; with its retries used up, the unit goes
+        to rework, and the run from there is taken the same way, unless that put its lot on hold.
+        """
+        while True:
+            run = self.table.run(unit.node, where)
+            if run.stages:
+                k = run.first_failure(station.draw())
+                run.reached[k] += 1
+                busy, manual = unit.busy, unit.manual  # the hottest loop of all: kept in locals
+                for time, by_hand in islice(run.attached or self._timers(run), k):
+                    if by_hand:
+                        manual += time()
+                    else:
+                        busy += time()
+                unit.busy, unit.manual = busy, manual
+                if k:
+                    unit.node = run.nodes[k - 1]
+                if k == len(run.stages):
+                    if run.leaves:
+                        return True
+                else:  # its first attempt failed
+                    failing = run.stages[k]
+                    unit.node, spent, ok, _ = self._stage(unit.node, failing, unit.lot, unit.n, failed_first=True)
+                    if self.models[failing.id].manual:
+                        unit.manual += spent
+                    else:
+                        unit.busy += spent
+                    unit.clean = False
+                    if not ok and unit.node.in_route:  # retries used up: rework, on this station or another
+                        if unit.lot in self.held_lots:
+                            return False
+                        continue
+            return not unit.node.in_route
+
+    def _refused(self, unit: Unit, stage: Stage, refused: Refusal) -> None:
+        """A guard stops the unit: its lot is on hold, or the recipe has a problem (counted by rule)."""
+        if refused.rule == "hold":
+            unit.ending = UnitStatus.HELD
+            return
+        unit.ending = UnitStatus.REFUSED
+        key = (stage.id, refused.rule, refused.reason)
+        self.tally.problems[key] = self.tally.problems.get(key, 0) + 1
+
+    def _finish(self, unit: Unit, born: float) -> None:
+        """The unit's end, counted; the simulation ends with the last unit's."""
+        tally, now = self.tally, self.env.now
         self.wip.change(now, -1)
-        if ending == "held":
-            tally.held += 1
-        elif ending == "refused":
-            tally.refused += 1
-        elif node.status == SHIPPED or node.status == IN_ROUTE:
+        status = unit.ending or unit.node.status
+        if status == UnitStatus.SHIPPED or status == UnitStatus.IN_ROUTE:  # off its route's end: shipped
             tally.shipped += 1
-            tally.first_pass += clean
+            tally.first_pass += unit.clean
             tally.lead.add(now - born)
-        elif node.status == SCRAPPED:
+        elif status == UnitStatus.SCRAPPED:
             tally.scrapped += 1
+        elif status == UnitStatus.HELD:
+            tally.held += 1
+        elif status == UnitStatus.REFUSED:
+            tally.refused += 1
         tally.finished += 1
         if tally.finished == self.units:
             self.end = now

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.flow import Flow, Stage
-from engine.outcome import Outcome
+from engine.outcome import Outcome, UnitStatus
 from engine.record import RecipeRef
 from engine.run.guards import Refusal, refusal
-from engine.run.unitstate import IN_ROUTE, RouteIndex, UnitState
+from engine.run.unitstate import RouteIndex, UnitState
 
 HOLD = "the lot is on hold"
 
@@ -53,11 +53,13 @@ class Run:
 class Node:
     """One unit state, with what follows from it worked out on first use."""
 
-    __slots__ = ("_after", "_next", "_refusal", "_runs", "state", "status")
+    __slots__ = ("_after", "_next", "_refusal", "_runs", "in_route", "state", "status")
 
     def __init__(self, state: UnitState) -> None:
         self.state = state
         self.status = state.status
+        self.in_route = state.status == UnitStatus.IN_ROUTE
+        """Asked at every move: worked out once."""
         self._next: dict[str | None, Stage | None] = {}
         self._after: dict[tuple[str, Outcome], Node] = {}
         self._refusal: dict[tuple[str, bool], Refusal | None] = {}
@@ -141,7 +143,7 @@ class RouteTable:
             stages.append(stage)
             nodes.append(here)
             falls.append(1.0 - passes)
-            if here.status != IN_ROUTE:
+            if not here.in_route:
                 leaves = True
                 break
         found = node._runs[station] = Run(tuple(stages), tuple(nodes), tuple(falls), leaves)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class Histogram:
@@ -90,3 +92,20 @@ class Level:
             self.samples = self.samples[::2]
             self.spacing *= 2
             self._next_sample = self.samples[-1][0] + self.spacing
+
+
+@dataclass
+class Tally:
+    """What the units came to, streamed: counts, lead times, recipe problems, lot holds."""
+
+    started: int = 0
+    shipped: int = 0
+    scrapped: int = 0
+    held: int = 0
+    refused: int = 0
+    first_pass: int = 0
+    finished: int = 0
+    lead: Histogram = field(default_factory=Histogram)
+    problems: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(stage, rule, reason) of every refusal that is not a lot hold: a recipe problem, and how often."""
+    holds: list[dict[str, Any]] = field(default_factory=list)

@@ -1,0 +1,50 @@
+"""A stage as the simulation runs it, and the seeded random streams its times and failures come from."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from engine.flow import Stage
+from engine.sampling import rate_of
+from engine.simulate.profile import Profile, Timing
+
+BLOCK = 4096
+"""Random draws made at a time, per stream."""
+
+
+def stream(rng: np.random.Generator, timing: Timing | None = None) -> Callable[[], float]:
+    """Numbers from one generator of their own (times of ``timing``, else uniform in [0, 1)), one per call.
+
+    Each stream has its own generator, so a seed gives each stream the same numbers whatever order
+    the units ask in; they are drawn ``BLOCK`` at a time.
+    """
+    if timing is not None and timing.kind == "fixed":
+        return itertools.repeat(timing.a).__next__
+
+    def block(_: object) -> list[float]:
+        drawn: list[float] = timing.draw(rng, BLOCK) if timing is not None else rng.random(BLOCK).tolist()
+        return drawn
+
+    return itertools.chain.from_iterable(map(block, itertools.repeat(None))).__next__
+
+
+class StageModel:
+    """A stage as the simulation runs it: its times, its chance to fail, what its attempts came to."""
+
+    __slots__ = ("attempts", "chance", "draw", "first", "first_passed", "manual", "rate", "stage", "time")
+
+    def __init__(self, stage: Stage, profile: Profile, seeds: Iterator[np.random.SeedSequence]) -> None:
+        self.stage = stage
+        self.time = stream(np.random.default_rng(next(seeds)), profile.time_of(stage))
+        """Seconds of the next attempt."""
+        self.chance = profile.fail_of(stage)
+        self.draw = stream(np.random.default_rng(next(seeds)))
+        """The next attempt fails when this is below ``chance``."""
+        self.manual = stage.step in profile.manual_steps
+        self.rate = rate_of(stage.sampling) if stage.sampling is not None else 1.0
+        self.first = 0
+        self.first_passed = 0
+        self.attempts = 0
