@@ -1,45 +1,56 @@
-"""Speed of ``floorflow simulate`` on the phone line, next to the same line written as a plain SimPy model.
+"""Speed of ``floorflow simulate`` on the phone line, next to the same line written as a plain SimPy model,
+and whether the two are the same line.
 
 floorflow: ``simulate(flow, load_profile(None, flow), N, seed)`` on ``workflows/phone-wim.yaml`` (27
 route stages at seven stations, RF retries and RF rework, a random-sample test whose failures put lots
 on hold) with the shipped default profile: Poisson arrivals at 90% of the bottleneck's capacity, lots
 of 500. The recipe is compiled once, before any clock starts; what is timed is ``simulate()`` itself,
-from the Flow and Profile to the figures. ``units_per_s_100k`` is N / wall seconds for N = ``--units``
-(default 100,000), the median of ``--runs`` runs (default 3); ``units_per_s_1m`` and ``seconds_1m``
-are of one run of N = ``--big`` (default 1,000,000). Every run uses the same ``--seed``, so every run
-of a size does the same work. ``peak_rss_mib`` is the process's peak resident set
-(``getrusage(RUSAGE_SELF).ru_maxrss``) read right after the big run (after the small runs with
-``--no-big``), before the plain model runs: it is floorflow's peak, the interpreter and imports included.
+from the Flow and Profile to the figures.
 
-Plain SimPy: the same line written by hand the way a SimPy user would, in this file, run afterwards
-in the same process. Its stations, slots, stage order, times, failure chances, retries, rework
-(``on_fail``, ``then``, ``max_visits``), sampling and recall thresholds are read from the same Flow
-and Profile; its routing is plain Python. One process per unit; one ``simpy.Resource`` per station,
-held for the unit's whole visit (``with station.request() as req: yield req``) and one
-``env.timeout`` for the time of the stages it runs there; one ``random.Random(seed)`` for arrivals,
-times (``triangular``, ``lognormvariate``, ``expovariate``) and per-attempt failures. A unit skips a
-sampling station it is not sampled for (the recipe's own rule, ``engine.sampling.is_sampled``, with the
-stage's rate worked out once as floorflow does, on the same lot and serial names as floorflow's, so
-both models sample the same units); a sampled unit's failure counts toward its lot's recall threshold,
-and a unit of a held lot is stopped at the first stage that would ship it (the ready check, or the move
-to the last lifecycle state). The stages of an any_order group run in their written order. Operators
-are not modelled: by default floorflow has one per slot of every station with manual stages, so one
-is always free for a unit holding such a slot (the benchmark stops if the profile has fewer).
-Arrivals come at floorflow's own mean gap (``LineModel(...).mean_gap``). ``plain_simpy_units_per_s``
-is the median of ``--runs`` runs of ``--units`` units, building the model included;
-``ratio_vs_plain`` is floorflow's ``units_per_s_100k`` over it (above 1: floorflow is faster).
+Plain SimPy: the same line written by hand the way a SimPy user would (``bench/plainsimpy.py``): one
+process per unit, one ``simpy.Resource`` per station held for the unit's whole visit, its routing
+plain Python, everything it knows of the line read from the same Flow and Profile.
 
-Both models draw their own random numbers, so their figures agree as two samples of one line do. They
-are printed side by side, and the benchmark stops with an error when the units shipped at ``--units``
-differ by more than 5%. Lot holds make shipped lumpy: a held lot loses the hundred or so of its units
-not yet past the ready check, so at 100,000 units the two models' shipped counts may be a few percent
-apart for some seeds.
+What the plain model leaves out: **operators**. floorflow makes a unit at a station wait for an
+operator for its manual stages (and sends operators on breaks when the profile says so); the plain
+model has none, so it is only the same line when an operator is always free: by default floorflow
+has one per slot of every station with manual stages, and the benchmark stops if the profile has
+fewer, or breaks. It also leaves out the route's guards (``requires``, lifecycle windows,
+irreversible stages: the recipe's problems, which this recipe has none of), and runs the stages of an
+any_order group in their written order.
+
+What floorflow's model does differently: **its own queues instead of ``simpy.Resource``**. A slot is
+a counter and a queue of waiting units (``engine.simulate.pools.Pool``): a free slot is taken with no
+event, a freed one handed straight to the first in line; operators are a heap of the moments each is
+next free, so a unit's wait for one is known when it asks and costs no event. Each unit state is
+worked out once with the runner's own ``UnitState`` and guards and then looked up; a station's run of
+first-attempt passes is decided by one uniform draw; each stage's times and failures come from a numpy
+generator of its own, drawn in blocks.
+
+Rounds: ``--runs`` rounds (default 10), interleaved, each one floorflow run then one plain run of
+``--units`` units (default 100,000), round i on seed ``--seed`` + i for both. ``units_per_s_100k`` and
+``plain_simpy_units_per_s`` are N / the median wall seconds (the plain model's building included);
+``ratio_vs_plain`` is their ratio (above 1: floorflow is faster). ``units_per_s_1m`` and
+``seconds_1m`` are of one floorflow run of N = ``--big`` (default 1,000,000), run first.
+``peak_rss_mib`` is the process's peak resident set (``getrusage(RUSAGE_SELF).ru_maxrss``) read after
+the big run (with ``--no-big``: after the first floorflow run), before any plain run: floorflow's
+peak, the interpreter and imports included.
+
+Equivalence: the rounds are replications, each model's on its own random numbers. For UPH and each
+station's utilization the benchmark prints each model's mean with the 95% confidence interval of the
+mean over the replications (Student's t, n - 1 degrees of freedom), and the confidence interval of
+the difference of the two means (Welch's t). A figure is the **same** when the difference's interval
+contains 0. Its level is 1 - 0.05/k for k judged figures (Bonferroni), so two models of one line are
+called different in at most 5% of benchmark runs; the interval's half-width is the smallest
+difference the replications could have seen. The units shipped (mean over the rounds) must also be
+within 5% of each other. Any figure found different makes the exit status 1.
 
     python bench/simulate.py [--units N] [--big N | --no-big] [--runs N] [--seed S]
 
 The last line printed is one JSON object: ``{"units_per_s_100k": …, "units_per_s_1m": …,
-"plain_simpy_units_per_s": …, "ratio_vs_plain": …, "seconds_1m": …, "peak_rss_mib": …, …}``; the
-big run's figures are null with ``--no-big``.
+"plain_simpy_units_per_s": …, "ratio_vs_plain": …, "seconds_1m": …, "peak_rss_mib": …, …,
+"equivalent": true, "equivalence": {"uph": true, "utilization smt": true, …}}``; the big run's
+figures are null with ``--no-big``.
 """
 
 from __future__ import annotations
@@ -48,27 +59,22 @@ import argparse
 import gc
 import json
 import math
-import random
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from functools import partial
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import simpy
+from plainsimpy import PlainLine, plain_can_model
 
-from engine.flow import SCRAP, Flow, Group, Sampling
+from engine.flow import Flow
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.sampling import rate_of, recall_threshold, sample_draw
 from engine.simulate import load_profile, simulate
 from engine.simulate.line import LineModel
-from engine.simulate.profile import Profile, Timing
+from engine.simulate.profile import Profile
 
 RECIPE = Path(__file__).resolve().parent.parent / "workflows" / "phone-wim.yaml"
 TARGET_RATIO = 1.0
@@ -79,207 +85,6 @@ TARGET_RSS_MIB = 250.0
 """Peak resident set of the process, at most."""
 SHIPPED_TOLERANCE = 0.05
 """How far apart the two models' units shipped may be before the benchmark calls them different lines."""
-
-
-# -- the plain SimPy model -------------------------------------------------------------------------
-
-
-@dataclass(eq=False, slots=True)
-class PlainStage:
-    """One stage as the hand-written model keeps it; ``next``, ``on_fail`` and ``then`` link the route."""
-
-    id: str
-    station: str
-    time: Callable[[], float]
-    """Seconds one attempt takes: a fresh draw per call."""
-    fail: float
-    retry_max: int
-    ships: bool
-    """The ready check, or the move to the last lifecycle state: a held lot's units stop here."""
-    sampling: Sampling | None = None
-    rate: float = 1.0
-    """The share of units a sampling stage takes."""
-    recall: int | None = None
-    max_visits: int | None = None
-    next: PlainStage | None = None
-    on_fail: PlainStage | None = None
-    """The rework stage a final failure sends the unit to; None: scrapped."""
-    then: PlainStage | None = None
-    """For a rework stage: where the unit goes on when it passes."""
-
-
-def timer(timing: Timing, rng: random.Random) -> Callable[[], float]:
-    """A draw of ``timing`` from the standard library's generator."""
-    if timing.kind == "exponential":
-        return partial(rng.expovariate, 1 / timing.a)
-    if timing.kind == "triangular" and timing.a != timing.c:
-        return partial(rng.triangular, timing.a, timing.c, timing.b)  # random.triangular(low, high, mode)
-    if timing.kind == "lognormal":
-        sigma2 = math.log1p((timing.b / timing.a) ** 2)
-        return partial(rng.lognormvariate, math.log(timing.a) - sigma2 / 2, math.sqrt(sigma2))
-    seconds = timing.mean  # fixed, or a triangle of zero width
-    return lambda: seconds
-
-
-def plain_route(flow: Flow, profile: Profile, rng: random.Random) -> PlainStage:
-    """The route's first stage, every stage linked to the next in written order, rework stages to theirs."""
-    final = flow.lifecycle[-1] if flow.lifecycle else None
-    stages: dict[str, PlainStage] = {}
-    for stage in flow.stages.values():
-        if stage.station is None:
-            raise SystemExit(f"error: the plain model needs a station for every stage; '{stage.id}' has none")
-        if stage.rework and stage.then is None:
-            raise SystemExit(f"error: the plain model needs 'then' on rework stage '{stage.id}'")
-        stages[stage.id] = PlainStage(
-            id=stage.id,
-            station=stage.station,
-            time=timer(profile.time_of(stage), rng),
-            fail=profile.fail_of(stage),
-            retry_max=stage.retry_max,
-            ships=stage.effects.ready_check or (final is not None and stage.effects.advances_to == final),
-            sampling=stage.sampling,
-            rate=rate_of(stage.sampling) if stage.sampling is not None else 1.0,
-            recall=recall_threshold(stage.sampling) if stage.sampling is not None else None,
-            max_visits=stage.max_visits,
-        )
-    order = flow.route_ids
-    for before, after in pairwise(order):
-        stages[before].next = stages[after]
-    for stage in flow.stages.values():
-        if stage.on_fail != SCRAP:
-            stages[stage.id].on_fail = stages[stage.on_fail]
-        if stage.then is not None:
-            entry = flow.route[flow.block_of(stage.then)]  # back into a group: the whole group again
-            stages[stage.id].then = stages[entry.members[0] if isinstance(entry, Group) else entry]
-    return stages[order[0]]
-
-
-class PlainLine:
-    """The phone line as a SimPy user writes it: a process per unit, a Resource per station."""
-
-    def __init__(self, flow: Flow, profile: Profile, units: int, seed: int, mean_gap: float) -> None:
-        self.env = simpy.Environment()
-        self.rng = random.Random(seed)
-        self.units = units
-        self.mean_gap = mean_gap
-        self.lot_size = profile.lot_size
-        self.first = plain_route(flow, profile, self.rng)
-        slots = profile.slots(flow)
-        self.stations = {name: simpy.Resource(self.env, capacity=size) for name, size in slots.items()}
-        self.slots = slots
-        self.busy = dict.fromkeys(slots, 0.0)
-        self.held_lots: set[int] = set()
-        self.lot_failures: dict[tuple[int, str], int] = {}
-        self.shipped = self.scrapped = self.held = self.first_pass = 0
-        self.lead_total = 0.0
-        self.end = 0.0
-
-    def run(self) -> dict[str, Any]:
-        self.env.process(self.arrivals())
-        self.env.run()
-        return self.figures()
-
-    def arrivals(self) -> Generator[simpy.Event, Any, None]:
-        for n in range(self.units):
-            self.env.process(self.unit(n))
-            if n + 1 < self.units:
-                yield self.env.timeout(self.rng.expovariate(1 / self.mean_gap))
-
-    def sampled(self, stage: PlainStage, lot: int, n: int) -> bool:
-        """The recipe's rule (``engine.sampling.is_sampled``), with the stage's rate worked out once."""
-        return sample_draw(f"LOT{lot:05d}", f"SIM{n:07d}", stage.id) < stage.rate
-
-    def unit(self, n: int) -> Generator[simpy.Event, Any, None]:
-        env, rng = self.env, self.rng
-        born = env.now
-        lot = n // self.lot_size
-        stage: PlainStage | None = self.first
-        reworked: dict[str, int] = {}
-        clean = True
-        ending = ""
-        while stage is not None and not ending:
-            if stage.sampling is not None and not self.sampled(stage, lot, n):
-                stage = stage.next  # not sampled: the unit does not go to the sampling station
-                continue
-            where = stage.station
-            with self.stations[where].request() as request:
-                yield request
-                spent = 0.0
-                first = stage  # sampled, or not a sampling stage: decided before queueing
-                while stage is not None and stage.station == where:
-                    if stage.ships and lot in self.held_lots:
-                        ending = "held"
-                        break
-                    if stage is not first and stage.sampling is not None and not self.sampled(stage, lot, n):
-                        stage = stage.next
-                        continue
-                    tries = 0
-                    while True:
-                        tries += 1
-                        spent += stage.time()
-                        passed = rng.random() >= stage.fail
-                        if passed:
-                            break
-                        clean = False
-                        if tries > stage.retry_max:
-                            break
-                    if passed:
-                        stage = stage.then or stage.next
-                        continue
-                    if stage.sampling is not None:
-                        self.sample_failed(stage, lot)
-                    rework = stage.on_fail
-                    if rework is None:
-                        ending = "scrapped"
-                        break
-                    visits = reworked[rework.id] = reworked.get(rework.id, 0) + 1
-                    if rework.max_visits is not None and visits > rework.max_visits:
-                        ending = "scrapped"
-                        break
-                    stage = rework
-                if spent:
-                    yield env.timeout(spent)
-                self.busy[where] += spent
-        if ending == "held":
-            self.held += 1
-        elif ending == "scrapped":
-            self.scrapped += 1
-        else:
-            self.shipped += 1
-            self.first_pass += clean
-            self.lead_total += env.now - born
-        self.end = env.now
-
-    def sample_failed(self, stage: PlainStage, lot: int) -> None:
-        key = (lot, stage.id)
-        failures = self.lot_failures[key] = self.lot_failures.get(key, 0) + 1
-        if stage.recall is not None and failures >= stage.recall:
-            self.held_lots.add(lot)
-
-    def figures(self) -> dict[str, Any]:
-        hours = self.end / 3600
-        utilization = {name: busy / (self.slots[name] * self.end) for name, busy in self.busy.items()}
-        bottleneck = max(utilization, key=utilization.__getitem__)
-        return {
-            "units": self.units,
-            "shipped": self.shipped,
-            "scrapped": self.scrapped,
-            "held": self.held,
-            "lots_held": len(self.held_lots),
-            "hours": hours,
-            "uph": self.shipped / hours,
-            "first_pass_yield": self.first_pass / self.units,
-            "mean_lead_s": self.lead_total / self.shipped if self.shipped else 0.0,
-            "bottleneck": bottleneck,
-            **{f"utilization {name}": share for name, share in utilization.items()},
-        }
-
-
-def manual_slots(flow: Flow, profile: Profile) -> int:
-    """Slots of the stations with manual stages: operators enough that none is ever waited for."""
-    slots = profile.slots(flow)
-    stations = {s.station for s in flow.stages.values() if s.step in profile.manual_steps and s.station is not None}
-    return sum(slots[name] for name in stations)
 
 
 # -- timing ----------------------------------------------------------------------------------------
@@ -326,56 +131,138 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- equivalence -----------------------------------------------------------------------------------
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile (``p`` > 0.5) of Student's t with ``df`` degrees of freedom (any real ``df`` > 0).
+
+    Its density is integrated from 0 (Simpson's rule) and the integral inverted by bisection: exact
+    to well within the figures' rounding, and no statistics package needed.
+    """
+    scale = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+
+    def density(x: float) -> float:
+        return scale * float((1 + x * x / df) ** (-(df + 1) / 2))
+
+    def below(x: float, steps: int = 1000) -> float:
+        h = x / steps
+        inner = sum((4 if i % 2 else 2) * density(i * h) for i in range(1, steps))
+        return 0.5 + (density(0.0) + inner + density(x)) * h / 3
+
+    low, high = 0.0, 1.0
+    while below(high) < p:
+        low, high = high, 2 * high
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if below(middle) < p else (low, middle)
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One figure of both models over the replications: means, confidence half-widths, the verdict."""
+
+    ours: float
+    ours_half: float
+    """Half-width of the 95% confidence interval of floorflow's mean."""
+    theirs: float
+    theirs_half: float
+    difference: float
+    """floorflow's mean minus the plain model's."""
+    difference_half: float
+    """Half-width of the difference's confidence interval (Welch), at the Bonferroni-corrected level."""
+
+    @property
+    def same(self) -> bool:
+        return abs(self.difference) <= self.difference_half
+
+
+def compare(ours: list[float], theirs: list[float], level: float) -> Compared:
+    """Both models' means with their 95% intervals, and the difference's interval at ``level`` (Welch)."""
+    n, m = len(ours), len(theirs)
+    v, w = statistics.variance(ours) / n, statistics.variance(theirs) / m  # squared standard errors
+    if v + w == 0:  # no spread at all (a fixed line): the same only if equal
+        return Compared(ours[0], 0.0, theirs[0], 0.0, ours[0] - theirs[0], 0.0)
+    df = (v + w) ** 2 / (v**2 / (n - 1) + w**2 / (m - 1))
+    t_ours, t_theirs = t_quantile(0.975, n - 1), t_quantile(0.975, m - 1)
+    return Compared(
+        ours=statistics.fmean(ours),
+        ours_half=t_ours * math.sqrt(v),
+        theirs=statistics.fmean(theirs),
+        theirs_half=t_theirs * math.sqrt(w),
+        difference=statistics.fmean(ours) - statistics.fmean(theirs),
+        difference_half=t_quantile(1 - (1 - level) / 2, df) * math.sqrt(v + w),
+    )
+
+
+def judged_figures(plain: dict[str, Any]) -> list[str]:
+    """The figures judged for equivalence: UPH and each station's utilization."""
+    return ["uph", *(key for key in plain if key.startswith("utilization "))]
+
+
+def equivalence(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> tuple[dict[str, Compared], float]:
+    """Each judged figure compared over the replications; and the level of the differences' intervals."""
+    keys = judged_figures(theirs[0])
+    level = 1 - 0.05 / len(keys)
+    return {key: compare([f[key] for f in ours], [f[key] for f in theirs], level) for key in keys}, level
+
+
+def print_equivalence(compared: dict[str, Compared], level: float, runs: int) -> None:
+    print(
+        f"\nthe same line? {runs} replications per model, round i on seed S + i, each model its own numbers; "
+        f"mean ± 95% CI of the mean; a figure is the same when the {level:.2%} CI of the difference (Welch, "
+        f"Bonferroni over {len(compared)} figures) contains 0"
+    )
+    print(f"{'figure':<28}  {'floorflow':>20}  {'plain SimPy':>20}  {'difference':>20}  verdict")
+    print(f"{'-' * 28}  {'-' * 20}  {'-' * 20}  {'-' * 20}  {'-' * 9}")
+    for key, c in compared.items():
+        digits = 3 if abs(c.ours) < 10 else 2
+        cells = [
+            f"{mean:.{digits + 1}f} ± {half:.{digits + 1}f}"
+            for mean, half in ((c.ours, c.ours_half), (c.theirs, c.theirs_half), (c.difference, c.difference_half))
+        ]
+        print(f"{key:<28}  {cells[0]:>20}  {cells[1]:>20}  {cells[2]:>20}  {'same' if c.same else 'DIFFERENT'}")
+
+
+def print_means(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> None:
+    """The other figures, mean over the replications, side by side."""
+    print(f"\n{'figure (mean of the runs)':<28}  {'floorflow':>12}  {'plain SimPy':>12}")
+    print(f"{'-' * 28}  {'-' * 12}  {'-' * 12}")
+    for key in ("shipped", "scrapped", "held", "lots_held", "hours", "first_pass_yield", "mean_lead_s"):
+        a, b = statistics.fmean(f[key] for f in ours), statistics.fmean(f[key] for f in theirs)
+        digits = 4 if abs(a) < 10 else 1
+        print(f"{key:<28}  {a:>12.{digits}f}  {b:>12.{digits}f}")
+    bottlenecks = [statistics.mode(f["bottleneck"] for f in runs) for runs in (ours, theirs)]
+    print(f"{'bottleneck (most often)':<28}  {bottlenecks[0]:>12}  {bottlenecks[1]:>12}")
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="floorflow simulate on the phone line, next to a plain SimPy model.")
     parser.add_argument("--units", type=int, default=100_000, metavar="N", help="units per timed run (default: 100000)")
     parser.add_argument(
         "--big", type=int, default=1_000_000, metavar="N", help="units of the big run (default: 1000000)"
     )
     parser.add_argument("--no-big", action="store_true", help="skip the big run (its figures are null)")
-    parser.add_argument("--runs", type=int, default=3, metavar="N", help="runs at --units per model (default: 3)")
-    parser.add_argument("--seed", type=int, default=1, metavar="S", help="seed of every run (default: 1)")
+    parser.add_argument(
+        "--runs", type=int, default=10, metavar="N", help="interleaved rounds, one run per model each (default: 10)"
+    )
+    parser.add_argument("--seed", type=int, default=1, metavar="S", help="seed of the first round (default: 1)")
     args = parser.parse_args(argv)
-    for option in ("units", "big", "runs"):
+    for option in ("units", "big"):
         if getattr(args, option) < 1:
             parser.error(f"--{option} must be at least 1")
+    if args.runs < 2:
+        parser.error("--runs must be at least 2: the confidence intervals need two replications")
     if args.seed < 0:
         parser.error("--seed must be at least 0")
+    return args
 
-    began = time.perf_counter()
-    flow, problems = check_recipe(RECIPE, Registry.discover())
-    if flow is None:
-        raise SystemExit(f"error: {RECIPE} does not compile:\n" + "\n".join(str(p) for p in problems))
-    profile = load_profile(None, flow)
-    line = LineModel(flow, profile, args.units, args.seed)
-    mean_gap, operators = line.mean_gap, line.operators.size
-    del line
-    if operators < manual_slots(flow, profile):
-        raise SystemExit(
-            f"error: the profile has {operators} operators, fewer than the {manual_slots(flow, profile)} slots of "
-            "stations with manual stages; the plain model assumes an operator is always free"
-        )
-    print(
-        f"{flow.recipe} v{flow.version}, profile {profile.name}: {len(flow.route_ids)} route stages, "
-        f"{len(flow.stages) - len(flow.route_ids)} rework, arrivals every {mean_gap:.2f} s on average; "
-        f"{args.runs} runs of {args.units} units per model, seed {args.seed}\n",
-        flush=True,
-    )
 
-    small = [time_floorflow(flow, profile, args.units, args.seed) for _ in range(args.runs)]
-    small_figures = small[0][1]
-    big_seconds: float | None = None
-    if not args.no_big:
-        big_seconds = time_floorflow(flow, profile, args.big, args.seed)[0]
-    rss = peak_rss_mib()  # floorflow's peak: the plain model has not run yet
-    plain = [time_plain(flow, profile, args.units, args.seed, mean_gap) for _ in range(args.runs)]
-    plain_figures = plain[0][1]
-
-    rows: list[tuple[str, int, list[float]]] = [
-        ("floorflow simulate()", args.units, [s for s, _ in small]),
-        *([("floorflow simulate()", args.big, [big_seconds])] if big_seconds is not None else []),
-        ("plain SimPy model", args.units, [s for s, _ in plain]),
-    ]
+def print_speed(rows: list[tuple[str, int, list[float]]]) -> None:
     print(f"{'model':<20}  {'units':>9}  {'runs':>4}  {'median s':>9}  {'median units/s':>14}  {'min':>9}  {'max':>9}")
     print(f"{'-' * 20}  {'-' * 9}  {'-' * 4}  {'-' * 9}  {'-' * 14}  {'-' * 9}  {'-' * 9}")
     for name, units, seconds in rows:
@@ -385,45 +272,88 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(rates):>14.0f}  {min(rates):>9.0f}  {max(rates):>9.0f}"
         )
 
-    ours, theirs = floorflow_key_figures(small_figures), plain_figures
-    print(f"\nthe same line, {args.units} units, seed {args.seed} (each model draws its own numbers):")
-    print(f"{'figure':<24}  {'floorflow':>12}  {'plain SimPy':>12}")
-    print(f"{'-' * 24}  {'-' * 12}  {'-' * 12}")
-    for key, value in ours.items():
-        other = theirs[key]
-        if isinstance(value, float):
-            digits = 4 if abs(value) < 10 else 1
-            print(f"{key:<24}  {value:>12.{digits}f}  {other:>12.{digits}f}")
-        else:
-            print(f"{key:<24}  {value!s:>12}  {other!s:>12}")
-    apart = abs(ours["shipped"] - theirs["shipped"]) / max(ours["shipped"], theirs["shipped"], 1)
-    if apart > SHIPPED_TOLERANCE:
-        raise SystemExit(
-            f"error: floorflow shipped {ours['shipped']} units and the plain model {theirs['shipped']}, "
-            f"{apart:.1%} apart (more than {SHIPPED_TOLERANCE:.0%}): they do not model the same line"
+
+def print_targets(ratio: float, big_seconds: float | None, big: int, rss: float) -> None:
+    print(
+        f"\ntarget: >= {TARGET_RATIO:.1f}x the plain model's units/s; {ratio:.2f}x ({_verdict(ratio >= TARGET_RATIO)})"
+    )
+    if big_seconds is None:
+        print(f"target: 1,000,000 units in <= {TARGET_SECONDS_1M:.0f} s; not run (--no-big)")
+    elif big != 1_000_000:
+        print(
+            f"target: 1,000,000 units in <= {TARGET_SECONDS_1M:.0f} s; "
+            f"not judged (--big {big} took {big_seconds:.1f} s)"
         )
+    else:
+        met = _verdict(big_seconds <= TARGET_SECONDS_1M)
+        print(f"target: 1,000,000 units in <= {TARGET_SECONDS_1M:.0f} s; {big_seconds:.1f} s ({met})")
+    after = "big run" if big_seconds is not None else "first run"
+    met = _verdict(rss <= TARGET_RSS_MIB)
+    print(f"target: peak RSS <= {TARGET_RSS_MIB:.0f} MiB; {rss:.1f} MiB after floorflow's {after} ({met})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    began = time.perf_counter()
+    flow, problems = check_recipe(RECIPE, Registry.discover())
+    if flow is None:
+        raise SystemExit(f"error: {RECIPE} does not compile:\n" + "\n".join(str(p) for p in problems))
+    profile = load_profile(None, flow)
+    line = LineModel(flow, profile, args.units, args.seed)
+    mean_gap, operators = line.mean_gap, line.operators.size
+    del line
+    plain_can_model(flow, profile, operators)
+    print(
+        f"{flow.recipe} v{flow.version}, profile {profile.name}: {len(flow.route_ids)} route stages, "
+        f"{len(flow.stages) - len(flow.route_ids)} rework, arrivals every {mean_gap:.2f} s on average; "
+        f"{args.runs} interleaved rounds of {args.units} units per model, "
+        f"seeds {args.seed}-{args.seed + args.runs - 1}\n",
+        flush=True,
+    )
+
+    big_seconds: float | None = None
+    rss: float | None = None
+    if not args.no_big:
+        big_seconds = time_floorflow(flow, profile, args.big, args.seed)[0]
+        rss = peak_rss_mib()  # floorflow's peak: the plain model has not run yet
+    small: list[tuple[float, dict[str, Any]]] = []
+    plain: list[tuple[float, dict[str, Any]]] = []
+    for seed in range(args.seed, args.seed + args.runs):
+        small.append(time_floorflow(flow, profile, args.units, seed))
+        if rss is None:
+            rss = peak_rss_mib()
+        plain.append(time_plain(flow, profile, args.units, seed, mean_gap))
+    assert rss is not None
+
+    print_speed(
+        [
+            ("floorflow simulate()", args.units, [s for s, _ in small]),
+            *([("floorflow simulate()", args.big, [big_seconds])] if big_seconds is not None else []),
+            ("plain SimPy model", args.units, [s for s, _ in plain]),
+        ]
+    )
+    ours = [floorflow_key_figures(figures) for _, figures in small]
+    theirs = [figures for _, figures in plain]
+    print_means(ours, theirs)
+    compared, level = equivalence(ours, theirs)
+    print_equivalence(compared, level, args.runs)
+    shipped = [statistics.fmean(f["shipped"] for f in runs) for runs in (ours, theirs)]
+    apart = abs(shipped[0] - shipped[1]) / max(*shipped, 1)
+    shipped_close = apart <= SHIPPED_TOLERANCE
+    print(f"units shipped, mean of the runs: {apart:.2%} apart (at most {SHIPPED_TOLERANCE:.0%})")
 
     per_s_small = args.units / statistics.median(s for s, _ in small)
     per_s_big = args.big / big_seconds if big_seconds is not None else None
     per_s_plain = args.units / statistics.median(s for s, _ in plain)
     ratio = per_s_small / per_s_plain
     print(f"\nfloorflow runs {ratio:.2f}x the plain SimPy model's units per second")
-    print(f"target: >= {TARGET_RATIO:.1f}x the plain model's units/s; {ratio:.2f}x ({_verdict(ratio >= TARGET_RATIO)})")
-    if big_seconds is None:
-        print(f"target: 1,000,000 units in <= {TARGET_SECONDS_1M:.0f} s; not run (--no-big)")
-    elif args.big != 1_000_000:
+    print_targets(ratio, big_seconds, args.big, rss)
+    equivalent = shipped_close and all(c.same for c in compared.values())
+    if not equivalent:
+        different = [key for key, c in compared.items() if not c.same] + ([] if shipped_close else ["shipped"])
         print(
-            f"target: 1,000,000 units in <= {TARGET_SECONDS_1M:.0f} s; not judged (--big {args.big} took "
-            f"{big_seconds:.1f} s)"
+            f"error: the two models differ in {', '.join(different)}: they do not model the same line", file=sys.stderr
         )
-    else:
-        print(
-            f"target: 1,000,000 units in <= {TARGET_SECONDS_1M:.0f} s; {big_seconds:.1f} s "
-            f"({_verdict(big_seconds <= TARGET_SECONDS_1M)})"
-        )
-    after = "big run" if big_seconds is not None else "runs"
-    met = _verdict(rss <= TARGET_RSS_MIB)
-    print(f"target: peak RSS <= {TARGET_RSS_MIB:.0f} MiB; {rss:.1f} MiB after floorflow's {after} ({met})")
     print(
         json.dumps(
             {
@@ -438,10 +368,15 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": args.runs,
                 "seed": args.seed,
                 "seconds": round(time.perf_counter() - began, 1),
+                "equivalent": equivalent,
+                "equivalence": {key: c.same for key, c in compared.items()},
+                "equivalence_level": round(level, 5),
+                "shipped_within_5pct": shipped_close,
+                "uph": {"floorflow": round(compared["uph"].ours, 3), "plain": round(compared["uph"].theirs, 3)},
             }
         )
     )
-    return 0
+    return 0 if equivalent else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ example recipe's route, stage by stage, on a healthy simulated unit: that is wha
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import re
 import threading
@@ -28,6 +30,7 @@ from engine.recipe.check import load_flow
 from engine.registry import LINES_GROUP, Registry
 from steps.common import CommandRefused
 from steps.common.identities import AllocatorConfig, JournalIdentityAllocator
+from steps.flash_gang import FlashGang
 from steps.hardware import HardwareLine
 from steps.label_print import render_zpl
 from steps.sim import SimLine
@@ -527,3 +530,58 @@ def test_identity_ranges_are_checked_alike_and_name_their_config_once(make: Any,
     with pytest.raises(ValueError, match=message) as caught:
         make()
     assert str(caught.value).count("config:") == 1
+
+
+# -- bench/gang.py: the gang flashes in parallel, and its --serialise check serialises ------------------
+
+
+def _bench_gang() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_gang", ROOT / "bench" / "gang.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _gang_flow(bench: Any, directory: Path, devices: int) -> Flow:
+    recipe = directory / "gang.yaml"
+    recipe.write_text(bench.RECIPE.replace("DEVICES", str(devices)))
+    return load_flow(recipe, REGISTRY)
+
+
+@pytest.mark.parametrize("serialise", [False, True], ids=["gang", "serialised"])
+def test_gang_bench_flashes_its_units_together_unless_told_to_serialise(
+    serialise: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/gang.py's gang has all its units inside flash.gang at once (each waits there for all the
+    others); with --serialise's lock never two, and the step is its own again after."""
+    bench = _bench_gang()
+    devices = 4
+    together = threading.Barrier(devices, timeout=30)
+    guard = threading.Lock()
+    inside = most = 0
+    real = FlashGang.run
+
+    def counted(self: FlashGang, ctx: StepContext) -> None:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        try:
+            if serialise:
+                time.sleep(0.1)  # room for another unit to come in, were there no lock
+            else:
+                together.wait()  # only passes when every unit of the gang is inside at once
+            real(self, ctx)
+        finally:
+            with guard:
+                inside -= 1
+
+    monkeypatch.setattr(FlashGang, "run", counted)
+    flow = _gang_flow(bench, tmp_path, devices)
+    serials = [f"GANGT{n:03d}" for n in range(devices)]
+    config = {"image_kib": 64, "usb_mb_s": 0}
+    with bench.serialised() if serialise else contextlib.nullcontext():
+        bench.flash(flow, REGISTRY, str(tmp_path), serials, config)  # every unit shipped, or it stops
+    assert most == (1 if serialise else devices)
+    assert FlashGang.run is counted

@@ -15,6 +15,7 @@ formula, parameter or counting rule fails. No assertion is about how long anythi
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import sys
 import textwrap
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +34,7 @@ from engine.flow import Flow
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import ProfileError, load_profile, simulate
+from engine.simulate.line import LineModel
 from engine.simulate.profile import Profile
 from engine.simulate.stats import Histogram, Level
 
@@ -969,3 +972,56 @@ def test_peak_memory_does_not_grow_with_units(tmp_path: Path) -> None:
         finally:
             tracemalloc.stop()
     assert peaks[50_000] < 1.3 * peaks[10_000], peaks
+
+
+# -- bench/simulate.py's judgement of equivalence ------------------------------------------------------
+
+
+def _bench_simulate(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # for its plain model, bench/plainsimpy.py
+    spec = importlib.util.spec_from_file_location("bench_simulate", ROOT / "bench" / "simulate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("p", "df", "table"), [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 9, 2.262), (0.995, 30, 2.750)]
+)
+def test_bench_t_quantile_matches_the_printed_tables(
+    p: float, df: float, table: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark's Student's t quantile agrees with the printed tables to their three decimals."""
+    assert _bench_simulate(monkeypatch).t_quantile(p, df) == pytest.approx(table, abs=6e-4)
+
+
+def test_bench_calls_the_plain_simpy_model_the_same_line_and_a_slower_one_different(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Replications of floorflow and of the plain SimPy model (seeds 1-5, 3000 phones) agree on UPH and
+    every station's utilization by the benchmark's rule; with every plain stage 10% slower they do not."""
+    bench = _bench_simulate(monkeypatch)
+    plain = sys.modules["plainsimpy"]
+    flow = _seed_flow("phone-wim")
+    profile = load_profile(None, flow)
+    gap = LineModel(flow, profile, 3000, 1).mean_gap
+    seeds = range(1, 6)
+    ours = [bench.floorflow_key_figures(simulate(flow, profile, 3000, seed).figures) for seed in seeds]
+    theirs = [plain.PlainLine(flow, profile, 3000, seed, gap).run() for seed in seeds]
+    compared, level = bench.equivalence(ours, theirs)
+    assert set(compared) == {"uph", *(f"utilization {name}" for name in profile.slots(flow))}
+    assert level == pytest.approx(1 - 0.05 / len(compared))
+    assert all(c.same for c in compared.values()), compared
+
+    timer = plain.timer
+
+    def slower_timer(timing: Any, rng: Any) -> Any:
+        draw = timer(timing, rng)
+        return lambda: 1.1 * draw()
+
+    monkeypatch.setattr(plain, "timer", slower_timer)
+    slower = [plain.PlainLine(flow, profile, 3000, seed, gap).run() for seed in seeds]
+    compared, _ = bench.equivalence(ours, slower)
+    assert not compared["utilization rf"].same and not compared["utilization smt"].same
