@@ -96,7 +96,8 @@ def test_a_unit_changed_while_deciding_is_decided_again(store_url: str, change: 
 
 
 def test_a_unit_that_never_stops_changing_is_a_store_error(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A claim whose unit changes every time it is decided gives up after CLAIM_TRIES decisions, saying so."""
+    """A claim whose unit changes every time it is decided gives up after CLAIM_TRIES decisions, saying so, and
+    leaves no trace of the unit."""
     monkeypatch.setattr(sqlstore, "CLAIM_TRIES", 3)
     with open_store(store_url) as first, open_store(store_url) as second:
         decisions: list[int] = []
@@ -110,4 +111,5 @@ def test_a_unit_that_never_stops_changing_is_a_store_error(store_url: str, monke
         with pytest.raises(StoreError, match="unit SN1 changed every time it was about to be claimed"):
             first.claim("SN1", station="a", lot=None, product=None, decide=decide)
         assert decisions == [0, 1, 2]
+        assert first.units() == []  # a unit never claimed is not listed, however often it was looked at
         assert claim(second, "SN1") is None  # nothing was claimed

@@ -29,7 +29,12 @@ _ROW = (
 )
 _NO_ROW = (None, None, None, None, UnitStatus.IN_ROUTE, None, None, None)
 """The row of a unit never seen, as its first claim inserts it."""
-_ATTEMPTS = "SELECT count(*) FROM attempts a JOIN visits v ON v.id = a.visit WHERE v.serial = ?"
+_NOW = (
+    "SELECT claimed_by, lot, status, reason, product, lifecycle, "
+    "(SELECT count(*) FROM attempts a JOIN visits v ON v.id = a.visit WHERE v.serial = units.serial), "
+    "(SELECT hold FROM lots WHERE lots.lot = ?) FROM units WHERE serial = ?"
+)
+"""Who holds the unit, and what a decision on it read (``Sighting.version``), in one statement."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +78,12 @@ def take(
 ) -> bool:
     """Claim the unit for ``me`` if it is as ``seen`` and unclaimed; False (nothing written) if not."""
     now = time.time()
-    tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
-    row = tx.row(_ROW + tx.for_update, (serial,))
-    assert row is not None
-    hold = reading.lot_hold(tx, seen.lot) if seen.lot is not None else None
-    count = tx.row(_ATTEMPTS, (serial,))
-    assert count is not None
-    if row[0] is not None or (*row[3:], int(count[0]), hold) != seen.version:
+    new = tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
+    found = tx.row(_NOW + tx.for_update, (seen.lot, serial))
+    assert found is not None
+    if found[0] is not None or tuple(found[1:]) != seen.version:
+        if new == 1:  # a unit is listed once claimed, never for being looked at
+            tx.run("DELETE FROM units WHERE serial = ?", (serial,))
         return False
     tx.run(
         "UPDATE units SET claimed_by = ?, claimed_station = ?, claimed_at = ?, lot = coalesce(?, lot), "
