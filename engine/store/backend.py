@@ -25,7 +25,9 @@ class Backend(Protocol):
         """Begin a transaction; a write one takes the write lock up front; a durable one survives power loss."""
         ...
 
-    def end(self, conn: Any, *, commit: bool, durable: bool) -> None: ...
+    def end(self, conn: Any, *, write: bool, commit: bool, durable: bool) -> None:
+        """End what ``begin`` began (with the same ``write`` and ``durable``)."""
+        ...
 
     def migration_lock(self, conn: Any) -> None:
         """Inside the migration transaction: keep other processes from migrating at the same time."""

@@ -18,16 +18,13 @@ from typing import Any
 from engine.outcome import UnitStatus
 from engine.record import UnitRecord
 from engine.store import reading
-from engine.store.reading import load_unit
+from engine.store.reading import unit_with
 from engine.store.recovery import recover_holder, when
-from engine.store.rows import AttemptWriter
+from engine.store.rows import UNIT_COLUMNS, AttemptWriter
 from engine.store.worker import Tx
 
-_ROW = (
-    "SELECT claimed_by, claimed_station, claimed_at, lot, status, reason, product, lifecycle "
-    "FROM units WHERE serial = ?"
-)
-_NO_ROW = (None, None, None, None, UnitStatus.IN_ROUTE, None, None, None)
+_ROW = f"SELECT {UNIT_COLUMNS}, claimed_by, claimed_station, claimed_at FROM units WHERE serial = ?"
+_NO_ROW = (None, None, UnitStatus.IN_ROUTE, None, None, None, None, None, None)
 """The row of a unit never seen, as its first claim inserts it."""
 _NOW = (
     "SELECT claimed_by, lot, status, reason, product, lifecycle, "
@@ -53,13 +50,15 @@ class Sighting:
 
 
 def look(tx: Tx, serial: str, lot: str | None, me: str) -> Sighting:
-    """The unit as it is now. The row is read before the record: a change between the two is seen by ``take``."""
-    row = tx.row(_ROW, (serial,)) or _NO_ROW
-    record = load_unit(tx, serial)
+    """The unit as it is now. Its row is read first, then its attempts and its lot's hold: whatever changes
+    after the row was read, ``take`` sees."""
+    found = tx.row(_ROW, (serial,))
+    row = found or _NO_ROW
+    record = unit_with(tx, serial, None if found is None else found[:6])
     unit_lot = lot if lot is not None else record.lot
     hold = reading.lot_hold(tx, unit_lot) if unit_lot is not None else None
-    version = (*row[3:], len(record.attempts), hold)
-    holder, where, since = row[:3]
+    version = (*row[1:6], len(record.attempts), hold)
+    holder, where, since = row[6:]
     if holder is None:
         return Sighting(record, unit_lot, hold, version)
     if holder == me:

@@ -57,12 +57,17 @@ class PostgresBackend:
         return conn
 
     def begin(self, conn: Any, *, write: bool, durable: bool) -> None:
+        if not write:
+            # Reads run one statement at a time, each its own transaction: under READ COMMITTED a
+            # transaction gives each statement its own snapshot all the same, and costs two round trips.
+            return
         conn.execute("BEGIN")
         if durable:
             conn.execute("SET LOCAL synchronous_commit TO on")
 
-    def end(self, conn: Any, *, commit: bool, durable: bool) -> None:
-        conn.execute("COMMIT" if commit else "ROLLBACK")
+    def end(self, conn: Any, *, write: bool, commit: bool, durable: bool) -> None:
+        if write:
+            conn.execute("COMMIT" if commit else "ROLLBACK")
 
     def migration_lock(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))

@@ -5,6 +5,7 @@ Only the store's worker thread calls these, inside its transactions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from engine.record import Decision, LotRecord, UnitRecord
@@ -13,7 +14,11 @@ from engine.store.worker import Tx
 
 
 def load_unit(tx: Tx, serial: str) -> UnitRecord:
-    row = tx.row(f"SELECT {UNIT_COLUMNS} FROM units WHERE serial = ?", (serial,))
+    return unit_with(tx, serial, tx.row(f"SELECT {UNIT_COLUMNS} FROM units WHERE serial = ?", (serial,)))
+
+
+def unit_with(tx: Tx, serial: str, row: Sequence[Any] | None) -> UnitRecord:
+    """The unit's record from its row (``UNIT_COLUMNS``, None for a unit without one), read already."""
     attempts = [attempt_of(r) for r in tx.rows(SELECT_ATTEMPTS, (serial,))]
     identities = tx.rows(
         "SELECT kind, value, issued, retired FROM identities WHERE serial = ? ORDER BY issued", (serial,)

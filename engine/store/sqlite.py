@@ -76,7 +76,7 @@ class SqliteBackend:
             conn.execute("PRAGMA synchronous=FULL")
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
-    def end(self, conn: Any, *, commit: bool, durable: bool) -> None:
+    def end(self, conn: Any, *, write: bool, commit: bool, durable: bool) -> None:
         try:
             conn.execute("COMMIT" if commit else "ROLLBACK")
         finally:

@@ -262,10 +262,10 @@ class Worker:
             result = work(tx)
         except BaseException:
             _forget(tx)
-            self.backend.end(tx.conn, commit=False, durable=durable)
+            self.backend.end(tx.conn, write=write, commit=False, durable=durable)
             raise
         try:
-            self.backend.end(tx.conn, commit=True, durable=durable)
+            self.backend.end(tx.conn, write=write, commit=True, durable=durable)
         except BaseException:
             _forget(tx)
             raise
