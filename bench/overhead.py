@@ -6,16 +6,17 @@ the simulated operator, moves made by the flow's ``transitions`` machine), a fre
 Two configurations are the goals':
 
 ``memory``: the store a dry run keeps in memory (``open_store("sqlite://")``), no subscriber, no
-``timeout_s``: steps are called inline in the slot's thread. ``us_per_step_memory`` (goal: at most 15).
+``timeout_s`` (no step watched). ``us_per_step_memory`` (goal: at most 15).
 
 ``cli``: what ``floorflow run`` does on a terminal: a SQLite store on a file opened as the CLI opens it
 (``engine.store.open_store("sqlite:///<tmp>/bench.db")``), the live view the CLI attaches
 (``engine.run.console.progress_for(True, ...)``, redrawing from its own thread, to a terminal console
 writing to /dev/null) entered for the whole benchmark, and ``timeout_s`` on every stage, so every step
-runs in its slot's worker thread. ``ratio_vs_openhtf_cli`` (goal: at least 20).
+is watched by the run's watchdog (it runs in the slot's thread, as every step does).
+``ratio_vs_openhtf_cli`` (goal: at least 20).
 
 Between them, to show what costs what: ``file`` (the SQLite file, nothing else) and ``file_live`` (the
-file and the live view, steps inline).
+file and the live view, no step watched).
 
 OpenHTF: the equivalent test, N phases each measuring ``v`` with
 ``htf.measures(htf.Measurement('v').in_range(0, 2))``, run by ``htf.Test(*phases).execute(test_start=...)``
@@ -67,7 +68,7 @@ from engine.store import MEMORY, open_store
 from engine.store.history import History
 
 TARGET_US = 15.0
-"""The engine's budget per step: the store in memory, no subscriber, steps inline."""
+"""The engine's budget per step: the store in memory, no subscriber, no step watched."""
 TARGET_RATIO_CLI = 20.0
 """How many times cheaper per step than OpenHTF the engine must be as ``floorflow run`` runs it."""
 TIMEOUT_S = 30.0
@@ -260,8 +261,8 @@ def _rounded(value: float | None) -> float | None:
 
 
 LABELS = {
-    "memory": "floorflow: store in memory, inline (memory)",
-    "file": "floorflow: SQLite file, inline (file)",
+    "memory": "floorflow: store in memory (memory)",
+    "file": "floorflow: SQLite file (file)",
     "file_live": "floorflow: SQLite file, live view (file_live)",
     "cli": "floorflow: file, live view, timeout_s (cli)",
 }

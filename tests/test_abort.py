@@ -22,13 +22,13 @@ from engine.context import StepContext, UnitInfo
 from engine.events import Event, StepEnded, Stopping
 from engine.flow import Flow
 from engine.outcome import Outcome
-from engine.run.attempt import StepTimeout, StepWorker
+from engine.run.attempt import LeftBehind, StepTimeout, StepWatch, Watchdog
 from engine.run.measure import Judge
 from engine.run.operator import TerminalOperator
 from engine.run.runner import StationRunner, UnitResult, UnitSpec
 from engine.store import open_store
 from engine.store.history import History
-from engine.testing import FakeOperator
+from engine.testing import FakeDevice, FakeOperator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -238,10 +238,10 @@ def test_ctrl_c_at_an_operator_prompt_ends_the_attempt_at_once_and_records_it() 
     assert events[stopping] == Stopping(1, 5.0)
 
 
-# -- the slot's step worker ---------------------------------------------------------------------------
+# -- the watch on a slot's timed steps ----------------------------------------------------------------
 
 
-def _timed_context(cancelled: threading.Event | None = None) -> StepContext:
+def _timed_context(cancelled: threading.Event | None = None, device: object = None) -> StepContext:
     timed = stage("wait", Probe, timeout_s=0.1)
     return StepContext(
         params=timed.params,
@@ -250,7 +250,7 @@ def _timed_context(cancelled: threading.Event | None = None) -> StepContext:
         slot=1,
         station=None,
         attempt=1,
-        device=None,
+        device=device,
         operator=FakeOperator(),
         resources={},
         images={},
@@ -260,42 +260,109 @@ def _timed_context(cancelled: threading.Event | None = None) -> StepContext:
     )
 
 
-def test_a_step_worker_is_reused_until_a_step_is_abandoned_then_replaced() -> None:
-    """A StepWorker runs call after call in one thread and hands back what the step returned or raised; a step
-    that outlives its timeout and grace is left behind with its thread, and the next call gets a new thread."""
-    release = threading.Event()
+class _TakenOver:
+    """A watch's take_over: notes the step, the error and the thread it was called in."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[StepContext, str, int]] = []
+        self.done = threading.Event()
+
+    def __call__(self, ctx: StepContext, error: str) -> None:
+        self.calls.append((ctx, error, threading.get_ident()))
+        self.done.set()
+
+
+def _watched() -> tuple[Watchdog, StepWatch, _TakenOver]:
+    dog, watch, taken = Watchdog(), StepWatch("slot-1"), _TakenOver()
+    dog.watch(watch, taken)
+    return dog, watch, taken
+
+
+def test_a_watched_step_runs_in_the_calling_thread_and_hands_back_what_it_returned_or_raised() -> None:
+    """A timed step runs in the slot's own thread: what it returns is returned and what it raises is raised; no
+    thread takes over."""
+    dog, watch, taken = _watched()
     idents: list[int] = []
 
     def note(ctx: StepContext) -> int:
         idents.append(threading.get_ident())
         return len(idents)
 
-    def stuck(ctx: StepContext) -> None:
-        idents.append(threading.get_ident())
-        release.wait(HANG_LIMIT_S)
-
     def broken(ctx: StepContext) -> None:
         raise ValueError("broken")
 
-    with StepWorker("slot-1-steps") as worker:
-        assert [worker.call(note, _timed_context(), 1.0, 0.1) for _ in range(3)] == [1, 2, 3]
+    try:
+        assert [watch.call(note, _timed_context(), 1.0, 0.1) for _ in range(3)] == [1, 2, 3]
         with pytest.raises(ValueError, match="broken"):
-            worker.call(broken, _timed_context(), 1.0, 0.1)
-        assert worker.threads == 1 and len(set(idents)) == 1
-        left = _timed_context()
+            watch.call(broken, _timed_context(), 1.0, 0.1)
+    finally:
+        dog.close()
+    assert set(idents) == {threading.get_ident()} and taken.calls == []
+
+
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+def test_a_watched_step_past_its_timeout_that_stops_raises_step_timeout_in_its_own_thread(ends: str) -> None:
+    """Past its timeout a step is told to stop and its device closed; one that then returns, or raises (here what
+    the closed device made it raise), gives StepTimeout in its own thread, and nothing takes over."""
+    dog, watch, taken = _watched()
+    device = FakeDevice("SN1", 1)
+
+    def waits(ctx: StepContext) -> str:
+        if ctx.cancelled.wait(HANG_LIMIT_S) and ends == "raises":
+            raise OSError("the device was closed")
+        return "late"
+
+    ctx = _timed_context(device=device)
+    try:
+        with pytest.raises(StepTimeout):
+            watch.call(waits, ctx, 0.05, 5.0)
+    finally:
+        dog.close()
+    assert ctx.cancelled.is_set() and device.closed == 1 and not ctx.abandoned and taken.calls == []
+
+
+@pytest.mark.parametrize("by", ["timeout", "stop"])
+def test_a_watched_step_that_does_not_stop_is_left_behind_and_another_thread_takes_over(by: str) -> None:
+    """A step that outlives its timeout (or a stop's cancel) and its grace: take_over is called, in another
+    thread, with the attempt's error, ctx.abandoned says so; when the step returns at last, its thread gets
+    LeftBehind."""
+    dog, watch, taken = _watched()
+    release, cancelled = threading.Event(), threading.Event()
+    ctx = _timed_context(cancelled)
+    raised: list[BaseException] = []
+
+    def stuck(ctx: StepContext) -> str:
+        release.wait(HANG_LIMIT_S)
+        return "late"
+
+    def slot() -> None:
         try:
-            with pytest.raises(StepTimeout):
-                worker.call(stuck, left, 0.05, 0.05)
-        finally:
-            release.set()
-        assert left.abandoned and left.cancelled.is_set()
-        assert worker.call(note, _timed_context(), 1.0, 0.1) == 5
-        assert worker.threads == 2 and idents[3] == idents[0] != idents[4]
+            watch.call(stuck, ctx, 0.05 if by == "timeout" else 30.0, 0.05)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=slot)
+    thread.start()
+    if by == "stop":
+        cancelled.set()
+    try:
+        assert taken.done.wait(5), "nothing took over"
+        assert thread.is_alive() and raised == []
+    finally:
+        release.set()
+        dog.close()
+    thread.join(5)
+    [(seen, error, ident)] = taken.calls
+    assert seen is ctx and ctx.abandoned and ctx.cancelled.is_set() and ident != thread.ident
+    told = "timed out after 0.1 s; the unit's device was closed; " if by == "timeout" else "told to stop; "
+    assert error == told + "the step did not stop within 0.05 s and its thread was left running"
+    assert [type(e) for e in raised] == [LeftBehind]
 
 
-def test_a_step_a_stop_cancels_returns_in_its_worker_which_goes_on() -> None:
-    """A step cancelled by a stop that returns within its grace hands back what it returned, and the same thread
-    runs the next step."""
+def test_a_watched_step_a_stop_cancels_returns_what_it_returned_in_its_own_thread() -> None:
+    """A timed step cancelled by a stop that returns within its grace hands back what it returned, in the
+    slot's own thread, and the next step runs there too."""
+    dog, watch, taken = _watched()
     cancelled = threading.Event()
     idents: list[int] = []
 
@@ -305,7 +372,9 @@ def test_a_step_a_stop_cancels_returns_in_its_worker_which_goes_on() -> None:
         return "stopped"
 
     threading.Timer(0.05, cancelled.set).start()
-    with StepWorker("slot-1-steps") as worker:
-        assert worker.call(waits, _timed_context(cancelled), 5.0, 1.0) == "stopped"
-        assert worker.call(waits, _timed_context(cancelled), 5.0, 1.0) == "stopped"
-    assert worker.threads == 1 and len(idents) == 2 and idents[0] == idents[1]
+    try:
+        assert watch.call(waits, _timed_context(cancelled), 5.0, 1.0) == "stopped"
+        assert watch.call(waits, _timed_context(cancelled), 5.0, 1.0) == "stopped"
+    finally:
+        dog.close()
+    assert idents == [threading.get_ident()] * 2 and taken.calls == []

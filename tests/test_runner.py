@@ -14,7 +14,7 @@ from steplab import Bench, Cleanup, Measure, Probe, Sleep, build, direct_flow, m
 from engine.context import StepContext
 from engine.events import Event, StepEnded, StepStarted, UnitEnded, UnitStarted
 from engine.flow import Limits, Measurement
-from engine.outcome import Outcome, UnitStatus, Verdict
+from engine.outcome import Outcome, StationError, UnitStatus, Verdict
 from engine.run.runner import UnitSpec
 from engine.store.history import History
 
@@ -314,9 +314,10 @@ def test_hanging_step_times_out_and_the_slot_goes_on(tmp_path: Path) -> None:
     assert bench.runs[("SN2", "test")] == 1
 
 
-def test_timed_steps_of_a_slot_share_one_long_lived_thread() -> None:
-    """Steps with timeout_s run off the slot's own thread, in one worker thread per slot, reused by every step of
-    every unit the slot runs: 3 units of 2 timed stages over 2 slots use 2 step threads, one per slot."""
+def test_timed_steps_run_in_their_slots_own_thread() -> None:
+    """Steps with timeout_s run in the slot's own thread, as untimed steps do (a watchdog watches their deadline,
+    no thread is handed the step): 3 units of a timed and an untimed stage over 2 slots use 2 threads, one per
+    slot, named after it."""
     seen: list[tuple[int, str, int]] = []
     lock = threading.Lock()
 
@@ -324,14 +325,14 @@ def test_timed_steps_of_a_slot_share_one_long_lived_thread() -> None:
         with lock:
             seen.append((ctx.slot, threading.current_thread().name, threading.get_ident()))
 
-    flow = direct_flow([stage("a", Probe, timeout_s=5), stage("b", Probe, timeout_s=5)])
+    flow = direct_flow([stage("a", Probe, timeout_s=5), stage("b", Probe)])
     bench, history = Bench(probe=where), memory_store()
     results = runner(flow, bench, history).run(_units("SN1", "SN2", "SN3"), slots=2)
     assert {r.status for r in results} == {"shipped"}
     assert len(seen) == 6
     [one] = {(name, ident) for slot, name, ident in seen if slot == 1}
     [two] = {(name, ident) for slot, name, ident in seen if slot == 2}
-    assert (one[0], two[0]) == ("slot-1-steps", "slot-2-steps") and one[1] != two[1]
+    assert (one[0], two[0]) == ("slot-1", "slot-2") and one[1] != two[1]
 
 
 def test_a_timed_out_step_that_does_not_stop_takes_its_slot_out_of_service() -> None:
@@ -360,6 +361,114 @@ def test_a_timed_out_step_that_does_not_stop_takes_its_slot_out_of_service() -> 
     assert "slot 1 is out of service" in (by_serial["SN3"].reason or "")
     assert history.unit("SN3").attempts == [] and bench.runs[("SN3", "test")] == 0
     assert (by_serial["SN2"].status, by_serial["SN4"].status) == ("shipped", "shipped")
+
+
+class _Ignores:
+    """A timed step body that ignores ctx.cancelled for the units it is told to, until the test releases it; it
+    registers a cleanup and measures, so what its thread does after it returns can be seen."""
+
+    def __init__(self, *serials: str) -> None:
+        self.serials = serials
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.cleaned: list[tuple[str, str]] = []
+
+    def __call__(self, ctx: StepContext) -> None:
+        ctx.on_cleanup(lambda: self.cleaned.append((ctx.unit.serial, threading.current_thread().name)))
+        if ctx.unit.serial in self.serials:
+            self.threads.append(threading.current_thread())
+            self.waiting.set()
+            self.release.wait(10)
+            ctx.measure("late", 1)
+
+
+def test_a_step_left_behind_is_ended_by_the_thread_taking_over_and_records_nothing_when_it_returns() -> None:
+    """A timed step that ignores its timeout and its grace: a new thread takes over its slot, records the attempt
+    as the timeout ERROR (its cleanup run, the device closed once, the unit ended and its claim released) and
+    gives the slot's next unit its result; when the step returns at last, its thread records nothing, sends no
+    event and ends."""
+    ignores, events = _Ignores("SN1"), list[Event]()
+    flow = direct_flow([stage("test", Probe, timeout_s=0.1)])
+    bench, history = Bench(probe=ignores), memory_store()
+    station = runner(flow, bench, history, subscribers=[events.append])
+    station.stop_grace_s = 0.2
+    try:
+        results = station.run(_units("SN1", "SN2"), slots=1)
+    finally:
+        ignores.release.set()
+    [stuck] = ignores.threads
+    stuck.join(5)
+    assert not stuck.is_alive()
+    assert [(r.serial, r.status) for r in results] == [("SN1", "error"), ("SN2", "error")]
+    assert "timed out after 0.1 s" in (results[0].reason or "") and "out of service" in (results[1].reason or "")
+    [attempt] = history.unit("SN1").attempts
+    assert attempt.outcome is Outcome.ERROR and attempt.measurements == ()
+    assert "did not stop within 0.2 s and its thread was left running" in (attempt.error or "")
+    assert history.unit("SN1").status == "in-route" and history.unit("SN2").attempts == []
+    assert [s for s, _ in ignores.cleaned] == ["SN1"]
+    assert bench.device_of("SN1").closed == 2  # at the timeout, and as the unit ended
+    assert [type(e).__name__ for e in events] == ["UnitStarted", "StepStarted", "StepEnded", "UnitEnded", "UnitEnded"]
+    [again] = runner(flow, Bench(), history).run(_units("SN1"))
+    assert again.status == "shipped"  # its claim was released
+
+
+def test_a_timed_step_that_stops_in_its_grace_goes_on_in_its_own_thread_and_the_slot_runs_its_next_unit() -> None:
+    """A timed step that stops when told to at its timeout: its own thread (no other takes over) records the
+    timeout ERROR and runs the slot's next unit."""
+    idents: list[int] = []
+
+    def stops(ctx: StepContext) -> None:
+        idents.append(threading.get_ident())
+        if ctx.unit.serial == "SN1" and ctx.cancelled.wait(10):
+            raise StationError("told to stop")
+
+    flow = direct_flow([stage("test", Probe, timeout_s=0.1)])
+    history = memory_store()
+    results = runner(flow, Bench(probe=stops), history).run(_units("SN1", "SN2"), slots=1)
+    assert [(r.serial, r.status) for r in results] == [("SN1", "error"), ("SN2", "shipped")]
+    [attempt] = history.unit("SN1").attempts
+    assert "timed out after 0.1 s" in (attempt.error or "") and (attempt.error or "").endswith("the step stopped")
+    assert len(idents) == 2 and idents[0] == idents[1]
+
+
+@pytest.mark.parametrize("honours", [True, False], ids=["stops", "ignores"])
+def test_a_stop_during_a_timed_step_aborts_it(honours: bool) -> None:
+    """runner.stop() while a timed step runs: a step that stops is recorded ABORTED by its own thread; one that
+    ignores the stop is given up after the grace, recorded ABORTED, and records nothing when it returns."""
+    ignores = _Ignores() if honours else _Ignores("SN1")
+
+    def step(ctx: StepContext) -> None:
+        if honours:
+            ignores.threads.append(threading.current_thread())
+            ignores.waiting.set()
+            if ctx.cancelled.wait(10):
+                raise StationError("told to stop")
+        else:
+            ignores(ctx)
+
+    flow = direct_flow([stage("test", Probe, timeout_s=30), stage("pack", Probe)])
+    history = memory_store()
+    station = runner(flow, Bench(probe=step), history)
+    station.stop_grace_s = 0.3
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.extend(station.run(_units("SN1", "SN2"), slots=1)))
+    worker.start()
+    try:
+        assert ignores.waiting.wait(5), "the step never started"
+        station.stop()
+        worker.join(5)
+        assert not worker.is_alive()
+    finally:
+        ignores.release.set()
+    [stuck] = ignores.threads
+    stuck.join(5)
+    assert not stuck.is_alive()
+    assert [(r.serial, r.status) for r in results] == [("SN1", "aborted")]
+    assert _attempts(history, "SN1") == [("test", 1, Outcome.ABORTED)]
+    [attempt] = history.unit("SN1").attempts
+    assert ("given up" in (attempt.error or "")) is not honours
+    assert history.unit("SN1").status == "in-route" and history.unit("SN2").attempts == []
 
 
 @pytest.mark.parametrize(

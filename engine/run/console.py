@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from engine.events import Event, StepEnded, StepProgress, StepStarted, Stopping, UnitStarted
+from engine.events import Event, StepEnded, StepProgress, StepStarted, Stopping, UnitEnded, UnitStarted
 from engine.outcome import Outcome
 
 _OUTCOME_STYLE = {
@@ -117,12 +117,10 @@ class PlainProgress:
 @dataclass
 class _Slot:
     serial: str | None = None
-    stage: str | None = None
-    attempt: int | None = None
-    started: float | None = None
-    """Wall-clock start of the running attempt; None once it ended."""
-    duration_s: float | None = None
-    last: Text | None = None
+    step: StepStarted | StepEnded | None = None
+    """The attempt shown: running (StepStarted) or the last ended (StepEnded); None once the unit ended."""
+    last: StepEnded | UnitEnded | None = None
+    """What ended last in the slot: an attempt (its outcome) or the unit (its status)."""
     progress: float | None = None
 
 
@@ -136,11 +134,21 @@ class _Unit:
     failures: int = 0
 
 
+def _last(ended: StepEnded | UnitEnded | None) -> Text | str:
+    """The "last" cell: the outcome of the attempt that ended last, or the status of the unit."""
+    if isinstance(ended, StepEnded):
+        return Text(str(ended.outcome), style=_OUTCOME_STYLE.get(ended.outcome, ""))
+    if isinstance(ended, UnitEnded):
+        return Text(ended.status, style=_STATUS_STYLE.get(ended.status, "yellow"))
+    return ""
+
+
 class LiveProgress:
     """A live table of the slots, and a summary table of the units when it stops.
 
-    Events only update state under a lock; rich redraws the table from its own thread, so a slot
-    never waits for the terminal.
+    An event only notes what it says (a reference or a counter, under a lock); rich draws the table
+    from those notes on its own thread, a few times a second, so a slot never waits for the terminal
+    and pays nothing per step for the drawing.
     """
 
     def __init__(
@@ -176,27 +184,27 @@ class LiveProgress:
             self.console.print(Text(stopping_line(event), style="bold yellow"))
             return
         with self._lock:
-            slot = self._slots.setdefault(event.slot, _Slot())
-            unit = self._units.setdefault(event.serial, _Unit(event.serial))
-            if isinstance(event, UnitStarted):
-                self._slots[event.slot] = _Slot(serial=event.serial)
-            elif isinstance(event, StepStarted):
-                slot.serial, slot.stage, slot.attempt = event.serial, event.stage, event.attempt
-                slot.started, slot.duration_s, slot.progress = event.started, None, None
-            elif isinstance(event, StepProgress):
-                slot.progress = event.fraction
-            elif isinstance(event, StepEnded):
-                slot.serial, slot.stage, slot.attempt = event.serial, event.stage, event.attempt
-                slot.started, slot.duration_s, slot.progress = None, event.duration_s, None
-                slot.last = Text(str(event.outcome), style=_OUTCOME_STYLE.get(event.outcome, ""))
+            slot = self._slots.get(event.slot)
+            if slot is None:
+                slot = self._slots[event.slot] = _Slot()
+            unit = self._units.get(event.serial)
+            if unit is None:
+                unit = self._units[event.serial] = _Unit(event.serial)
+            if isinstance(event, StepEnded):
+                slot.serial, slot.step, slot.last, slot.progress = event.serial, event, event, None
                 if event.outcome is Outcome.PASS:
                     unit.passed.add(event.stage)
-                elif event.outcome in (Outcome.FAIL, Outcome.ERROR):
+                elif event.outcome is Outcome.FAIL or event.outcome is Outcome.ERROR:
                     unit.failures += 1
+            elif isinstance(event, StepStarted):
+                slot.serial, slot.step, slot.progress = event.serial, event, None
+            elif isinstance(event, StepProgress):
+                slot.progress = event.fraction
+            elif isinstance(event, UnitStarted):
+                self._slots[event.slot] = _Slot(serial=event.serial)
             else:
                 unit.status, unit.reason = event.status, event.reason
-                slot.stage = slot.attempt = slot.started = slot.duration_s = None
-                slot.last = Text(event.status, style=_STATUS_STYLE.get(event.status, "yellow"))
+                slot.step, slot.last = None, event
 
     # -- rendering --
 
@@ -207,21 +215,22 @@ class LiveProgress:
         for column in ("slot", "unit", "stage", "attempt", "elapsed", "last"):
             table.add_column(column, justify="right" if column in ("slot", "attempt", "elapsed") else "left")
         with self._lock:
-            for number, slot in sorted(self._slots.items()):
-                if slot.started is not None:
-                    elapsed = _seconds(max(now - slot.started, 0.0))
-                elif slot.duration_s is not None:
-                    elapsed = _seconds(slot.duration_s)
-                else:
-                    elapsed = ""
-                table.add_row(
-                    str(number),
-                    slot.serial or "idle",
-                    (slot.stage or "") + (f" {slot.progress:.0%}" if slot.progress is not None else ""),
-                    str(slot.attempt) if slot.attempt is not None else "",
-                    elapsed,
-                    slot.last or "",
-                )
+            rows = [(number, slot.serial, slot.step, slot.last, slot.progress) for number, slot in self._slots.items()]
+        for number, serial, step, last, progress in sorted(rows, key=lambda row: row[0]):
+            if isinstance(step, StepStarted):
+                elapsed = _seconds(max(now - step.started, 0.0))
+            elif step is not None:
+                elapsed = _seconds(step.duration_s)
+            else:
+                elapsed = ""
+            table.add_row(
+                str(number),
+                serial or "idle",
+                (step.stage if step is not None else "") + (f" {progress:.0%}" if progress is not None else ""),
+                str(step.attempt) if step is not None else "",
+                elapsed,
+                _last(last),
+            )
         return table
 
     def summary(self) -> Table:

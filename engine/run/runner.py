@@ -18,14 +18,16 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from engine.context import Line, Operator
+from engine.context import Line, Operator, StepContext
 from engine.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
 from engine.flow import Flow, Stage
 from engine.outcome import Outcome, StationError, UnitStatus
 from engine.record import UnitRecord
 from engine.registry import Registry
 from engine.report.text import left_the_line
+from engine.run.attempt import LeftBehind
 from engine.run.guards import Refusal
 from engine.run.machine import FlowMachine, SlotModel
 from engine.run.signals import signals_noted
@@ -99,15 +101,18 @@ class StationRunner:
         self._crew = crew
         interrupted = False
         try:
-            crew.start(self.run_unit, self._not_run)
-            crew.wait()
-        except KeyboardInterrupt:
-            interrupted = True
-        if interrupted or self.abort.is_set():
-            note = f"floorflow: already aborting: the running steps have {self.stop_grace_s:g} s to clean up\n"
-            with signals_noted(note):  # a second Ctrl-C must not leave slots writing as the store closes
-                self.stop()
-                crew.wind_down(self._deadline(), self._give_up)
+            try:
+                crew.start(self.run_unit, self._not_run, self._carry_on)
+                crew.wait()
+            except KeyboardInterrupt:
+                interrupted = True
+            if interrupted or self.abort.is_set():
+                note = f"floorflow: already aborting: the running steps have {self.stop_grace_s:g} s to clean up\n"
+                with signals_noted(note):  # a second Ctrl-C must not leave slots writing as the store closes
+                    self.stop()
+                    crew.wind_down(self._deadline(), self._give_up)
+        finally:
+            crew.close()
         return crew.results()
 
     def _models(self, slots: int) -> list[SlotModel]:
@@ -232,16 +237,34 @@ class StationRunner:
         finally:
             with self._lock:
                 self._cancels.discard(cancel)
-        self.stages.forget(unit.serial)
+        return self._finish(unit.serial, slot, state, result)
+
+    def _finish(self, serial: str, slot: Slot, state: UnitState, result: UnitResult) -> UnitResult:
+        """The unit leaves the slot: its claim released, where it stands recorded, its end told."""
+        self.stages.forget(serial)
         try:
-            record_of.finish(unit.serial, result.status, result.reason, state.lifecycle_state)
+            slot.record.finish(serial, result.status, result.reason, state.lifecycle_state)
         except SlotClosed:
             raise
         except Exception as exc:
-            log.exception("the record of %s could not be written", unit.serial)
-            result = UnitResult(unit.serial, UnitStatus.ERROR, f"the unit's record could not be written: {exc}")
-        self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
+            log.exception("the record of %s could not be written", serial)
+            result = UnitResult(serial, UnitStatus.ERROR, f"the unit's record could not be written: {exc}")
+        self._emit_from(slot, UnitEnded(serial, slot.number, result.status, result.reason))
         return result
+
+    def _carry_on(self, slot: Slot, ctx: StepContext, error: str) -> UnitResult:
+        """The slot's thread was left behind in a timed step that did not stop: from the thread taking over, end
+        its attempt and its unit as that thread would have (the step's cleanups, the device closed, the record)."""
+        running, state = slot.record.running, slot.record.state
+        if running is None or state is None:
+            raise SlotClosed("the slot's unit was already ended")
+        outcome, reason = self.stages.left_behind(slot, ctx, error)
+        result = self._ended(running.unit, running.stage, outcome, reason)
+        assert result is not None  # an ERROR or ABORTED attempt ends the unit
+        self._close(running.unit, running.device)
+        with self._lock:
+            self._cancels.discard(ctx.cancelled)
+        return self._finish(running.unit.serial, slot, state, result)
 
     def _admission(self, record: UnitRecord, model: SlotModel, state: UnitState, lot_hold: str | None) -> str | None:
         """Why the unit may not start here (None: it may), decided on its record as read.
@@ -285,7 +308,7 @@ class StationRunner:
         bind = getattr(operator, "for_unit", None)
         if callable(bind):  # an operator that says which unit and slot is asking, and stops asking at a stop
             operator = bind(unit.serial, slot.number, cancelled=cancel)
-        ran_here = False
+        ran_here = left_behind = False
         try:
             while True:
                 if self.abort.is_set():
@@ -304,17 +327,33 @@ class StationRunner:
                     return UnitResult(unit.serial, UnitStatus.REFUSED, str(refused))
                 outcome, error = self.stages.run(unit, state, stage, slot, device, operator, cancel)
                 ran_here = True
-                if outcome is Outcome.ABORTED:
-                    return UnitResult(unit.serial, UnitStatus.ABORTED, error)
-                if outcome is Outcome.ERROR:
-                    return UnitResult(unit.serial, UnitStatus.ERROR, f"'{stage.id}': {error}")
+                ended = self._ended(unit, stage, outcome, error)
+                if ended is not None:
+                    return ended
+        except LeftBehind:
+            left_behind = True  # this thread was given up on: the device is the taking-over thread's to close
+            raise
         finally:
-            close = getattr(device, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    log.exception("closing the device of %s failed", unit.serial)
+            if not left_behind:
+                self._close(unit, device)
+
+    @staticmethod
+    def _ended(unit: UnitSpec, stage: Stage, outcome: Outcome, error: str | None) -> UnitResult | None:
+        """The unit's result when the stage's outcome ends its route here (an error, an abort), else None."""
+        if outcome is Outcome.ABORTED:
+            return UnitResult(unit.serial, UnitStatus.ABORTED, error)
+        if outcome is Outcome.ERROR:
+            return UnitResult(unit.serial, UnitStatus.ERROR, f"'{stage.id}': {error}")
+        return None
+
+    @staticmethod
+    def _close(unit: UnitSpec, device: Any) -> None:
+        close = getattr(device, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.exception("closing the device of %s failed", unit.serial)
 
     def _leave(self, unit: UnitSpec, stage: Stage, ran_here: bool) -> UnitResult:
         """The next stage is another station's: the unit moves on (admission refused one that came too early)."""

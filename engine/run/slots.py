@@ -19,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
+from engine.context import StepContext
 from engine.flow import Stage
 from engine.outcome import UnitStatus
 from engine.record import Attempt, UnitRecord
-from engine.run.attempt import StepWorker
+from engine.run.attempt import LeftBehind, StepWatch, Watchdog
 from engine.run.machine import SlotModel
 from engine.run.unitstate import UnitState
 from engine.store.history import Decide, History
@@ -73,6 +75,8 @@ class Running:
     started: float
     device: Any
     intent: int | None = None
+    clock: float = 0.0
+    """When the step was called (time.perf_counter()): its duration runs from there."""
 
 
 class SlotRecord:
@@ -180,8 +184,8 @@ class SlotRecord:
 
 @dataclass(eq=False)
 class Slot:
-    """One socket: its number, its model in the flow's machine, its units in order, its record, and the thread
-    its steps with a timeout run in."""
+    """One socket: its number, its model in the flow's machine, its units in order, its record, and the watch
+    on its timed steps."""
 
     model: SlotModel
     units: list[UnitSpec]
@@ -191,15 +195,19 @@ class Slot:
     finished: threading.Event = field(default_factory=threading.Event)
     number: int = field(init=False)
     """The socket's number, from 1 (the model's slot)."""
-    worker: StepWorker = field(init=False)
+    watch: StepWatch = field(init=False)
+    position: int = 0
+    """Which of its units the slot is at."""
 
     def __post_init__(self) -> None:
         self.number = self.model.slot
-        self.worker = StepWorker(f"slot-{self.number}-steps")
+        self.watch = StepWatch(f"slot-{self.number}")
 
 
 RunUnit = Callable[[UnitSpec, Slot], UnitResult]
 NotRun = Callable[[UnitSpec, Slot], UnitResult]
+CarryOn = Callable[[Slot, StepContext, str], UnitResult]
+"""Ends the unit of a slot whose thread was left behind in a step (with the attempt's error), in its place."""
 GiveUp = Callable[[Slot], None]
 
 
@@ -209,15 +217,18 @@ class Crew:
     def __init__(self, slots: Sequence[Slot], abort: threading.Event) -> None:
         self.slots = list(slots)
         self.abort = abort
+        self.watchdog = Watchdog()
         self._all_finished = threading.Event()
         self._running = len(self.slots)
         self._lock = threading.Lock()
 
-    def start(self, run_unit: RunUnit, not_run: NotRun) -> None:
+    def start(self, run_unit: RunUnit, not_run: NotRun, carry_on: CarryOn) -> None:
         together = threading.Event()  # every slot starts at once: a late-started slot would trail the gang
+        for slot in self.slots:
+            self.watchdog.watch(slot.watch, partial(self._take_over, slot, run_unit, not_run, carry_on))
         threads = [
             threading.Thread(
-                target=self._work, args=(slot, run_unit, not_run, together), name=f"slot-{slot.number}", daemon=True
+                target=self._work, args=(slot, run_unit, not_run, together), name=slot.watch.name, daemon=True
             )
             for slot in self.slots
         ]
@@ -232,27 +243,51 @@ class Crew:
 
     def _work(self, slot: Slot, run_unit: RunUnit, not_run: NotRun, together: threading.Event) -> None:
         together.wait()
+        self._serve(slot, 0, run_unit, not_run)
+
+    def _take_over(
+        self, slot: Slot, run_unit: RunUnit, not_run: NotRun, carry_on: CarryOn, ctx: StepContext, error: str
+    ) -> None:
+        """The slot's thread was left behind in a step: this thread ends its unit and runs the slot's others."""
+        self._serve(slot, slot.position, run_unit, not_run, partial(carry_on, slot, ctx, error))
+
+    def _serve(
+        self,
+        slot: Slot,
+        start: int,
+        run_unit: RunUnit,
+        not_run: NotRun,
+        carried: Callable[[], UnitResult] | None = None,
+    ) -> None:
+        """Run the slot's units from ``start``; ``carried`` ends the first, whose thread was left behind."""
+        left_behind = False
         try:
-            for unit in slot.units:
-                if self.abort.is_set():
+            for position in range(start, len(slot.units)):
+                unit = slot.units[position]
+                slot.position = position
+                if carried is None and self.abort.is_set():
                     return
-                if slot.out_of_service is not None:
-                    result = not_run(unit, slot)
-                else:
-                    try:
+                try:
+                    if carried is not None:
+                        result, carried = carried(), None
+                    elif slot.out_of_service is not None:
+                        result = not_run(unit, slot)
+                    else:
                         result = run_unit(unit, slot)
-                    except SlotClosed:
-                        return
-                    except Exception as exc:  # a slot must outlive any one unit
-                        log.exception("unit %s could not be run", unit.serial)
-                        result = UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
+                except SlotClosed:
+                    return
+                except Exception as exc:  # a slot must outlive any one unit
+                    log.exception("unit %s could not be run", unit.serial)
+                    result = UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
                 try:
                     slot.record.keep(result)
                 except SlotClosed:
                     return
+        except LeftBehind:
+            left_behind = True  # the slot's work goes on in the thread that took it over
         finally:
-            slot.worker.close()
-            self._finished(slot)
+            if not left_behind:
+                self._finished(slot)
 
     def _finished(self, slot: Slot) -> None:
         slot.finished.set()
@@ -268,6 +303,10 @@ class Crew:
         while not self._all_finished.wait(0.1):
             if self.abort.is_set():
                 return
+
+    def close(self) -> None:
+        """The run is over: stop watching the slots' steps."""
+        self.watchdog.close()
 
     def wind_down(self, deadline: float, give_up: GiveUp) -> None:
         """Wait for the slots until ``deadline`` (time.monotonic()); give up on each still busy then."""

@@ -160,17 +160,39 @@ class StageRunner:
     ) -> tuple[Outcome, str | None]:
         ctx = self._context(unit, state, stage, slot.number, tries, device, operator, cancel)
         started = time.time()
-        slot.record.begin(Running(unit, stage, tries, started, device))
-        intent = None
+        running = Running(unit, stage, tries, started, device)
+        slot.record.begin(running)
         if stage.irreversible:
-            intent, refused = self._intend(unit, stage, slot, tries, started)
+            running.intent, refused = self._intend(unit, stage, slot, tries, started)
             if refused is not None:
                 return Outcome.ERROR, refused
         if self.emit is not None:
             self._started(unit, stage, slot, ctx, tries, started)
-        clock = time.perf_counter()
+        running.clock = time.perf_counter()
         outcome, error = call_step(
-            self._steps[stage.id], ctx, self._judges[stage.id].expected, self.grace_s, slot.worker
+            self._steps[stage.id], ctx, self._judges[stage.id].expected, slot.watch, self.grace_s
+        )
+        return self._ended(state, slot, running, ctx, outcome, error)
+
+    def left_behind(self, slot: Slot, ctx: StepContext, error: str) -> tuple[Outcome, str | None]:
+        """The slot's thread was left behind in its step: end the attempt as that thread would have, an ERROR
+        (ABORTED in a stop), from the thread taking over. (Neither is retried nor moves the slot's model.)"""
+        running, state = slot.record.running, slot.record.state
+        if running is None or state is None:
+            raise SlotClosed("the slot's unit was already ended")
+        return self._ended(state, slot, running, ctx, Outcome.ERROR, error)
+
+    def _ended(
+        self, state: UnitState, slot: Slot, running: Running, ctx: StepContext, outcome: Outcome, error: str | None
+    ) -> tuple[Outcome, str | None]:
+        """The step returned (or was left behind): clean up, judge the attempt's outcome, record it."""
+        unit, stage, tries, started, device, intent = (
+            running.unit,
+            running.stage,
+            running.tries,
+            running.started,
+            running.device,
+            running.intent,
         )
         if ctx.abandoned:
             slot.out_of_service = f"a step of unit {unit.serial} in it did not stop when told to ('{stage.id}')"
@@ -181,7 +203,7 @@ class StageRunner:
             error = cleaned
         if self.abort.is_set() and outcome is not Outcome.PASS:
             outcome = Outcome.ABORTED
-        duration = time.perf_counter() - clock
+        duration = time.perf_counter() - running.clock
         quarantine = None
         if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
             quarantine = self.quarantine(stage, outcome, error)
