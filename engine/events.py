@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from engine.context import MeasurementRecord
 from engine.outcome import Outcome
@@ -20,8 +20,9 @@ class UnitStarted:
     lot: str | None = None
 
 
-@dataclass(frozen=True)
-class StepStarted:
+class StepStarted(NamedTuple):
+    """(A tuple, as StepEnded: two are made per attempt, so kept cheap.)"""
+
     serial: str
     slot: int
     stage: str
@@ -44,8 +45,9 @@ class StepProgress:
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class StepEnded:
+class StepEnded(NamedTuple):
+    """(A tuple: a frozen dataclass costs a microsecond more to make, per attempt.)"""
+
     serial: str
     slot: int
     stage: str

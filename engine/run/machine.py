@@ -18,7 +18,7 @@ What moves a model, the source-state lookup, the conditions and the state change
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from transitions import Event, EventData, Machine, Transition
@@ -62,6 +62,9 @@ class SlotModel:
     """Why the unit's lot is on hold, as last read (the hold guard reads it)."""
     refused: Refusal | None = None
     """Why the machine refused the last ``run``."""
+    asked: dict[str, EventData] = field(default_factory=dict)
+    """The EventData of each trigger with conditions, made once and reused: a model moves in one thread at a
+    time, and the conditions read only its model."""
 
     if TYPE_CHECKING:  # bound by the machine, one per trigger (``passed`` and ``failed`` leave every stage)
 
@@ -107,7 +110,12 @@ class _Trigger(Event):
             # A move on an edge, which has no conditions: taken as execute() would take it, without an EventData.
             setattr(model, machine.model_attribute, moves[0].dest)
             return True
-        event = EventData(machine.states[model.state], self, machine, model, args, kwargs)
+        asked: dict[str, EventData] = model.asked
+        event = asked.get(self.name)
+        if event is None or args or kwargs:
+            event = asked[self.name] = EventData(machine.states[model.state], self, machine, model, args, kwargs)
+        else:
+            event.state, event.result, event.error = machine.states[model.state], False, None
         for move in moves:
             event.transition = move
             if move.execute(event):

@@ -259,8 +259,7 @@ class StationRunner:
         if running is None or state is None:
             raise SlotClosed("the slot's unit was already ended")
         outcome, reason = self.stages.left_behind(slot, ctx, error)
-        result = self._ended(running.unit, running.stage, outcome, reason)
-        assert result is not None  # an ERROR or ABORTED attempt ends the unit
+        result = self._ended(running.unit, running.stage, outcome, reason)  # ERROR, or ABORTED in a stop
         self._close(running.unit, running.device)
         with self._lock:
             self._cancels.discard(ctx.cancelled)
@@ -327,9 +326,8 @@ class StationRunner:
                     return UnitResult(unit.serial, UnitStatus.REFUSED, str(refused))
                 outcome, error = self.stages.run(unit, state, stage, slot, device, operator, cancel)
                 ran_here = True
-                ended = self._ended(unit, stage, outcome, error)
-                if ended is not None:
-                    return ended
+                if outcome is Outcome.ERROR or outcome is Outcome.ABORTED:
+                    return self._ended(unit, stage, outcome, error)
         except LeftBehind:
             left_behind = True  # this thread was given up on: the device is the taking-over thread's to close
             raise
@@ -338,13 +336,11 @@ class StationRunner:
                 self._close(unit, device)
 
     @staticmethod
-    def _ended(unit: UnitSpec, stage: Stage, outcome: Outcome, error: str | None) -> UnitResult | None:
-        """The unit's result when the stage's outcome ends its route here (an error, an abort), else None."""
+    def _ended(unit: UnitSpec, stage: Stage, outcome: Outcome, error: str | None) -> UnitResult:
+        """The unit's result when the stage's outcome ended its route here: an abort, or an error."""
         if outcome is Outcome.ABORTED:
             return UnitResult(unit.serial, UnitStatus.ABORTED, error)
-        if outcome is Outcome.ERROR:
-            return UnitResult(unit.serial, UnitStatus.ERROR, f"'{stage.id}': {error}")
-        return None
+        return UnitResult(unit.serial, UnitStatus.ERROR, f"'{stage.id}': {error}")
 
     @staticmethod
     def _close(unit: UnitSpec, device: Any) -> None:

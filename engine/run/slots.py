@@ -121,7 +121,8 @@ class SlotRecord:
 
     def begin(self, running: Running) -> None:
         with self._lock:
-            self._open()
+            if self.closed:
+                raise SlotClosed("the slot was given up")
             self.running = running
 
     def not_begun(self) -> None:
@@ -140,7 +141,8 @@ class SlotRecord:
     def add(self, attempt: Attempt, *, intent: int | None = None, quarantine: str | None = None) -> None:
         """Record an attempt; one that ends the running attempt ends it in the same breath."""
         with self._lock:
-            self._open()
+            if self.closed:
+                raise SlotClosed("the slot was given up")
             if intent is None and quarantine is None:
                 self.history.add(attempt)
             else:

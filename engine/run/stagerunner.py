@@ -129,22 +129,24 @@ class StageRunner:
         cancel: threading.Event,
     ) -> StepContext:
         info = self._info.get(unit.serial)
-        if info is None or info.lifecycle != state.lifecycle_state:
-            info = self._info[unit.serial] = UnitInfo(unit.serial, unit.lot, state.lifecycle_state)
+        lifecycle = state.lifecycle_state
+        if info is None or info.lifecycle != lifecycle:
+            info = self._info[unit.serial] = UnitInfo(unit.serial, unit.lot, lifecycle)
+        # Positional, in field order: one context is made per attempt, and keywords cost a microsecond.
         return StepContext(
-            params=stage.params,
-            stage=stage,
-            unit=info,
-            slot=slot,
-            station=stage.station,
-            attempt=tries,
-            device=device,
-            operator=operator,
-            resources=self.resources,
-            images=self.flow.images,
-            log=self._logs[stage.id],
-            judge=self._judges[stage.id],
-            cancelled=cancel,
+            stage.params,  # params
+            stage,  # stage
+            info,  # unit
+            slot,  # slot
+            stage.station,  # station
+            tries,  # attempt
+            device,  # device
+            operator,  # operator
+            self.resources,  # resources
+            self.flow.images,  # images
+            self._logs[stage.id],  # log
+            self._judges[stage.id],  # judge
+            cancel,  # cancelled
         )
 
     def _attempt(
@@ -186,14 +188,7 @@ class StageRunner:
         self, state: UnitState, slot: Slot, running: Running, ctx: StepContext, outcome: Outcome, error: str | None
     ) -> tuple[Outcome, str | None]:
         """The step returned (or was left behind): clean up, judge the attempt's outcome, record it."""
-        unit, stage, tries, started, device, intent = (
-            running.unit,
-            running.stage,
-            running.tries,
-            running.started,
-            running.device,
-            running.intent,
-        )
+        unit, stage, intent = running.unit, running.stage, running.intent
         if ctx.abandoned:
             slot.out_of_service = f"a step of unit {unit.serial} in it did not stop when told to ('{stage.id}')"
         if ctx.cleanups:
@@ -204,14 +199,18 @@ class StageRunner:
         if self.abort.is_set() and outcome is not Outcome.PASS:
             outcome = Outcome.ABORTED
         duration = time.perf_counter() - running.clock
+        tries, started, device = running.tries, running.started, running.device
+        if intent is None:
+            self._record(unit, state, stage, slot, tries, outcome, started, duration, ctx.measurements, error, device)
+            return outcome, error
         quarantine = None
-        if intent is not None and outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
+        if outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
             quarantine = self.quarantine(stage, outcome, error)
         done = (outcome, started, duration, ctx.measurements, error, device, intent, quarantine)
         self._record(unit, state, stage, slot, tries, *done)
         if quarantine is not None:
             state.status, state.reason = UnitStatus.QUARANTINED, quarantine
-        elif ctx.not_started and stage.irreversible:
+        elif ctx.not_started:
             # The step changed nothing: the stage has not been entered, and may run once things are mended.
             unchanged = "the step stopped before it changed the unit: the stage may run again"
             self._record(unit, state, stage, slot, tries, Outcome.NOT_DONE, time.time(), 0.0, (), unchanged, device)

@@ -101,12 +101,13 @@ class UnitState:
             return
         if stage.irreversible:
             self.irreversible_entered.setdefault(stage.id, started)
-        tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1
-        if outcome in (Outcome.PASS, Outcome.SKIPPED):
-            self._passed(stage, outcome)
+        if outcome is Outcome.PASS or outcome is Outcome.SKIPPED:
+            self._passed(stage, outcome)  # (its tries start again from nothing)
             if self.index.block.get(stage.id) == self.block:  # (only passing a stage of that entry moves it on)
                 self._advance()
-        elif outcome is Outcome.FAIL and tries > stage.retry_max:
+            return
+        tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1
+        if outcome is Outcome.FAIL and tries > stage.retry_max:
             self._failed(stage)
 
     def _advance(self) -> None:

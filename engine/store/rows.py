@@ -58,7 +58,8 @@ class AttemptWriter:
             if visit is None:
                 visit = self._visit(tx, key)
             measured = measurements_json(a.measurements) if a.measurements else "[]"
-            rows.append((visit, a.stage, a.step, a.attempt, a.outcome.value, a.started, a.ended, measured, a.error))
+            # _value_ (the enum's documented raw value) is an attribute; .value is a property, several times dearer
+            rows.append((visit, a.stage, a.step, a.attempt, a.outcome._value_, a.started, a.ended, measured, a.error))
         whole = len(rows) - len(rows) % ROWS_PER_INSERT
         for start in range(0, whole, ROWS_PER_INSERT):
             tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))

@@ -119,7 +119,8 @@ class Worker:
     def write(self, row: Any) -> None:
         """Queue a row to be written behind; wait while too much is behind (raise if closed or failed)."""
         with self._committed:
-            self._check_open()
+            if self._closed or self._broken is not None:
+                self._check_open()
             now = time.monotonic()
             behind = self._behind
             behind.append(now)
