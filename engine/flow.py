@@ -14,14 +14,16 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.diagnostics import Pos
+from engine.outcome import UnitStatus
 from engine.step import Effects
 
 SCRAP = "scrap"
 START = "start"
-SHIPPED = "shipped"
-SCRAPPED = "scrapped"
+SHIPPED = UnitStatus.SHIPPED.value
+SCRAPPED = UnitStatus.SCRAPPED.value
 RESERVED_IDS = (START, SHIPPED, SCRAPPED, SCRAP)
-"""Names of the flow's own states and of on_fail's scrap: no stage or group may take them."""
+"""Names of the flow's own states (its ends are named for the unit's status there) and of on_fail's scrap: no
+stage or group may take them."""
 _NOWHERE = Pos("<flow>", 1, 1)
 
 
