@@ -11,8 +11,9 @@ Two configurations are the goals':
 ``cli``: what ``floorflow run`` does on a terminal: a SQLite store on a file opened as the CLI opens it
 (``engine.store.open_store("sqlite:///<tmp>/bench.db")``), the live view the CLI attaches
 (``engine.run.console.progress_for(True, ...)``, redrawing from its own thread, to a terminal console
-writing to /dev/null) entered for the whole benchmark, and ``timeout_s`` on every stage, so every step
-is watched by the run's watchdog (it runs in the slot's thread, as every step does).
+writing to /dev/null) entered around each of its runs, as the CLI enters it around a run, and ``timeout_s``
+on every stage, so every step is watched by the run's watchdog (it runs in the slot's thread, as every
+step does).
 ``ratio_vs_openhtf_cli`` (goal: at least 20).
 
 Between them, to show what costs what: ``file`` (the SQLite file, nothing else) and ``file_live`` (the
@@ -26,8 +27,11 @@ thread of its own.
     python bench/overhead.py [--steps N] [--rounds N]
 
 Each round runs every configuration once and OpenHTF once, one right after the other, so that a
-round compares runs made under the same load on the host. A run's figure is its wall time (until
-the unit's last attempt is committed) over N, in microseconds per step (phase). Figures are medians
+round compares runs made under the same load on the host. Each configuration is timed as it would run
+alone in a ``floorflow run`` process: the other configurations' stores are open but idle (their threads
+wait on an empty queue), and the live view redraws only while a configuration that has it runs. A run's
+figure is its wall time (until the unit's last attempt is committed) over N, in microseconds per step
+(phase). Figures are medians
 of the rounds; each ``ratio_vs_openhtf*`` is the median of the rounds' ratios, OpenHTF's time over
 floorflow's. The last line printed is one JSON object: ``us_per_step_memory``, ``us_per_step_cli``,
 ``us_per_step_file``, ``us_per_step_file_live``, ``openhtf_us_per_phase``, ``ratio_vs_openhtf``
@@ -60,7 +64,7 @@ from engine.events import Subscriber
 from engine.flow import Flow
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.run.console import progress_for
+from engine.run.console import Progress, progress_for
 from engine.run.operator import SimOperator
 from engine.run.runner import StationRunner, UnitSpec
 from engine.step import StepType, param
@@ -242,14 +246,23 @@ def configurations(steps: int) -> Iterator[dict[str, Callable[[str], float]]]:
         devnull = stack.enter_context(open(os.devnull, "w"))
         live = progress_for(True, console=Console(file=devnull, force_terminal=True, width=120), slots=1)
         stores = {name: stack.enter_context(open_store(f"sqlite:///{tmp}/{name}.db")) for name in CONFIGS[1:]}
-        timers = {
+        yield {
             "memory": floorflow_timer(steps, stack.enter_context(open_store(MEMORY))),
             "file": floorflow_timer(steps, stores["file"]),
-            "file_live": floorflow_timer(steps, stores["file_live"], subscribers=[live]),
-            "cli": floorflow_timer(steps, stores["cli"], subscribers=[live], timeout_s=TIMEOUT_S),
+            "file_live": _entered(live, floorflow_timer(steps, stores["file_live"], subscribers=[live])),
+            "cli": _entered(live, floorflow_timer(steps, stores["cli"], subscribers=[live], timeout_s=TIMEOUT_S)),
         }
-        stack.enter_context(live)  # redrawing from its own thread through every round, as in a run
-        yield timers
+
+
+def _entered(live: Progress, timer: Callable[[str], float]) -> Callable[[str], float]:
+    """``timer`` with the live view entered around each of its runs, as ``floorflow run`` enters it around its
+    own: redrawing from its thread while the run is timed, and not while another configuration is."""
+
+    def run(serial: str) -> float:
+        with live:
+            return timer(serial)
+
+    return run
 
 
 def _row(name: str, times: list[float]) -> str:
