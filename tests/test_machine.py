@@ -84,3 +84,15 @@ def test_a_model_is_loaded_where_the_record_puts_the_unit(machine: FlowMachine) 
     while (failing := unit.next_stage()) is not None:  # every attempt fails, through retries and rework
         unit.record(failing, Outcome.FAIL, 0.0, None)
     assert machine.load(model, unit) is None and model.state == SCRAPPED
+
+
+def test_an_edge_noted_at_its_first_taking_gives_way_to_a_move_added_later() -> None:
+    """A move along an edge is noted when first taken; once a transition is added to that trigger, the moves are
+    asked again (the note does not outlive a change to them)."""
+    machine = FlowMachine(load_flow(ROOT / "workflows" / "sphere-thermostat.yaml", Registry.discover()))
+    model = machine.attach(1)
+    assert machine.move(model, "passed") == "connect"
+    machine.place(model, START)
+    machine.machine.add_transition("passed", START, SHIPPED, conditions=[lambda event: True])
+    machine.machine.events["passed"].transitions[START].reverse()  # the added move is asked first, and lets it
+    assert machine.move(model, "passed") == SHIPPED

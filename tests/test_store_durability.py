@@ -133,8 +133,8 @@ class _Clock:
 class _WatchedCondition(threading.Condition):
     """The worker's condition: says when a writer starts to wait for a commit."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__(lock)
         self.writer_waits = threading.Event()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -155,7 +155,7 @@ def _stalled(store: SqlStore) -> tuple[threading.Event, threading.Thread, _Watch
     busy = threading.Thread(target=lambda: store._worker.call(hold), daemon=True)
     busy.start()
     assert entered.wait(DEADLINE_S)
-    watched = store._worker._committed = _WatchedCondition()
+    watched = store._worker._committed = _WatchedCondition(store._worker._guard)
     return gate, busy, watched
 
 

@@ -101,13 +101,28 @@ class _Move(Transition):
 
 
 class _Trigger(Event):
+    def __init__(self, name: str, machine: Any) -> None:
+        super().__init__(name, machine)
+        self.edges: dict[str, str] = {}
+        """Each source state whose one move is an edge (no conditions): that edge's destination, noted at its
+        first taking, so a move along an edge costs one lookup."""
+
+    def add_transition(self, transition: Transition) -> None:
+        super().add_transition(transition)
+        self.edges.clear()  # a state's moves changed: what was noted of them may not hold
+
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         machine = self.machine
+        dest = self.edges.get(model.state)
+        if dest is not None:
+            setattr(model, machine.model_attribute, dest)
+            return True
         moves = self.transitions.get(model.state)
         if not moves:
             raise IllegalMove(f"flow '{machine.recipe}' has no move '{self.name}' from '{model.state}'")
         if len(moves) == 1 and not moves[0].conditions and moves[0].dest:
             # A move on an edge, which has no conditions: taken as execute() would take it, without an EventData.
+            self.edges[model.state] = moves[0].dest
             setattr(model, machine.model_attribute, moves[0].dest)
             return True
         asked: dict[str, EventData] = model.asked

@@ -183,8 +183,13 @@ class StationRunner:
 
     def _emit_from(self, slot: Slot, event: Event) -> None:
         """An event from a slot's thread: dropped once its unit was taken over (given up)."""
-        if slot.record.taken_over is None:
-            self._emit(event)
+        if slot.record.taken_over is not None:
+            return
+        for subscriber in self.subscribers:  # (``_emit``'s loop, inlined: two events per attempt come this way)
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("subscriber %r failed on %r", subscriber, event)
 
     # -- one unit --------------------------------------------------------------------------------
 

@@ -26,10 +26,17 @@ from engine.run.measure import Judge
 from engine.run.slots import Running, Slot, SlotClosed, UnitSpec
 from engine.run.unitstate import RouteIndex, UnitState
 from engine.sampling import is_sampled, recall_threshold
+from engine.step import StepType
 
 log = logging.getLogger("floorflow.runner")
 
 Emit = Callable[[Slot, Event], None]
+_Plan = tuple[StepType, Judge, logging.Logger]
+"""A stage's step, the judge of its measurements, and its step type's logger."""
+
+
+def _plan(stage: Stage, registry: Registry) -> _Plan:
+    return registry.get(stage.step)(), Judge(stage), logging.getLogger(f"floorflow.step.{stage.step}")
 
 
 class StageRunner:
@@ -56,9 +63,8 @@ class StageRunner:
         self.recipe = RecipeRef(flow.recipe, flow.version, flow.content_hash)
         self.grace_s = STOP_GRACE_S
         self._info: dict[str, UnitInfo] = {}
-        self._steps = {s.id: registry.get(s.step)() for s in flow.stages.values()}
-        self._judges = {s.id: Judge(s) for s in flow.stages.values()}
-        self._logs = {s.id: logging.getLogger(f"floorflow.step.{s.step}") for s in flow.stages.values()}
+        self._plans = {s.id: _plan(s, registry) for s in flow.stages.values()}
+        """What each attempt of a stage needs, found once: one lookup per attempt instead of one per part."""
 
     def forget(self, serial: str) -> None:
         """The unit left the slot: its cached facts go."""
@@ -127,6 +133,7 @@ class StageRunner:
         device: Any,
         operator: Operator,
         cancel: threading.Event,
+        plan: _Plan,
     ) -> StepContext:
         info = self._info.get(unit.serial)
         lifecycle = state.lifecycle_state
@@ -144,8 +151,8 @@ class StageRunner:
             operator,  # operator
             self.resources,  # resources
             self.flow.images,  # images
-            self._logs[stage.id],  # log
-            self._judges[stage.id],  # judge
+            plan[2],  # log
+            plan[1],  # judge
             cancel,  # cancelled
         )
 
@@ -160,7 +167,8 @@ class StageRunner:
         operator: Operator,
         cancel: threading.Event,
     ) -> tuple[Outcome, str | None]:
-        ctx = self._context(unit, state, stage, slot.number, tries, device, operator, cancel)
+        plan = self._plans[stage.id]
+        ctx = self._context(unit, state, stage, slot.number, tries, device, operator, cancel, plan)
         started = time.time()
         running = Running(unit, stage, tries, started, device)
         slot.record.begin(running)
@@ -171,9 +179,7 @@ class StageRunner:
         if self.emit is not None:
             self._started(unit, stage, slot, ctx, tries, started)
         running.clock = time.perf_counter()
-        outcome, error = call_step(
-            self._steps[stage.id], ctx, self._judges[stage.id].expected, slot.watch, self.grace_s
-        )
+        outcome, error = call_step(plan[0], ctx, plan[1].expected, slot.watch, self.grace_s)
         return self._ended(state, slot, running, ctx, outcome, error)
 
     def left_behind(self, slot: Slot, ctx: StepContext, error: str) -> tuple[Outcome, str | None]:
@@ -258,7 +264,10 @@ class StageRunner:
         quarantine: str | None = None,
     ) -> None:
         attempt = self.row(unit, stage, slot.number, tries, outcome, started, duration, measurements, error, device)
-        slot.record.add(attempt, intent=intent, quarantine=quarantine)
+        if intent is None and quarantine is None:
+            slot.record.add(attempt)
+        else:
+            slot.record.add(attempt, intent=intent, quarantine=quarantine)
         state.record(stage, outcome, started, self.recipe)
         if self.emit is not None:
             ended = StepEnded(

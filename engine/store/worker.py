@@ -102,8 +102,10 @@ class Worker:
         self._closed = False
         self._behind: deque[float] = deque()
         """When each row written behind and not yet committed was handed over (monotonic), oldest first."""
-        self._committed = threading.Condition()
-        """Guards ``_behind`` and ``_closed``; notified after every commit of rows and when the thread ends."""
+        self._guard = threading.Lock()
+        """Guards ``_behind`` and ``_closed`` (held as a plain lock: entering it runs no Python)."""
+        self._committed = threading.Condition(self._guard)
+        """Notified after every commit of rows and when the thread ends."""
         self.behind_max_s = 0.0
         """The longest a row has waited between ``write`` and its commit, so far."""
         self.holder = ""
@@ -118,7 +120,7 @@ class Worker:
 
     def write(self, row: Any) -> None:
         """Queue a row to be written behind; wait while too much is behind (raise if closed or failed)."""
-        with self._committed:
+        with self._guard:
             if self._closed or self._broken is not None:
                 self._check_open()
             now = time.monotonic()
@@ -238,7 +240,7 @@ class Worker:
     def _written(self, count: int) -> None:
         """``count`` rows, the oldest written behind, are committed: wake the writers waiting for them."""
         now = time.monotonic()
-        with self._committed:
+        with self._guard:
             behind = self._behind
             self.behind_max_s = max(self.behind_max_s, now - behind[0])
             for _ in range(count):
