@@ -51,20 +51,26 @@ class AttemptWriter:
     def __call__(self, tx: Tx, attempts: Sequence[Attempt]) -> None:
         visits = self._visits
         rows = []
+        tagged: list[Attempt] = []  # those whose measurements orjson did not write: only they can leave images
         for a in attempts:
             r = a.recipe
             key = (a.serial, r.recipe, r.version, r.content_hash, a.lot, a.station, a.slot, a.operator, a.device_id)
             visit = visits.get(key)
             if visit is None:
                 visit = self._visit(tx, key)
-            measured = measurements_json(a.measurements) if a.measurements else "[]"
+            measured: str | None = "[]"
+            if a.measurements:
+                measured = _orjson_measurements(a.measurements)
+                if measured is None:
+                    measured = _plain_json(a.measurements)
+                    tagged.append(a)
             # _value_ (the enum's documented raw value) is an attribute; .value is a property, several times dearer
             rows.append((visit, a.stage, a.step, a.attempt, a.outcome._value_, a.started, a.ended, measured, a.error))
         whole = len(rows) - len(rows) % ROWS_PER_INSERT
         for start in range(0, whole, ROWS_PER_INSERT):
             tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
         tx.many(INSERT_ATTEMPT, rows[whole:])
-        images = image_rows(attempts)
+        images = image_rows(tagged) if tagged else None
         if images:
             tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)
 
@@ -92,17 +98,24 @@ def measurements_json(measurements: Sequence[MeasurementRecord]) -> str:
     ``json`` does (NaN and infinities as null, a float or int subclass as text, tags of any kind)
     is left to ``json``.
     """
+    measured = _orjson_measurements(measurements)
+    return _plain_json(measurements) if measured is None else measured
+
+
+def _orjson_measurements(measurements: Sequence[MeasurementRecord]) -> str | None:
+    """The measurements column as orjson writes it; None when that would not be what ``json`` writes (or when
+    a measurement has tags)."""
     rows = []
     for m in measurements:
         value = m.value
         kind = type(value)
         if m.tags or not (kind in _ORJSON_WRITES or (kind is float and value - value == 0.0)):
-            return _plain_json(measurements)
+            return None
         rows.append(m[:6])  # the verdict, an Enum, is written as its value
     try:
         return orjson.dumps(rows).decode()
     except orjson.JSONEncodeError:  # an int past 64 bits
-        return _plain_json(measurements)
+        return None
 
 
 def _plain_json(measurements: Sequence[MeasurementRecord]) -> str:
