@@ -622,6 +622,9 @@ def test_subscribers_get_a_start_and_an_end_for_every_attempt(tmp_path: Path) ->
     assert isinstance(ended[3], StepEnded) and ended[3].duration_s >= 0.05
     assert isinstance(ended[0], StepEnded) and ended[0].error == "failure 1 of 1"
     assert isinstance(ended[2], StepEnded) and [m.name for m in ended[2].measurements] == ["v"]
+    # The events, attempts and measurements made at every step are made as bare tuples: each has every field.
+    made = [*steps, *(m for e in ended if isinstance(e, StepEnded) for m in e.measurements)]
+    assert all(len(x) == len(type(x)._fields) for x in made)
 
 
 def test_a_failing_subscriber_does_not_break_the_run() -> None:

@@ -31,6 +31,9 @@ from engine.step import StepType
 log = logging.getLogger("floorflow.runner")
 
 Emit = Callable[[Slot, Event], None]
+_made = tuple.__new__
+"""Makes a named tuple from all its fields in order, without the class's own ``__new__`` (a Python function
+that takes each field as an argument): for the events and the attempt made at every step."""
 _Plan = tuple[StepType, Judge, logging.Logger]
 """A stage's step, the judge of its measurements, and its step type's logger."""
 
@@ -241,7 +244,7 @@ class StageRunner:
         assert self.emit is not None
         emit, number = self.emit, slot.number
         ctx.report = lambda fraction, note: emit(slot, StepProgress(unit.serial, number, stage.id, fraction, note))
-        emit(slot, StepStarted(unit.serial, number, stage.id, stage.step, tries, stage.params, started))
+        emit(slot, _made(StepStarted, (unit.serial, number, stage.id, stage.step, tries, stage.params, started)))
 
     @staticmethod
     def quarantine(stage: Stage, outcome: Outcome, error: str | None) -> str:
@@ -270,17 +273,20 @@ class StageRunner:
             slot.record.add(attempt, intent=intent, quarantine=quarantine)
         state.record(stage, outcome, started, self.recipe)
         if self.emit is not None:
-            ended = StepEnded(
-                unit.serial,
-                slot.number,
-                stage.id,
-                stage.step,
-                tries,
-                outcome,
-                started,
-                duration,
-                attempt.measurements,
-                error,
+            ended = _made(
+                StepEnded,
+                (
+                    unit.serial,
+                    slot.number,
+                    stage.id,
+                    stage.step,
+                    tries,
+                    outcome,
+                    started,
+                    duration,
+                    attempt.measurements,
+                    error,
+                ),
             )
             self.emit(slot, ended)
 
@@ -298,21 +304,24 @@ class StageRunner:
         device: Any = None,
     ) -> Attempt:
         """The attempt as the record keeps it."""
-        # Positional, in field order: one Attempt is made per step, and keywords cost a microsecond.
-        return Attempt(
-            unit.serial,  # serial
-            stage.id,  # stage
-            stage.step,  # step
-            tries,  # attempt
-            outcome,  # outcome
-            started,  # started
-            started + duration,  # ended
-            self.recipe,  # recipe
-            unit.lot,  # lot
-            stage.station,  # station
-            slot,  # slot
-            self.operator_name,  # operator
-            tuple(measurements),  # measurements
-            error,  # error
-            getattr(device, "device_id", None),  # device_id
+        # Made as a tuple, in field order: one Attempt is made per step, and its class's __new__ costs more.
+        return _made(
+            Attempt,
+            (
+                unit.serial,  # serial
+                stage.id,  # stage
+                stage.step,  # step
+                tries,  # attempt
+                outcome,  # outcome
+                started,  # started
+                started + duration,  # ended
+                self.recipe,  # recipe
+                unit.lot,  # lot
+                stage.station,  # station
+                slot,  # slot
+                self.operator_name,  # operator
+                tuple(measurements),  # measurements
+                error,  # error
+                getattr(device, "device_id", None),  # device_id
+            ),
         )
