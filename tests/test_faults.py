@@ -53,7 +53,8 @@ from typing import Any
 import pytest
 from faultkit import cpu_burners
 
-from engine.store import QUARANTINED, SqlStore, open_store
+from engine.outcome import UnitStatus
+from engine.store import SqlStore, open_store
 
 RECIPE = """\
 recipe: faults
@@ -394,7 +395,8 @@ class Line:
             assert refused == set(self.held), f"a run that ended must refuse the quarantined {set(self.held)} {at}"
         for serial in self.held:
             record = self.store.unit(serial)
-            assert record.status == QUARANTINED, f"unit {serial} left quarantine unreleased: {record.status} {at}"
+            unreleased = f"unit {serial} left quarantine unreleased: {record.status} {at}"
+            assert record.status == UnitStatus.QUARANTINED, unreleased
             added = {a for a in now if a[0] == serial} - {a for a in before if a[0] == serial}
             assert not added, f"quarantined unit {serial} was run: {sorted(added)} {at}"
             assert devices.get(serial) == self.counts.get(serial), f"quarantined unit {serial}'s device was used {at}"
@@ -414,7 +416,7 @@ class Line:
         for serial, stage, _ in interrupted:
             assert self.pending.get(serial, stage) == stage, f"unit {serial}: two open intents {interrupted} {at}"
             self.pending[serial] = stage
-        quarantined = {u.serial for u in self.store.units(status=QUARANTINED)}
+        quarantined = {u.serial for u in self.store.units(status=UnitStatus.QUARANTINED)}
         assert set(self.held) <= quarantined <= set(self.held) | set(self.pending), (
             f"quarantined: {quarantined}, held: {set(self.held)}, interrupted: {self.pending} {at}"
         )
@@ -435,10 +437,11 @@ class Line:
             assert set(recovered) <= set(stages), f"recover() quarantined {set(recovered)}, interrupted: {stages} {at}"
             for serial, stage in stages.items():
                 record = self.store.unit(serial)
-                assert record.status == QUARANTINED, f"unit {serial} interrupted in '{stage}' is {record.status} {at}"
+                interrupted = f"unit {serial} interrupted in '{stage}' is {record.status} {at}"
+                assert record.status == UnitStatus.QUARANTINED, interrupted
                 named = f"'{stage}'" in (record.reason or "")
                 assert named, f"unit {serial}'s quarantine names no '{stage}': {record.reason} {at}"
-            quarantined = {u.serial for u in self.store.units(status=QUARANTINED)}
+            quarantined = {u.serial for u in self.store.units(status=UnitStatus.QUARANTINED)}
             expected = set(self.held) | set(stages)
             assert quarantined == expected, f"quarantined: {quarantined}, interrupted or held: {expected} {at}"
 

@@ -20,10 +20,10 @@ from steplab import Bench, build, runner
 from storekit import attempt, claim, left_by_dead_station, measurement, until_gone
 
 from engine.context import MeasurementRecord
-from engine.outcome import Outcome, Verdict
+from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.record import Decision, LotRecord, RecipeRef, UnitRecord
 from engine.run.runner import UnitSpec
-from engine.store import QUARANTINED, StoreError, open_store, rows, worker
+from engine.store import StoreError, open_store, rows, worker
 from engine.store.migrations import LATEST, MIGRATIONS, Migration
 from engine.store.postgres import PostgresBackend
 from engine.store.query import Dialect
@@ -458,9 +458,9 @@ def test_an_outcome_that_quarantines_records_why(store_url: str) -> None:
         store.add(attempt("SN1", "burn", Outcome.ERROR, error="fuse driver timeout"), intent=ident, quarantine=why)
         store.finish("SN1", "error", "'burn': fuse driver timeout")
         record = store.unit("SN1")
-        assert (record.status, record.reason) == (QUARANTINED, why)
+        assert (record.status, record.reason) == (UnitStatus.QUARANTINED, why)
         assert [(d.by, d.action, d.reason) for d in record.decisions] == [("floorflow", "quarantine", why)]
-        assert store.units(status=QUARANTINED) == [record]
+        assert store.units(status=UnitStatus.QUARANTINED) == [record]
 
 
 def test_an_intent_left_without_outcome_is_recovered_as_a_quarantine(store_url: str) -> None:
@@ -472,7 +472,7 @@ def test_an_intent_left_without_outcome_is_recovered_as_a_quarantine(store_url: 
         assert "irreversible stage 'write_identities' was interrupted at station dead-station" in reason
         assert "whether it took effect is unknown" in reason
         record = store.unit("SN1")
-        assert (record.status, record.reason) == (QUARANTINED, reason)
+        assert (record.status, record.reason) == (UnitStatus.QUARANTINED, reason)
         [interrupted] = record.attempts
         assert (interrupted.stage, interrupted.step, interrupted.outcome) == (
             "write_identities",
@@ -496,12 +496,12 @@ def test_a_claim_taking_over_a_dead_station_quarantines_first(store_url: str) ->
 
         def decide(record: UnitRecord, hold: str | None) -> str | None:
             seen.append((record.status, record.reason))
-            return "quarantined" if record.status == QUARANTINED else None
+            return "quarantined" if record.status == UnitStatus.QUARANTINED else None
 
         _, refused = store.claim("SN1", station="next", lot=None, product=None, decide=decide)
         assert refused == "quarantined"
         [(status, reason)] = seen
-        assert status == QUARANTINED and "'burn' was interrupted" in (reason or "")
+        assert status == UnitStatus.QUARANTINED and "'burn' was interrupted" in (reason or "")
         assert _outcomes(store.unit("SN1")) == [("burn", Outcome.ERROR)]
         assert store.recover() == []
 
@@ -576,7 +576,7 @@ def test_release_refuses_what_it_cannot_release(store_url: str) -> None:
         assert claim(holder, "Q1") is None
         with pytest.raises(ValueError, match="Q1 is being run by a station"):
             store.release("Q1", "done", "sup")
-        assert store.unit("Q1").status == QUARANTINED
+        assert store.unit("Q1").status == UnitStatus.QUARANTINED
 
 
 # -- identity pools ------------------------------------------------------------------------------------------
@@ -728,7 +728,7 @@ def test_units_filter_by_status_lot_and_time(store_url: str) -> None:
         assert serials(status="shipped") == ["U1"]
         assert serials(status="scrapped") == ["U2"]
         assert serials(status="in-route") == ["U3"]
-        assert serials(status=QUARANTINED) == ["U4"]
+        assert serials(status=UnitStatus.QUARANTINED) == ["U4"]
         assert serials(lot="L1") == ["U1", "U2"]
         assert serials(lot="L2", status="in-route") == ["U3"]
         assert serials(lot="L3") == []
@@ -771,7 +771,7 @@ def test_runner_quarantines_a_unit_whose_irreversible_stage_errs(store_url: str,
     with open_store(store_url) as store:
         assert store.recover() == []  # the intent got its outcome: nothing was interrupted
         record = store.unit("SN1")
-        assert record.status == QUARANTINED
+        assert record.status == UnitStatus.QUARANTINED
         assert "irreversible stage 'burn' ended in ERROR (the instrument is offline)" in (record.reason or "")
         assert _outcomes(record) == [("measure", Outcome.PASS), ("burn", Outcome.ERROR)]
         assert record.lot == "LOT-1"
@@ -886,7 +886,7 @@ def test_a_release_decides_only_the_interrupted_intent(store_url: str, tmp_path:
     bench = Bench(instrument_down=True)
     with open_store(store_url) as store:
         runner(flow, bench, store).run([UnitSpec("SN1")])
-        assert store.unit("SN1").status == QUARANTINED
+        assert store.unit("SN1").status == UnitStatus.QUARANTINED
         store.release("SN1", "not-done", "qa")
         bench.instrument_down = False
         [again] = runner(flow, bench, store).run([UnitSpec("SN1")])

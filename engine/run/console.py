@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.events import Event, StepEnded, StepProgress, StepStarted, Stopping, UnitEnded, UnitStarted
-from engine.outcome import Outcome
+from engine.outcome import Outcome, UnitStatus
 
 _OUTCOME_STYLE = {
     Outcome.PASS: "green",
@@ -31,7 +31,11 @@ _OUTCOME_STYLE = {
     Outcome.ABORTED: "yellow",
     Outcome.SKIPPED: "dim",
 }
-_STATUS_STYLE = {"shipped": "green", "scrapped": "bold red", "error": "bold magenta"}
+_STATUS_STYLE: dict[str, str] = {
+    UnitStatus.SHIPPED: "green",
+    UnitStatus.SCRAPPED: "bold red",
+    UnitStatus.ERROR: "bold magenta",
+}
 
 
 class Progress(Protocol):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from engine.extras import missing
 from engine.store.migrations import MIGRATIONS, Migration
-from engine.store.sqlstore import DECISIONS, QUARANTINED, SqlStore
+from engine.store.sqlstore import DECISIONS, SqlStore
 from engine.store.worker import StoreError
 
 DEFAULT_STORE = "sqlite:///floorflow.db"
@@ -51,4 +51,4 @@ def open_store(url: str, migrations: Sequence[Migration] = MIGRATIONS) -> SqlSto
     raise StoreError(f"{url}: not a store address: give sqlite:///PATH or postgresql://HOST/DATABASE")
 
 
-__all__ = ["DECISIONS", "DEFAULT_STORE", "MEMORY", "QUARANTINED", "SqlStore", "StoreError", "default_url", "open_store"]
+__all__ = ["DECISIONS", "DEFAULT_STORE", "MEMORY", "SqlStore", "StoreError", "default_url", "open_store"]

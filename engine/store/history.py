@@ -12,11 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from engine.outcome import UnitStatus
 from engine.record import Attempt, UnitRecord
-
-QUARANTINED = UnitStatus.QUARANTINED
-"""The same as ``UnitStatus.QUARANTINED``, for the modules that still import it from here."""
 
 Decide = Callable[[UnitRecord, "str | None"], "str | None"]
 """Given the unit's record and its lot's hold, why its stage may not run here (None: it may)."""

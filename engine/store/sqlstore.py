@@ -26,7 +26,6 @@ from engine.store.recovery import recover_dead
 from engine.store.rows import AttemptWriter
 from engine.store.worker import StoreError, Tx, Worker
 
-QUARANTINED = UnitStatus.QUARANTINED
 CLAIM_TRIES = 100
 """How often a claim decides again on a unit that changed meanwhile before giving up."""
 UNRELEASED_RUN = "unreleased-recipe-run"
@@ -301,4 +300,4 @@ class SqlStore:
         return self._worker.call(lambda tx: reading.audit_log(tx, subject), write=False)
 
 
-__all__ = ["DECISIONS", "QUARANTINED", "SqlStore", "StoreError"]
+__all__ = ["DECISIONS", "SqlStore", "StoreError"]
