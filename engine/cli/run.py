@@ -34,6 +34,7 @@ from engine.run.operator import load_answers, operator_for, stdin_is_terminal
 from engine.run.runlog import log_lines
 from engine.run.runner import StationRunner, UnitResult, UnitSpec
 from engine.run.signals import signals_noted
+from engine.run.station import Drive
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
 from engine.yamlload import load_file
 
@@ -232,13 +233,14 @@ def exit_code(results: Sequence[UnitResult]) -> ExitCode:
     return ExitCode.OK
 
 
-def run_station(args: argparse.Namespace) -> int:
-    """``floorflow run``: the exit code (UsageError for a usage error)."""
+def run_station(args: argparse.Namespace, drive: Drive | None = None) -> int:
+    """``floorflow run`` (``drive``: what runs the station built, else ``StationRunner.run``): the exit code
+    (UsageError for a usage error)."""
     with log_lines():
-        return _station(args)
+        return _station(args, drive)
 
 
-def _station(args: argparse.Namespace) -> int:
+def _station(args: argparse.Namespace, drive: Drive | None) -> int:
     _input_file(args.recipe)
     registry = Registry.discover()
     flow, problems = check_recipe(args.recipe, registry, recipe_root=args.recipe_root)
@@ -252,7 +254,7 @@ def _station(args: argparse.Namespace) -> int:
         raise UsageError(
             f"recipe '{flow.recipe}' has no station '{args.station}'{did_you_mean(args.station, flow.stations)}"
         )
-    units = read_units(args, flow.serial_pattern)
+    units = read_units(args, flow.serial_pattern) if drive is None or args.unit or args.units_from else []
     slots = args.slots if args.slots is not None else flow.stations.get(args.station or "", 1)
     if slots < 1:
         raise UsageError("--slots must be at least 1")
@@ -277,7 +279,7 @@ def _station(args: argparse.Namespace) -> int:
         return ExitCode.STATION_ERROR
     code: int = ExitCode.STATION_ERROR
     try:
-        code = _run_with(flow, registry, args, units, slots, answers, line_config, store, url)
+        code = _run_with(flow, registry, args, units, slots, answers, line_config, store, url, drive)
     except StoreError as exc:  # the store failed under the station: a damaged file, a server gone
         print(f"error: the station stopped: {exc}", file=sys.stderr)
     finally:
@@ -307,17 +309,21 @@ def _run_with(
     line_config: _LineConfig,
     store: SqlStore,
     url: str,
+    drive: Drive | None = None,
 ) -> int:
     line = _line(flow, args, line_config, store, url)
     console = Console()
-    progress = progress_for(sys.stdout.isatty(), console=console, slots=min(slots, len(units)))
+    recipe = f"{flow.recipe} v{flow.version}"
+    progress = progress_for(
+        sys.stdout.isatty(), console=console, slots=min(slots, len(units)), recipe=recipe, station=args.station
+    )
     name = operator_name(args)
     operator = operator_for(args.sim, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
     mirror = [JsonMirror(store.unit, args.json_out)] if args.json_out is not None else []
     runner = StationRunner(flow, registry, line, operator, store, [*mirror, progress], args.station, name)
     try:
         with progress:
-            results = runner.run(units, slots)
+            results = runner.run(units, slots) if drive is None else drive(runner, units, slots)
     except StationError as exc:  # the station cannot start (a slot not wired, ...): no unit was touched
         print(f"error: the station cannot start: {exc}", file=sys.stderr)
         return ExitCode.STATION_ERROR
