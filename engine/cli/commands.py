@@ -1,4 +1,4 @@
-"""The ``floorflow`` command: validate · graph · run · simulate · units · recipe · export · steps.
+"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · steps.
 
 Builds the parser, hands each verb its arguments and turns what goes wrong into an exit code
 (``engine.cli.shared.ExitCode``, the same meaning under every verb). A user mistake gets a message,
@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="run units through a recipe's stages on a station")
     _station_arguments(run)
     run.set_defaults(run=_run)
+
+    station = verbs.add_parser("station", help="run a station all shift: units arrive at its sockets as it runs")
+    _station_arguments(station)
+    station.add_argument("--sim-every", type=float, metavar="SECONDS", help="with --sim: plug units in at this rate")
+    station.add_argument("--max-units", type=_positive, metavar="N", help="with --sim-every: stop after N units")
+    station.set_defaults(run=_station)
 
     simulate = verbs.add_parser("simulate", help="simulate a whole line running a recipe: throughput, yield, queues")
     simulate.add_argument("recipe", metavar="RECIPE", type=Path)
@@ -276,6 +282,16 @@ def _run(args: argparse.Namespace) -> int:
 
     with terminate_as_interrupt():  # a service manager's SIGTERM stops the station as Ctrl-C does
         return run_station(args)
+
+
+def _station(args: argparse.Namespace) -> int:
+    from engine.cli.run import run_station
+    from engine.cli.station import station_drive
+    from engine.run.signals import terminate_as_interrupt
+
+    drive = station_drive(args)
+    with terminate_as_interrupt():  # SIGTERM stops the station as Ctrl-C does
+        return run_station(args, drive)
 
 
 def _steps(args: argparse.Namespace) -> int:

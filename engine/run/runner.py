@@ -93,11 +93,16 @@ class StationRunner:
         if not given:
             return []
         hands = deal(given, max(1, min(slots, len(given))))
-        models = self._models(len(hands))
+        models = self.slot_models(len(hands))
         crew = Crew([Slot(models[n], hand, SlotRecord(self.history)) for n, hand in enumerate(hands)], self.abort)
+        self.serve(crew)
+        return crew.results()
+
+    def serve(self, crew: Crew) -> None:
+        """Run the crew's slots (their units through ``run_unit``) until they are done; a stop ends it cleanly."""
         prepare = getattr(self.line, "prepare", None)
         if prepare is not None:
-            prepare(len(hands))
+            prepare(len(crew.slots))
         self._crew = crew
         interrupted = False
         try:
@@ -113,9 +118,8 @@ class StationRunner:
                     crew.wind_down(self._deadline(), self._give_up)
         finally:
             crew.close()
-        return crew.results()
 
-    def _models(self, slots: int) -> list[SlotModel]:
+    def slot_models(self, slots: int) -> list[SlotModel]:
         """The slots' models, added to the machine once for the runner's life (adding is O(states))."""
         while len(self._slot_models) < slots:
             self._slot_models.append(self.machine.attach(len(self._slot_models) + 1))
