@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from storekit import admit, attempt
 
 from engine.cli import main
 from engine.outcome import Outcome, UnitStatus
@@ -116,6 +117,30 @@ def test_a_shipped_unit_is_refused_at_its_socket_and_the_station_goes_on(tmp_pat
         after = records.unit("SHIP1")
         assert after.status == UnitStatus.SHIPPED and len(after.attempts) == len(before.attempts)
         assert records.unit("SN5").status == UnitStatus.IN_ROUTE
+
+
+def test_scrapped_quarantined_and_other_products_are_refused_with_their_reason(tmp_path: Path) -> None:
+    """A scrapped unit, a quarantined one and one of another product are each refused at their socket with the
+    reason, before any step runs; the unit after them runs."""
+    store = f"sqlite:///{tmp_path / 'floorflow.db'}"
+    with open_store(store) as records:
+        for serial, lot, product in (("SCRAP1", None, None), ("QUAR1", None, None),
+                                     ("PHONE1", None, "X1-EU-32G")):  # fmt: skip
+            _, refused = records.claim(serial, station="fixture", lot=lot, product=product, decide=admit)
+            assert refused is None
+        records.add(attempt("QUAR1", "load_test_app", Outcome.ERROR), quarantine="interrupted mid-burn")
+        records.finish("SCRAP1", UnitStatus.SCRAPPED, "burnt")
+        for serial in ("QUAR1", "PHONE1"):
+            records.finish(serial, UnitStatus.IN_ROUTE, None)
+        assert records.unit("QUAR1").status == UnitStatus.QUARANTINED
+    done = _station(store, "--slots", "2", stdin="1 SCRAP1\n1 QUAR1\n2 PHONE1\n1 OK1\n")
+    assert done.returncode == 5, done.stdout + done.stderr
+    ended = _ended(done.stdout)
+    assert ended["SCRAP1"].startswith("slot 1 SCRAP1 refused: ") and "scrapped" in ended["SCRAP1"]
+    assert ended["QUAR1"].startswith("slot 1 QUAR1 refused: ") and "quarantined" in ended["QUAR1"]
+    assert ended["PHONE1"].startswith("slot 2 PHONE1 refused: refused by the product rule: the unit is a X1-EU-32G")
+    assert not any(f"{serial} load_test_app" in done.stdout for serial in ("SCRAP1", "QUAR1", "PHONE1"))
+    assert ended["OK1"].startswith("slot 1 OK1 in-route")
 
 
 def test_a_unit_that_errors_ends_in_error_and_its_socket_takes_the_next(tmp_path: Path) -> None:

@@ -292,6 +292,9 @@ class StationRunner:
         gone = left_the_line(record)
         if gone is not None:
             return str(Refusal("status", gone))
+        made = self.flow.product
+        if record.product is not None and made is not None and record.product != made:
+            return str(Refusal("product", f"the unit is a {record.product}; recipe {self.flow.recipe} makes {made}"))
         if stage is None:
             return None
         if stage.id not in self._own:
