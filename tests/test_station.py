@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from steplab import Bench, Probe, direct_flow, runner, stage
 from storekit import admit, attempt
 
 from engine.cli import main
 from engine.outcome import Outcome, UnitStatus
 from engine.run.slots import UnitSpec
-from engine.run.station import Arrivals, read_scans
+from engine.run.station import Arrivals, ContinuousStation, read_scans
 from engine.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,3 +245,17 @@ def test_a_socket_waiting_holds_up_no_other() -> None:
     assert arrivals.take(2, stop) == UnitSpec("B")
     assert arrivals.take(1, stop) == UnitSpec("A")
     assert arrivals.take(1, stop) is None  # the input ended: nothing more comes
+
+
+def test_units_still_waiting_at_a_stop_count_as_aborted_not_started() -> None:
+    """A station stopped with units waiting for its sockets returns them ABORTED (not started), run none of them."""
+    bench = Bench()
+    station = ContinuousStation(runner(direct_flow([stage("probe", Probe)]), bench), 2)
+    station.arrivals.put(UnitSpec("W1"), 1)
+    station.arrivals.put(UnitSpec("W2"))
+    station.stop()
+    results = station.run()
+    assert [(r.serial, r.status, r.reason) for r in results] == [
+        ("W2", UnitStatus.ABORTED, "not started"),
+        ("W1", UnitStatus.ABORTED, "not started"),
+    ]

@@ -66,6 +66,15 @@ class Arrivals:
             self._ended = True
             self._changed.notify_all()
 
+    def drain(self) -> list[UnitSpec]:
+        """Take every unit still waiting, for any socket or its own, in the order the sockets are numbered."""
+        with self._changed:
+            waiting = [*self._any, *(unit for queue in self._own.values() for unit in queue)]
+            self._any.clear()
+            for queue in self._own.values():
+                queue.clear()
+            return waiting
+
     def free(self) -> int:
         """How many sockets wait with no unit coming for them (a unit for any socket takes one)."""
         with self._changed:
@@ -151,7 +160,8 @@ class ContinuousStation:
 
     def run(self) -> list[UnitResult]:
         """Run the units as they arrive; returns their results once the arrivals ended and the sockets are idle,
-        or after a stop (Ctrl-C or SIGTERM in the calling thread, or ``stop()``)."""
+        or after a stop (Ctrl-C or SIGTERM in the calling thread, or ``stop()``), where the units still waiting
+        count as ABORTED (not started)."""
         runner = self.runner
         models = runner.slot_models(self.arrivals.sockets)
         sockets = _Sockets(
@@ -161,7 +171,8 @@ class ContinuousStation:
             runner.serve(sockets)
         finally:
             self.arrivals.end()
-        return sockets.ended()
+        unstarted = [UnitResult(unit.serial, UnitStatus.ABORTED, "not started") for unit in self.arrivals.drain()]
+        return sockets.ended() + unstarted
 
     def stop(self) -> None:
         """Stop the station: running attempts end as ABORTED after their cleanup; no unit waiting starts."""
