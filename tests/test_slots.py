@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 from steplab import Bench, Probe, direct_flow, memory_store, runner, stage
 
@@ -86,3 +87,22 @@ def test_the_simulated_line_reads_each_serials_own_unit_in_its_socket(tmp_path: 
             assert record_id.measurements[0].value == unit.device_id
             assert record_id.device_id == unit.device_id
         line.close()
+
+
+def test_an_engine_error_ends_its_unit_in_error_and_the_slot_runs_its_next_unit() -> None:
+    """An exception escaping the runner for one unit (an engine bug) ends that unit in ERROR with the
+    exception named; the slot is not lost: its next unit runs and ships."""
+    flow = direct_flow([stage("test", Probe)])
+    bench, history = Bench(), memory_store()
+    station = runner(flow, bench, history)
+    run_unit = station.run_unit
+
+    def breaks_on_sn2(unit: UnitSpec, slot: Any) -> Any:
+        if unit.serial == "SN2":
+            raise RuntimeError("engine bug")
+        return run_unit(unit, slot)
+
+    station.run_unit = breaks_on_sn2  # type: ignore[method-assign]
+    results = station.run([UnitSpec(s) for s in ("SN1", "SN2", "SN3")], slots=1)
+    assert [(r.serial, r.status) for r in results] == [("SN1", "shipped"), ("SN2", "error"), ("SN3", "shipped")]
+    assert results[1].reason == "RuntimeError: engine bug"

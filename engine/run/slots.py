@@ -261,35 +261,46 @@ class Crew:
         not_run: NotRun,
         carried: Callable[[], UnitResult] | None = None,
     ) -> None:
-        """Run the slot's units from ``start``; ``carried`` ends the first, whose thread was left behind."""
+        """Run the slot's units (``_run_units``) until they end, the slot closes or its thread is left behind."""
         left_behind = False
         try:
-            for position in range(start, len(slot.units)):
-                unit = slot.units[position]
-                slot.position = position
-                if carried is None and self.abort.is_set():
-                    return
-                try:
-                    if carried is not None:
-                        result, carried = carried(), None
-                    elif slot.out_of_service is not None:
-                        result = not_run(unit, slot)
-                    else:
-                        result = run_unit(unit, slot)
-                except SlotClosed:
-                    return
-                except Exception as exc:  # a slot must outlive any one unit
-                    log.exception("unit %s could not be run", unit.serial)
-                    result = UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
-                try:
-                    slot.record.keep(result)
-                except SlotClosed:
-                    return
+            self._run_units(slot, start, run_unit, not_run, carried)
+        except SlotClosed:
+            return
         except LeftBehind:
             left_behind = True  # the slot's work goes on in the thread that took it over
         finally:
             if not left_behind:
                 self._finished(slot)
+
+    def _run_units(
+        self, slot: Slot, start: int, run_unit: RunUnit, not_run: NotRun, carried: Callable[[], UnitResult] | None
+    ) -> None:
+        """The slot's units from ``start``, each kept; ``carried`` ends the first, whose thread was left behind."""
+        for position in range(start, len(slot.units)):
+            unit = slot.units[position]
+            slot.position = position
+            if carried is None and self.abort.is_set():
+                return
+            work = carried if carried is not None else self._work_for(unit, slot, run_unit, not_run)
+            carried = None
+            slot.record.keep(self._one(unit, work))
+
+    @staticmethod
+    def _work_for(unit: UnitSpec, slot: Slot, run_unit: RunUnit, not_run: NotRun) -> Callable[[], UnitResult]:
+        """What the slot does with a unit: run it, or, out of service, give it its result unrun."""
+        return partial(not_run if slot.out_of_service is not None else run_unit, unit, slot)
+
+    @staticmethod
+    def _one(unit: UnitSpec, work: Callable[[], UnitResult]) -> UnitResult:
+        """The unit's result from ``work``; an error of the engine's ends the unit in ERROR, never the slot."""
+        try:
+            return work()
+        except SlotClosed:
+            raise
+        except Exception as exc:  # a slot must outlive any one unit
+            log.exception("unit %s could not be run", unit.serial)
+            return UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
 
     def _finished(self, slot: Slot) -> None:
         slot.finished.set()

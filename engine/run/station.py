@@ -22,9 +22,8 @@ from typing import TextIO
 
 from engine.diagnostics import quoted
 from engine.outcome import UnitStatus
-from engine.run.attempt import LeftBehind
 from engine.run.runner import StationRunner
-from engine.run.slots import Crew, NotRun, RunUnit, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec
+from engine.run.slots import Crew, NotRun, RunUnit, Slot, SlotRecord, UnitResult, UnitSpec
 
 __all__ = ["Arrivals", "ContinuousStation", "Drive", "plug_every", "read_scans"]
 
@@ -108,43 +107,17 @@ class _Sockets(Crew):
         super().__init__(slots, stop)
         self.arrivals = arrivals
 
-    def _serve(
-        self,
-        slot: Slot,
-        start: int,
-        run_unit: RunUnit,
-        not_run: NotRun,
-        carried: Callable[[], UnitResult] | None = None,
+    def _run_units(
+        self, slot: Slot, start: int, run_unit: RunUnit, not_run: NotRun, carried: Callable[[], UnitResult] | None
     ) -> None:
-        """Run the socket's units as they arrive; ``carried`` ends the one whose thread was left behind."""
-        left_behind = False
-        try:
-            if carried is not None:
-                slot.record.keep(carried())
-            while True:
-                unit = self.arrivals.take(slot.number, self.abort, shared=slot.out_of_service is None)
-                if unit is None:
-                    return
-                slot.record.keep(self._one(unit, slot, run_unit, not_run))
-        except SlotClosed:
-            return
-        except LeftBehind:
-            left_behind = True  # the socket's work goes on in the thread that took it over
-        finally:
-            if not left_behind:
-                self._finished(slot)
-
-    @staticmethod
-    def _one(unit: UnitSpec, slot: Slot, run_unit: RunUnit, not_run: NotRun) -> UnitResult:
-        try:
-            if slot.out_of_service is not None:
-                return not_run(unit, slot)
-            return run_unit(unit, slot)
-        except SlotClosed:
-            raise
-        except Exception as exc:  # a socket must outlive any one unit
-            log.exception("unit %s could not be run", unit.serial)
-            return UnitResult(unit.serial, UnitStatus.ERROR, f"{type(exc).__name__}: {exc}")
+        """The socket's units as they arrive, each kept; ``carried`` ends the one whose thread was left behind."""
+        if carried is not None:
+            slot.record.keep(carried())
+        while True:
+            unit = self.arrivals.take(slot.number, self.abort, shared=slot.out_of_service is None)
+            if unit is None:
+                return
+            slot.record.keep(self._one(unit, self._work_for(unit, slot, run_unit, not_run)))
 
     def ended(self) -> list[UnitResult]:
         """Every unit's result, socket by socket."""
