@@ -10,6 +10,8 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
@@ -25,13 +27,26 @@ class Answer:
     comment: str | None = None
 
 
+class FailureChoice(StrEnum):
+    """What the operator makes of a stage that failed after its retries: one more attempt, or the failure."""
+
+    RETRY = "retry"
+    FAIL = "fail"
+
+
 class Operator(Protocol):
-    """Whoever answers manual checks: a person at a terminal, a script, or the simulated operator."""
+    """Whoever answers manual checks: a person at a terminal, a script, or the simulated operator.
+
+    An operator may also have ``confirm_failure(stage, failed) -> FailureChoice``: asked when a stage
+    failed after its retries (``failed`` says what failed), before the unit is routed to rework or scrap.
+    The runner looks it up by name; an operator without it confirms every failure unasked.
+    """
 
     name: str
 
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
-        """Ask one pass/fail question; raise StationError when nobody can answer."""
+    def ask(self, stage: str, check: str, prompt: str, picture: Path | None = None) -> Answer:
+        """Ask one pass/fail question, showing ``picture`` (an image file) with it; raise StationError when
+        nobody can answer."""
         ...
 
 

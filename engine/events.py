@@ -18,6 +18,8 @@ class UnitStarted:
     serial: str
     slot: int
     lot: str | None = None
+    operator: str | None = None
+    """Who runs the unit: the operator signed in, else the one the station was started with."""
 
 
 class StepStarted(NamedTuple):

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from engine.context import Answer, Judge, MeasurementRecord, StepContext, UnitInfo
@@ -84,9 +85,13 @@ class FakeOperator:
         self.failing = dict(failing or {})
         self.asked: list[tuple[str, str, str]] = []
         """(stage, check, prompt) of every question, in order."""
+        self.pictures: dict[str, Path] = {}
+        """The picture shown with each check asked with one."""
 
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+    def ask(self, stage: str, check: str, prompt: str, picture: Path | None = None) -> Answer:
         self.asked.append((stage, check, prompt))
+        if picture is not None:
+            self.pictures[check] = picture
         if check in self.failing:
             return Answer(False, self.failing[check])
         return Answer(True)

@@ -5,16 +5,20 @@ the stage passes when the operator confirms every check. Each check is recorded 
 named after it ("pass" or "fail"). A measurement the stage declares that is not a check (such as
 ``standby_current_ma``) is read from the fixture's meter (``resources["meter"]``) once the operator
 has done the checks, since an operator's answer carries no number.
+
+A ``picture`` (an image file, its path relative to the recipe file that names it) is shown to the
+operator with each check; a picture that is not a file there is a station error, before any check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.context import StepContext
-from engine.outcome import StepFailed
+from engine.outcome import StationError, StepFailed
 from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import ask_checks, open_device, resource
 
@@ -23,6 +27,10 @@ from steps.common import ask_checks, open_device, resource
 class Params:
     checks: tuple[str, ...] = param("Names of the checks the operator must confirm, in order.")
     instructions: str | None = param("Text shown to the operator before the checks; None shows none.", default=None)
+    picture: str | None = param(
+        "An image file shown to the operator with the checks, its path relative to the recipe file; None shows none.",
+        default=None,
+    )
 
 
 class ManualChecklist(StepType):
@@ -38,8 +46,9 @@ class ManualChecklist(StepType):
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params
+        picture = None if p.picture is None else picture_of(ctx, p.picture)
         device = open_device(ctx)
-        failed = ask_checks(ctx, p.checks, p.instructions or "")
+        failed = ask_checks(ctx, p.checks, p.instructions or "", picture)
         readings = [m for m in ctx.stage.measurements if m.name not in p.checks]
         if readings:
             meter = resource(ctx, "meter")
@@ -47,3 +56,12 @@ class ManualChecklist(StepType):
                 ctx.measure(m.name, meter.read(device, m.name), m.units)
         if failed:
             raise StepFailed(f"{len(failed)} of {len(p.checks)} checks failed: {', '.join(failed)}")
+
+
+def picture_of(ctx: StepContext, picture: str) -> Path:
+    """The stage's picture as an absolute path, found next to the recipe file whose ``with:`` names it."""
+    recipe = Path(ctx.stage.at("with").file)
+    path = (recipe.parent / picture).resolve()
+    if not path.is_file():
+        raise StationError(f"stage '{ctx.stage.id}': picture '{picture}' is not a file ({path})")
+    return path

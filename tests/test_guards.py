@@ -7,6 +7,7 @@ reject them, to prove that the runner enforces the rules on its own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from steplab import (
     Advance,
@@ -22,6 +23,7 @@ from steplab import (
     state_of,
 )
 
+from engine.events import StepEnded
 from engine.flow import Sampling
 from engine.outcome import Outcome
 from engine.run.guards import refusal
@@ -399,8 +401,9 @@ def test_irreversible_stage_is_refused_when_a_rework_loops_back_to_it() -> None:
 # -- lot holds and sampling -----------------------------------------------------------------------------
 
 
-def test_held_lot_is_refused_at_the_ready_stage() -> None:
-    """A unit of a held lot runs up to the ready-to-ship gate and is refused there by the hold rule."""
+def test_held_lot_is_refused_before_any_step() -> None:
+    """A unit of a held lot is refused by the hold rule before any step runs, with the hold's reason and how
+    it is lifted; a unit of another lot ships."""
     flow = direct_flow([stage("test", Measure), stage("ready", Ready)])
     bench, history = Bench(), memory_store()
     history.hold_lot("LOT-A", "recall 42")
@@ -408,13 +411,33 @@ def test_held_lot_is_refused_at_the_ready_stage() -> None:
     by_serial = {r.serial: r for r in results}
     reason = by_serial["SN1"].reason or ""
     assert by_serial["SN1"].status == "refused"
-    assert "refused by the hold rule" in reason and "recall 42" in reason
-    assert bench.stages_run("SN1") == ["test"]
+    assert "refused by the hold rule" in reason and "recall 42" in reason and "hold is lifted" in reason
+    assert bench.stages_run("SN1") == []
     assert by_serial["SN2"].status == "shipped"
 
 
+def _hold_after(stage_id: str, history: History) -> Any:
+    """A subscriber that puts lot LOT-A on hold once ``stage_id`` ends: a hold that comes while a unit runs."""
+
+    def hold(event: object) -> None:
+        if isinstance(event, StepEnded) and event.stage == stage_id:
+            history.hold_lot("LOT-A", "recall")
+
+    return hold
+
+
+def test_a_hold_while_the_unit_runs_refuses_the_ready_stage() -> None:
+    """A lot put on hold while its unit runs lets the unit's tests go on and refuses the ready-to-ship gate."""
+    flow = direct_flow([stage("test", Measure), stage("ready", Ready)])
+    bench, history = Bench(), memory_store()
+    [result] = runner(flow, bench, history, subscribers=[_hold_after("test", history)]).run([_unit("SN1", "LOT-A")])
+    assert result.status == "refused" and "hold rule" in (result.reason or "")
+    assert bench.stages_run("SN1") == ["test"]
+
+
 def test_held_lot_is_refused_at_the_final_lifecycle_advance() -> None:
-    """The final lifecycle advance (shipping the unit) is refused for a held lot; earlier advances are not."""
+    """The final lifecycle advance (shipping the unit) is refused for a lot held while the unit runs; earlier
+    advances are not."""
     flow = direct_flow(
         [
             stage("lock", Advance, Advance.Params(to="Module1Complete")),
@@ -423,8 +446,8 @@ def test_held_lot_is_refused_at_the_final_lifecycle_advance() -> None:
         lifecycle=LIFECYCLE,
     )
     bench, history = Bench(), memory_store()
-    history.hold_lot("LOT-A", "recall")
-    [result] = runner(flow, bench, history).run([_unit("SN1", "LOT-A")])
+    held = _hold_after("lock", history)
+    [result] = runner(flow, bench, history, subscribers=[held]).run([_unit("SN1", "LOT-A")])
     assert result.status == "refused"
     assert "hold rule" in (result.reason or "")
     assert bench.stages_run("SN1") == ["lock"]
@@ -451,7 +474,7 @@ def test_sampled_failures_reaching_the_threshold_hold_the_lot(tmp_path: Path) ->
     hold = history.lot_hold("LOT-A")
     assert hold is not None and "sample_test" in hold and "threshold 2" in hold
     assert "hold rule" in (results[2].reason or "")
-    assert bench.runs[("SN3", "sample_test")] == 1 and bench.runs[("SN3", "ready")] == 0
+    assert bench.runs[("SN3", "sample_test")] == 0 and bench.runs[("SN3", "ready")] == 0  # refused at admission
 
 
 def test_one_sampled_failure_below_the_threshold_holds_nothing(tmp_path: Path) -> None:

@@ -475,7 +475,7 @@ def test_an_offline_instrument_refuses_the_connection(name: str) -> None:
 class _Operator:
     name = "sim"
 
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+    def ask(self, stage: str, check: str, prompt: str, picture: Path | None = None) -> Answer:
         return Answer(True)
 
 

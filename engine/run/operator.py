@@ -1,11 +1,15 @@
 """Who answers manual checks: a person at the terminal, an answers file, or the simulated operator.
 
-``Operator.ask(stage, check, prompt)`` does not name the unit, yet an answers file may answer one
+``Operator.ask(stage, check, prompt, picture)`` does not name the unit, yet an answers file may answer one
 unit differently and a person must be told which slot is asking. So every operator here also has
 ``for_unit(serial, slot, cancelled=EVENT)``: the runner calls it once per unit and puts the bound
 operator it returns in that unit's ``StepContext``; when ``cancelled`` is set (a stop of the run), a
 question still open is given up at once. An operator used without binding answers as for no
 particular unit. Answers files are read by ``engine.run.answers``.
+
+The person at the terminal is also asked to confirm a stage that failed after its retries
+(``confirm_failure``: retry or fail); the answers file and the simulated operator are not asked,
+and the failure stands as it always has.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import sys
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Protocol, TextIO, cast
 
 from rich.console import Console
 from rich.prompt import Confirm, Prompt
 from rich.text import Text
 
-from engine.context import Answer, Operator
+from engine.context import Answer, FailureChoice, Operator
 from engine.outcome import StationError
 from engine.run.answers import Answers, load_answers
 
@@ -45,6 +50,11 @@ class StationOperator(Operator, Protocol):
     def for_unit(self, serial: str, slot: int | None = None, *, cancelled: threading.Event | None = None) -> Operator:
         """The operator for one unit in one slot; its open question ends when ``cancelled`` is set."""
         ...
+
+    # Optional, looked up by name on the operator ``for_unit`` returned:
+    # ``confirm_failure(self, stage: str, failed: str) -> FailureChoice``, asked when ``stage`` failed after
+    # its retries (``failed`` says what failed, as the live view does): RETRY runs the stage once more, FAIL
+    # lets the failure route the unit. An operator without it confirms every failure unasked.
 
 
 def _who(serial: str | None, slot: int | None) -> str:
@@ -77,7 +87,7 @@ class ScriptedOperator:
     ) -> ScriptedOperator:
         return ScriptedOperator(self.answers, self.name, serial=serial, slot=slot)
 
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+    def ask(self, stage: str, check: str, prompt: str, picture: Path | None = None) -> Answer:
         who = _who(self.serial, self.slot)
         if self.answers is None:
             raise StationError(
@@ -106,7 +116,7 @@ class SimOperator:
     ) -> SimOperator:
         return SimOperator(self.answers, self.name, serial=serial)
 
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+    def ask(self, stage: str, check: str, prompt: str, picture: Path | None = None) -> Answer:
         found = self.answers.lookup(self.serial, stage, check) if self.answers is not None else None
         return found if found is not None else Answer(True)
 
@@ -171,6 +181,12 @@ class _PassPrompt(Confirm):
         return _read_line(console, prompt, password, stream)
 
 
+class _ChoicePrompt(Prompt):
+    @classmethod
+    def get_input(cls, console: Console, prompt: Text | str, password: bool, stream: TextIO | None = None) -> str:
+        return _read_line(console, prompt, password, stream)
+
+
 class _CommentPrompt(Prompt):
     @classmethod
     def get_input(cls, console: Console, prompt: Text | str, password: bool, stream: TextIO | None = None) -> str:
@@ -224,14 +240,21 @@ class TerminalOperator:
             cancelled=cancelled,
         )
 
-    def ask(self, stage: str, check: str, prompt: str) -> Answer:
+    def _about(self, stage: str) -> Text:
+        """A question's start: which slot and unit ask, and the stage."""
         question = Text()
         if self.serial is not None or self.slot is not None:
             question.append(_who(self.serial, self.slot) + " ", style="bold cyan")
         question.append(f"[{stage}] ", style="bold")
+        return question
+
+    def ask(self, stage: str, check: str, prompt: str, picture: Path | None = None) -> Answer:
+        question = self._about(stage)
         question.append(check)
         if prompt:
             question.append(f": {prompt}")
+        if picture is not None:
+            question.append(f" (picture: {picture})")
         question.append(" — pass?")
         answers = cast(TextIO, _Answers(self.stream, self.cancelled))
         with self._lock, self.pause():
@@ -260,6 +283,22 @@ class TerminalOperator:
                     f"'{stage}' was asked: no answer taken"
                 ) from None
         return Answer(passed, comment)
+
+    def confirm_failure(self, stage: str, failed: str) -> FailureChoice:
+        """Ask whether the stage that failed after its retries runs once more; the end of the input or a stop
+        of the run confirms the failure (nobody chose to retry)."""
+        question = self._about(stage)
+        question.append(f"failed: {failed} — retry or fail?")
+        answers = cast(TextIO, _Answers(self.stream, self.cancelled))
+        with self._lock, self.pause():
+            try:
+                said = _ChoicePrompt.ask(
+                    question, console=self.console, stream=answers, choices=["r", "f"], case_sensitive=False
+                )
+            except (EOFError, _Stopped):
+                self.console.print()
+                return FailureChoice.FAIL
+        return FailureChoice.RETRY if said.lower() == "r" else FailureChoice.FAIL
 
 
 def operator_for(

@@ -21,8 +21,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.context import Line, Operator, StepContext
+from engine.diagnostics import quoted
 from engine.events import Event, Stopping, Subscriber, UnitEnded, UnitStarted
 from engine.flow import Flow, Stage
+from engine.inputs import name_problem
 from engine.outcome import Outcome, StationError, UnitStatus
 from engine.record import UnitRecord
 from engine.registry import Registry
@@ -39,6 +41,11 @@ from engine.store.history import History
 __all__ = ["StationRunner", "UnitResult", "UnitSpec"]
 
 log = logging.getLogger("floorflow.runner")
+
+HOLD_LIFTED = "no unit of the lot runs until its hold is lifted in the store"
+"""How a held lot's units may run again, said with each refusal."""
+OPERATOR_MAX = 64
+"""The longest name or badge an operator signs in with."""
 
 
 class StationRunner:
@@ -68,6 +75,7 @@ class StationRunner:
         self._slot_models: list[SlotModel] = []
         self._crew: Crew | None = None
         self._lock = threading.Lock()
+        self._signed_in: str | None = None
         emit = self._emit_from if self.subscribers else None
         self.stages = StageRunner(flow, registry, self.machine, line.resources(), emit, self.operator_name, self.abort)
         self._own = frozenset(s.id for s in flow.stages.values() if station is None or s.station == station)
@@ -82,6 +90,20 @@ class StationRunner:
         self.stages.grace_s = seconds
 
     # -- the station ---------------------------------------------------------------------------
+
+    def sign_in(self, name: str) -> None:
+        """The shift's operator signs in (a name or badge): every attempt recorded from now on names them."""
+        name = name.strip()
+        problem = name_problem(name, OPERATOR_MAX)
+        if problem is not None:
+            raise ValueError(f"operator sign-in {quoted(name, 40)}: {problem}")
+        with self._lock:
+            self._signed_in = self.stages.operator_name = name
+
+    @property
+    def signed_in(self) -> str | None:
+        """Who signed in last (None: nobody has; attempts name the operator the runner was given)."""
+        return self._signed_in
 
     def run(self, units: Iterable[UnitSpec], slots: int = 1) -> list[UnitResult]:
         """Run every unit, unit k in slot ((k - 1) mod slots) + 1; a stop ends it cleanly.
@@ -221,11 +243,11 @@ class StationRunner:
         except Exception as exc:
             log.exception("the record of %s could not be read", unit.serial)
             result = UnitResult(unit.serial, UnitStatus.ERROR, f"the unit's record could not be read: {exc}")
-            self._emit_from(slot, UnitStarted(unit.serial, slot.number, unit.lot))
+            self._emit_from(slot, UnitStarted(unit.serial, slot.number, unit.lot, self.stages.operator_name))
             self._emit_from(slot, UnitEnded(unit.serial, slot.number, result.status, result.reason))
             return result
         lot = unit.lot if unit.lot is not None else record.lot
-        self._emit_from(slot, UnitStarted(unit.serial, slot.number, lot))
+        self._emit_from(slot, UnitStarted(unit.serial, slot.number, lot, self.stages.operator_name))
         if refused is not None:
             self._emit_from(slot, UnitEnded(unit.serial, slot.number, UnitStatus.REFUSED, refused))
             return UnitResult(unit.serial, UnitStatus.REFUSED, refused)
@@ -295,6 +317,8 @@ class StationRunner:
         made = self.flow.product
         if record.product is not None and made is not None and record.product != made:
             return str(Refusal("product", f"the unit is a {record.product}; recipe {self.flow.recipe} makes {made}"))
+        if lot_hold is not None:
+            return str(Refusal("hold", f"the unit's lot is on hold ({lot_hold}); {HOLD_LIFTED}"))
         if stage is None:
             return None
         if stage.id not in self._own:

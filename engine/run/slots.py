@@ -166,6 +166,9 @@ class SlotRecord:
     def lot_failed(self, lot: str, stage: str) -> int:
         return self._write(lambda: self.history.lot_failed(lot, stage))
 
+    def note_decision(self, by: str, action: str, subject: str, reason: str | None) -> None:
+        self._write(lambda: self.history.note_decision(by, action, subject, reason))
+
     def keep(self, result: UnitResult) -> None:
         """The unit's result, as the run returns it (a unit finished before its slot was closed keeps its own)."""
         with self._lock:

@@ -2,7 +2,8 @@
 
 For each attempt the stage runner builds the step's context, journals the intent of an
 irreversible step, sends a start and an end event, calls the step (``engine.run.attempt``), runs its
-cleanups, records the attempt, retries a failure up to ``retry.max`` and moves the slot's model
+cleanups, records the attempt, retries a failure up to ``retry.max``, then asks the operator to
+confirm the failure or try once more (when the operator can be asked), and moves the slot's model
 along the outcome. What the route does next is the station runner's (``engine.run.runner``).
 """
 
@@ -14,13 +15,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from engine.context import Operator, StepContext, UnitInfo
+from engine.context import FailureChoice, Operator, StepContext, UnitInfo
 from engine.events import Event, StepEnded, StepProgress, StepStarted
 from engine.flow import SCRAPPED, Flow, Stage
 from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, RecipeRef
 from engine.registry import Registry
 from engine.run.attempt import STOP_GRACE_S, call_step, run_cleanups
+from engine.run.console import failed_check
 from engine.run.machine import FlowMachine, SlotModel
 from engine.run.measure import Judge
 from engine.run.slots import Running, Slot, SlotClosed, UnitSpec
@@ -36,6 +38,8 @@ _made = tuple.__new__
 that takes each field as an argument): for the events and the attempt made at every step."""
 _Plan = tuple[StepType, Judge, logging.Logger]
 """A stage's step, the judge of its measurements, and its step type's logger."""
+CHOICE_ACTIONS = {FailureChoice.RETRY: "failure-retried", FailureChoice.FAIL: "failure-confirmed"}
+"""The audit log's action for each choice an operator makes on a failed stage."""
 
 
 def _plan(stage: Stage, registry: Registry) -> _Plan:
@@ -94,13 +98,31 @@ class StageRunner:
             while True:
                 tries = state.tries.get(stage.id, 0) + 1
                 outcome, error = self._attempt(unit, state, stage, slot, tries, device, operator, cancel)
-                if outcome is not Outcome.FAIL or tries > stage.retry_max:
-                    break
-                self.machine.move(model, "retry")
+                if outcome is not Outcome.FAIL or stage.id not in state.tries:
+                    break  # passed, errored, or failed for good: the failure routed the unit, its tries start anew
+                if tries <= stage.retry_max:
+                    self.machine.move(model, "retry")  # (the operator's retry is no edge of the flow)
         if outcome is Outcome.FAIL and stage.sampling is not None and unit.lot is not None:
             self._count_sample_failure(unit.lot, stage, slot)
         self._follow(state, stage, model, outcome)
         return outcome, error
+
+    def _retry_chosen(self, attempt: Attempt, slot: Slot, operator: Operator | None) -> bool:
+        """Whether the operator, asked to confirm the stage's failure after its retries, chose one more attempt;
+        their choice is kept in the audit log. An operator with nothing to ask (the simulated one, an answers
+        file) confirms the failure unasked, and an irreversible stage is never run again."""
+        confirm = getattr(operator, "confirm_failure", None)
+        if confirm is None or self.flow.stages[attempt.stage].irreversible:
+            return False
+        took = attempt.ended - attempt.started
+        failed = failed_check(
+            StepEnded(attempt.serial, slot.number, attempt.stage, attempt.step, attempt.attempt, attempt.outcome,
+                      attempt.started, took, attempt.measurements, attempt.error)
+        )  # fmt: skip
+        choice = FailureChoice(confirm(attempt.stage, failed))
+        by = self.operator_name or getattr(operator, "name", None) or "unknown"
+        slot.record.note_decision(by, CHOICE_ACTIONS[choice], attempt.serial, f"attempt {attempt.attempt}: {failed}")
+        return choice is FailureChoice.RETRY
 
     def _follow(self, state: UnitState, stage: Stage, model: SlotModel, outcome: Outcome) -> None:
         """Move the slot's model the way the outcome takes the unit."""
@@ -210,7 +232,10 @@ class StageRunner:
         duration = time.perf_counter() - running.clock
         tries, started, device = running.tries, running.started, running.device
         if intent is None:
-            self._record(unit, state, stage, slot, tries, outcome, started, duration, ctx.measurements, error, device)
+            self._record(
+                unit, state, stage, slot, tries, outcome, started, duration, ctx.measurements, error, device,
+                operator=ctx.operator,
+            )  # fmt: skip
             return outcome, error
         quarantine = None
         if outcome in (Outcome.ERROR, Outcome.ABORTED) and not ctx.not_started:
@@ -265,13 +290,16 @@ class StageRunner:
         device: Any,
         intent: int | None = None,
         quarantine: str | None = None,
+        *,
+        operator: Operator | None = None,
     ) -> None:
+        """Record the attempt, tell the subscribers, and move the unit's state on; ``operator``, when given, is
+        asked to confirm a failure after the stage's retries before it routes the unit."""
         attempt = self.row(unit, stage, slot.number, tries, outcome, started, duration, measurements, error, device)
         if intent is None and quarantine is None:
             slot.record.add(attempt)
         else:
             slot.record.add(attempt, intent=intent, quarantine=quarantine)
-        state.record(stage, outcome, started, self.recipe)
         if self.emit is not None:
             ended = _made(
                 StepEnded,
@@ -289,6 +317,8 @@ class StageRunner:
                 ),
             )
             self.emit(slot, ended)
+        retried = outcome is Outcome.FAIL and tries > stage.retry_max and self._retry_chosen(attempt, slot, operator)
+        state.record(stage, outcome, started, self.recipe, retried)
 
     def row(
         self,

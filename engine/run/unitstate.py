@@ -54,9 +54,12 @@ class UnitState:
     @classmethod
     def replay(cls, index: RouteIndex, attempts: Iterable[Attempt]) -> UnitState:
         state = cls(index)
-        for attempt in attempts:
+        rows = list(attempts)
+        retried = _retried(rows)
+        for n, attempt in enumerate(rows):
             if attempt.stage in index.flow.stages:
-                state.record(index.flow.stages[attempt.stage], attempt.outcome, attempt.started, attempt.recipe)
+                stage = index.flow.stages[attempt.stage]
+                state.record(stage, attempt.outcome, attempt.started, attempt.recipe, n in retried)
         return state
 
     @property
@@ -90,8 +93,11 @@ class UnitState:
             return None  # members wait on each other: the checker refuses such a flow
         return next((s for s in runnable if s.id in prefer), runnable[0])
 
-    def record(self, stage: Stage, outcome: Outcome, started: float, recipe: RecipeRef | None) -> None:
-        """Apply one attempt's outcome to the unit's state."""
+    def record(
+        self, stage: Stage, outcome: Outcome, started: float, recipe: RecipeRef | None, retried: bool = False
+    ) -> None:
+        """Apply one attempt's outcome to the unit's state; ``retried``: the operator chose to run a stage that
+        failed after its retries once more, so the failure does not route the unit."""
         if self.recipe is None:
             self.recipe = recipe
         if outcome is Outcome.NOT_DONE:
@@ -107,7 +113,7 @@ class UnitState:
                 self._advance()
             return
         tries = self.tries[stage.id] = self.tries.get(stage.id, 0) + 1
-        if outcome is Outcome.FAIL and tries > stage.retry_max:
+        if outcome is Outcome.FAIL and tries > stage.retry_max and not retried:
             self._failed(stage)
 
     def _advance(self) -> None:
@@ -160,3 +166,19 @@ class UnitState:
         if not stage.rework:
             self.rework_from = self.index.block[stage.id]
         self.rework = rework.id
+
+
+def _retried(rows: list[Attempt]) -> set[int]:
+    """Which failed attempts were run again (their positions): each one the next attempt of its stage numbers on.
+
+    A failure past the stage's retries routes the unit and its stage's attempts count from 1 again, so an
+    attempt numbered on after one is a retry the operator chose.
+    """
+    retried: set[int] = set()
+    latest: dict[str, int] = {}
+    for n, attempt in enumerate(rows):
+        before = latest.get(attempt.stage)
+        if before is not None and rows[before].outcome is Outcome.FAIL and attempt.attempt == rows[before].attempt + 1:
+            retried.add(before)
+        latest[attempt.stage] = n
+    return retried

@@ -64,3 +64,7 @@ class History(Protocol):
     def lot_failed(self, lot: str, stage: str) -> int:
         """Count one more sampled unit of the lot failing ``stage``; return the count so far."""
         ...
+
+    def note_decision(self, by: str, action: str, subject: str, reason: str | None) -> None:
+        """Keep a person's decision in the audit log; returns once it would survive a crash or power loss."""
+        ...

@@ -274,6 +274,10 @@ class SqlStore:
 
         return self._worker.call(work, durable=True)
 
+    def note_decision(self, by: str, action: str, subject: str, reason: str | None) -> None:
+        """Keep a person's decision in the audit log (one on a unit, its subject the serial, is in its record)."""
+        self._worker.call(lambda tx: recovery.audit(tx, by, action, subject, reason), durable=True)
+
     def released(self, content_hash: str) -> Decision | None:
         """Who released this recipe content for production, and when (None: it is not released)."""
         return self._worker.call(lambda tx: reading.released(tx, content_hash), write=False)

@@ -204,8 +204,9 @@ def stop_if_cancelled(ctx: StepContext) -> None:
         raise StationError(f"stage '{ctx.stage.id}' was cancelled (timeout or abort)")
 
 
-def ask_checks(ctx: StepContext, checks: Sequence[str], prompt: str) -> list[str]:
-    """Ask the operator each check and record each as "pass"/"fail"; returns the failed ones.
+def ask_checks(ctx: StepContext, checks: Sequence[str], prompt: str, picture: Path | None = None) -> list[str]:
+    """Ask the operator each check, showing ``picture`` with it, and record each as "pass"/"fail"; returns the
+    failed ones.
 
     Every check is asked even after a failure, so the record shows the whole inspection. Each
     failed check is named with the operator's comment, if any.
@@ -213,7 +214,10 @@ def ask_checks(ctx: StepContext, checks: Sequence[str], prompt: str) -> list[str
     failed: list[str] = []
     for check in checks:
         stop_if_cancelled(ctx)
-        answer = ctx.operator.ask(ctx.stage.id, check, prompt)
+        if picture is None:  # (asked as before pictures, so an operator that shows none still answers)
+            answer = ctx.operator.ask(ctx.stage.id, check, prompt)
+        else:
+            answer = ctx.operator.ask(ctx.stage.id, check, prompt, picture)
         ctx.measure(check, "pass" if answer.passed else "fail")
         if not answer.passed:
             failed.append(f"{check} ({answer.comment})" if answer.comment else check)
