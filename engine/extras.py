@@ -3,7 +3,7 @@
 ``pip install floorflow`` validates recipes, draws them and runs stations on the SQLite store with
 USB and serial consoles: a pre-commit hook installs that much and no more. Everything else is an
 extra named in pyproject.toml's ``[project.optional-dependencies]``: ``simulate``, ``plots``,
-``postgresql``, ``instruments`` and ``labels``. The code that needs one imports its packages where
+``postgresql``, ``instruments``, ``labels`` and ``screen``. The code that needs one imports its packages where
 it uses them, asking ``missing`` first, so a user without the extra reads one line saying which to
 install, never a traceback.
 """
@@ -21,6 +21,9 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "pyvisa_py": ("pyvisa-py", "instruments"),
     "barcode": ("python-barcode", "labels"),
     "PIL": ("pillow", "labels"),
+    "starlette": ("starlette", "screen"),
+    "uvicorn": ("uvicorn", "screen"),
+    "sse_starlette": ("sse-starlette", "screen"),
 }
 """Each optional package by the name it is imported as: (its distribution, the extra that installs it)."""
 

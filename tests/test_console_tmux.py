@@ -111,3 +111,32 @@ def test_the_live_view_in_a_terminal_tells_what_runs_what_failed_and_how_units_e
     summary = end[end.rindex("units") :]
     assert re.search(rf"SIM0002\s*│\s*scrapped\s*│.*{re.escape(failing)}", summary), summary
     assert re.search(r"SIM0001\s*│\s*in-route\s*│", summary), summary
+
+
+def test_a_station_in_a_terminal_shows_its_idle_sockets_and_takes_scans_typed_into_it(tmp_path: Path) -> None:
+    """``floorflow station`` at a terminal: every socket is a row from the start (idle until a unit comes),
+    a scan typed as ``SOCKET SERIAL`` starts that socket, and Ctrl-D ends the shift once the sockets are idle."""
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    command = " ".join(
+        [str(FLOORFLOW), "station", str(RECIPE), "--station", "smt", "--sim", "--slots", "3", "--store", store]
+    )
+    socket = f"floorflow-test-{uuid.uuid4().hex[:12]}"
+    shell = f"env -u COLUMNS -u LINES -u NO_COLOR {command}; echo floorflow-exit=$?; sleep 600"
+    try:
+        _tmux(socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-c", str(tmp_path), shell)
+
+        def plain() -> str:
+            return SGR.sub("", _tmux(socket, "capture-pane", "-p", "-S", "-", "-t", "0"))
+
+        idle = _until(plain, lambda s: len(re.findall(r"│\s*[123]\s*│\s*idle\s*│", s)) == 3, "three idle sockets")
+        assert "phone-wim v1 · station smt" in idle, idle
+        _tmux(socket, "send-keys", "-t", "0", "2 SCAN0001", "Enter")
+        finished = re.compile(r"SCAN0001\s*│\s*in-route\s*│")
+        done = _until(plain, lambda s: finished.search(s.partition("finished:")[2]) is not None, "SCAN0001 finished")
+        assert re.search(r"│\s*2\s*│\s*SCAN0001\s*│", done), done  # in the socket it was scanned into
+        assert len(re.findall(r"│\s*[13]\s*│\s*idle\s*│", done)) == 2, done
+        _tmux(socket, "send-keys", "-t", "0", "C-d")
+        end = _until(plain, lambda s: "floorflow-exit=" in s, "the end of the shift")
+        assert "floorflow-exit=0" in end, end
+    finally:
+        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True)

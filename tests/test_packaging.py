@@ -24,7 +24,7 @@ from engine.outcome import StationError
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-EXTRAS = ("simulate", "plots", "postgresql", "instruments", "labels")
+EXTRAS = ("simulate", "plots", "postgresql", "instruments", "labels", "screen")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_wheel_carries_schemas_and_workflows(wheel: Path) -> None:
-    """Every schema and every example recipe (base recipes included) is inside the wheel."""
+    """Every schema, every example recipe (base recipes included) and the operator screen's page is inside the wheel."""
     names = set(zipfile.ZipFile(wheel).namelist())
+    page = {f"engine/web/static/{p.name}" for p in (ROOT / "engine/web/static").iterdir()}
+    assert len(page) >= 3 and page - names == set()
     expected = {f"engine/schemas/{p.name}" for p in (ROOT / "schemas").iterdir() if p.is_file()}
     expected |= {f"engine/workflows/{p.relative_to(ROOT / 'workflows')}" for p in (ROOT / "workflows").rglob("*.yaml")}
     assert expected - names == set()
@@ -246,9 +248,9 @@ def _third_party_imports(path: Path) -> list[tuple[str, int, bool]]:
     return [(m, line, top) for m, line, top in found if m not in own and m not in sys.stdlib_module_names]
 
 
-EXTRA_ROOMS = ("engine/simulate/", "engine/store/postgres.py")
+EXTRA_ROOMS = ("engine/simulate/", "engine/store/postgres.py", "engine/web/")
 """Modules loaded only once their extra is known to be there: engine.cli checks before it imports the
-simulation, engine.store.open_store before the PostgreSQL backend."""
+simulation or the operator screen, engine.store.open_store before the PostgreSQL backend."""
 
 
 def test_every_package_imported_is_declared_and_optional_ones_load_late() -> None:

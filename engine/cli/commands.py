@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     _station_arguments(station)
     station.add_argument("--sim-every", type=float, metavar="SECONDS", help="with --sim: plug units in at this rate")
     station.add_argument("--max-units", type=_positive, metavar="N", help="with --sim-every: stop after N units")
+    station.add_argument("--ui", action="store_true", help="serve the operator screen: a web page, a tile per socket")
+    station.add_argument("--ui-bind", default="127.0.0.1", metavar="ADDRESS", help="with --ui: listen here (loopback)")
+    station.add_argument("--ui-port", type=int, default=8080, metavar="PORT", help="with --ui: its port (0: any free)")
     station.set_defaults(run=_station)
 
     simulate = verbs.add_parser("simulate", help="simulate a whole line running a recipe: throughput, yield, queues")
@@ -237,6 +240,9 @@ def _station_arguments(parser: argparse.ArgumentParser) -> None:
         "--hardware", type=Path, metavar="FILE", help="the station's wiring: USB, serial ports, instruments, printer"
     )
     parser.add_argument("--answers", type=Path, metavar="FILE", help="scripted answers to manual checks")
+    parser.add_argument(
+        "--ask", action="store_true", help="with --sim: a person answers the manual checks (at the terminal or on --ui)"
+    )
     parser.add_argument("--operator", type=name_argument, help="who runs the station (default: the login name)")
     parser.add_argument("--json-out", type=Path, metavar="DIR", help="also write each unit's record as DIR/SERIAL.json")
     parser.add_argument(

@@ -241,6 +241,8 @@ def run_station(args: argparse.Namespace, drive: Drive | None = None) -> int:
 
 
 def _station(args: argparse.Namespace, drive: Drive | None) -> int:
+    if args.ask and not args.sim:
+        raise UsageError("--ask goes with --sim: without it the station always asks the person")
     _input_file(args.recipe)
     registry = Registry.discover()
     flow, problems = check_recipe(args.recipe, registry, recipe_root=args.recipe_root)
@@ -314,11 +316,13 @@ def _run_with(
     line = _line(flow, args, line_config, store, url)
     console = Console()
     recipe = f"{flow.recipe} v{flow.version}"
+    shown = slots if drive is not None else min(slots, len(units))  # a station's idle sockets are shown too
     progress = progress_for(
-        sys.stdout.isatty(), console=console, slots=min(slots, len(units)), recipe=recipe, station=args.station
+        sys.stdout.isatty(), console=console, slots=shown, recipe=recipe, station=args.station
     )
     name = operator_name(args)
-    operator = operator_for(args.sim, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
+    simulated = args.sim and not args.ask  # --ask: a person rehearses the prompts of a simulated station
+    operator = operator_for(simulated, answers, stdin_is_terminal(), name, console=console, pause=progress.paused)
     mirror = [JsonMirror(store.unit, args.json_out)] if args.json_out is not None else []
     runner = StationRunner(flow, registry, line, operator, store, [*mirror, progress], args.station, name)
     try:
