@@ -4,10 +4,15 @@ The station is built as ``floorflow run`` builds it (the dispatcher hands ``driv
 this module only says how units arrive and runs the sockets (``engine.run.station``):
 
 - a list (``--unit``, ``--units-from``): each unit to the first socket free; the station ends when all are done;
-- ``--sim-every SECONDS`` (with ``--sim``): simulated units plugged into the free sockets at that rate, until
-  ``--max-units N`` have been plugged (else until stopped);
+- plugged in (the station config's ``arrivals: plug``): each unit found at its socket's USB port, its serial
+  number read from it (``engine.run.hotplug``); under ``--sim``, and with ``--sim-every SECONDS`` without a
+  config saying so, simulated units plugged into the free sockets at that rate (default ``SIM_PLUG_EVERY_S``),
+  until ``--max-units N`` have been plugged (else until stopped);
 - else scans on standard input, one ``SOCKET SERIAL`` (or ``SERIAL``: the first socket free) a line; the end
   of the input (Ctrl-D) ends the shift once the sockets are idle.
+
+The station config (``--hardware FILE``, or ``--sim-config FILE``) may say which of these the station's
+units take (``arrivals: scan | plug | list``); options that bring units another way are then refused.
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from collections.abc import Callable
 from engine.cli.shared import UsageError
 from engine.diagnostics import quoted
 from engine.inputs import serial_problem
+from engine.run.hotplug import PlugWatch
 from engine.run.runner import StationRunner
 from engine.run.slots import UnitResult, UnitSpec
 from engine.run.station import Arrivals, ContinuousStation, Drive, plug_every, read_scans
+from steps.hardware.line import HardwareLine
+from steps.hardware.usb import PortScan, usb_backend
+
+SIM_PLUG_EVERY_S = 1.0
+"""How often the simulated line plugs units into the free sockets of a station whose units are plugged in,
+when ``--sim-every`` does not say."""
 
 
 def station_drive(args: argparse.Namespace) -> Drive:
@@ -38,7 +50,7 @@ def station_drive(args: argparse.Namespace) -> Drive:
             raise UsageError(f"--sim-every must be more than 0 seconds, not {args.sim_every:g}")
         if args.unit or args.units_from is not None:
             raise UsageError("--sim-every and --unit/--units-from exclude each other: units arrive one way")
-    elif args.max_units is not None:
+    elif args.max_units is not None and not args.sim:
         raise UsageError("--max-units goes with --sim-every")
 
     def drive(runner: StationRunner, units: list[UnitSpec], slots: int) -> list[UnitResult]:
@@ -54,7 +66,8 @@ def _arrivals(
     args: argparse.Namespace, arrivals: Arrivals, units: list[UnitSpec], runner: StationRunner
 ) -> Callable[[], None]:
     """What feeds the sockets, in a thread of its own."""
-    if units:
+    how = _how(args, units, runner)
+    if how == "list":
 
         def listed() -> None:
             for unit in units:
@@ -62,11 +75,46 @@ def _arrivals(
             arrivals.end()
 
         return listed
-    if args.sim_every is not None:
-        prefix = f"SIM{time.strftime('%y%m%d%H%M%S')}"  # a later shift on the same store plugs new units
-        return lambda: plug_every(args.sim_every, arrivals, runner.abort, args.max_units, prefix)
     check = _serial_check(runner.flow.serial_pattern)
+    if how == "plug" and args.sim:
+        every = args.sim_every if args.sim_every is not None else SIM_PLUG_EVERY_S
+        prefix = f"SIM{time.strftime('%y%m%d%H%M%S')}"  # a later shift on the same store plugs new units
+        return lambda: plug_every(every, arrivals, runner.abort, args.max_units, prefix)
+    if how == "plug":
+        return _plugged(args, arrivals, runner, check)
     return lambda: read_scans(sys.stdin, arrivals, check, args.lot, sys.stderr)
+
+
+def _how(args: argparse.Namespace, units: list[UnitSpec], runner: StationRunner) -> str:
+    """How the units arrive (scan, plug or list): as the station config says, else as the options say."""
+    line = runner.line
+    configured = line.wiring.arrivals if isinstance(line, HardwareLine) else None
+    given = "list" if units else "plug" if args.sim_every is not None else None
+    config = args.hardware if args.hardware is not None else args.sim_config
+    if configured is not None and given not in (None, configured):
+        options = "--unit/--units-from" if given == "list" else "--sim-every"
+        raise UsageError(f"{config}: the station's units arrive as arrivals: {configured} says, not by {options}")
+    if configured == "list" and not units:
+        raise UsageError(f"{config}: arrivals: list: give the units with --unit SERIAL or --units-from FILE")
+    how = configured or given or "scan"
+    if args.max_units is not None and not (args.sim and how == "plug"):
+        raise UsageError("--max-units goes with --sim-every, or with --sim on a station whose arrivals are plug")
+    return how
+
+
+def _plugged(
+    args: argparse.Namespace, arrivals: Arrivals, runner: StationRunner, check: Callable[[str], str | None]
+) -> Callable[[], None]:
+    """The sockets' USB ports watched for units plugged in (StationError when there is no libusb)."""
+    line = runner.line
+    assert isinstance(line, HardwareLine)  # only a station config says arrivals: plug
+    wiring = line.wiring
+    backend = line.usb_backend if line.usb_backend is not None else usb_backend()
+    ports = {socket: slot.usb_port for socket, slot in wiring.slots.items() if slot.usb_port is not None}
+    scan = PortScan(wiring.usb_vid, wiring.usb_pid, backend)
+    watch = PlugWatch(ports, arrivals, scan, runner.abort, check, args.lot, sys.stderr)
+    runner.subscribers.append(watch)  # each unit's verdict: its socket then waits for it to be removed
+    return watch.watch
 
 
 def _serial_check(pattern: str | None) -> Callable[[str], str | None]:

@@ -3,6 +3,7 @@
 Every key is checked; an unknown one or a malformed value is a ValueError naming its path and
 what was probably meant. Paths in the file are relative to the file's directory::
 
+    arrivals: plug                                   # how units arrive: scan (the default), plug or list
     usb: {vid: 0x045E, pid: 0x0A00, timeout_s: 30}   # the units' flashing interface
     console: {baudrate: 115200, timeout_s: 5}        # the units' serial console
     images_dir: images                               # where the recipe's image files are
@@ -59,9 +60,26 @@ class StationWiring:
     label_previews: Path | None = None
     identities: AllocatorConfig = field(default_factory=AllocatorConfig)
     identity_journal: Path | None = None
+    arrivals: str | None = None
+    """How the station's units arrive (one of ``ARRIVALS``); None: as the command line gives them."""
 
 
-_TOP = ("usb", "console", "images_dir", "slots", "rf_tester", "meter", "label_printer", "label_previews", "identities")
+ARRIVALS = ("scan", "plug", "list")
+"""How a station's units arrive: a serial scanned into a socket, the unit plugged into a socket (its USB
+serial number read from the socket's port), or a list given to the command."""
+
+_TOP = (
+    "arrivals",
+    "usb",
+    "console",
+    "images_dir",
+    "slots",
+    "rf_tester",
+    "meter",
+    "label_printer",
+    "label_previews",
+    "identities",
+)
 
 
 STATION = "station config"
@@ -196,12 +214,47 @@ def _numbers(spec: str) -> list[str]:
     return digits.split()
 
 
+def arrivals_value(value: Any, config: str = STATION) -> str | None:
+    """A config's ``arrivals``: one of ``ARRIVALS``, or None when not given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in ARRIVALS:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise ConfigError(
+            f"{config}: arrivals must be one of {', '.join(ARRIVALS)}, not {shown}{did_you_mean(str(value), ARRIVALS)}",
+            "arrivals",
+        )
+    return value
+
+
+def _watched(arrivals: str | None, raw_slots: Mapping[Any, Any], slots: Mapping[int, SlotWiring]) -> None:
+    """Units plugged in are found at their slot's USB port: with ``arrivals: plug`` every slot needs one."""
+    if arrivals != "plug":
+        return
+    if not slots:
+        raise ConfigError(
+            f"{STATION}: arrivals: plug finds each unit at its slot's USB port: wire the slots "
+            '(slots: {"1": {usb_port: "1-1.1"}, ...})',
+            "arrivals",
+        )
+    for key in raw_slots:
+        number = int(key) if isinstance(key, str) else key
+        if slots[number].usb_port is None:
+            raise ConfigError(
+                f"{STATION}: slots.{key} has no usb_port: arrivals: plug finds the slot's unit at its USB port",
+                f"slots.{key}",
+            )
+
+
 def parse_wiring(raw: Mapping[str, Any] | None, base: Path) -> StationWiring:
     """The checked wiring; relative paths are resolved against ``base`` (the file's directory)."""
     top = config_keys(raw, _TOP, "the top level")
     usb = config_keys(top.get("usb"), ("vid", "pid", "timeout_s"), "usb")
     console = config_keys(top.get("console"), ("baudrate", "timeout_s"), "console")
-    slots = dict(_slot(n, spec) for n, spec in config_mapping(top.get("slots"), "slots").items())
+    raw_slots = config_mapping(top.get("slots"), "slots")
+    slots = dict(_slot(n, spec) for n, spec in raw_slots.items())
+    arrivals = arrivals_value(top.get("arrivals"))
+    _watched(arrivals, raw_slots, slots)
     identities = top.get("identities")
     journal = (
         _text((identities or {}).get("journal"), "identities.journal") if isinstance(identities, Mapping) else None
@@ -221,4 +274,5 @@ def parse_wiring(raw: Mapping[str, Any] | None, base: Path) -> StationWiring:
         label_previews=None if previews is None else base / previews,
         identities=allocator_config(identities, "identities", extra=("journal",)),
         identity_journal=None if journal is None else base / journal,
+        arrivals=arrivals,
     )

@@ -1,7 +1,8 @@
 """The USB flashing interface of a unit, through pyusb and libusb-1.0 (docs/hardware.md, "USB").
 
-A ``UsbSelector`` names a device by VID/PID plus its port path or its serial number;
-``UsbLink.open`` finds it, claims its interface and then speaks the protocol: one bulk OUT
+A ``UsbSelector`` names a device by VID/PID plus its port path or its serial number; ``PortScan``
+says which are plugged in where (a station whose units arrive by being plugged in watches it);
+``UsbLink.open`` finds the one selected, claims its interface and then speaks the protocol: one bulk OUT
 transfer per command, one bulk IN transfer per reply, image data in bulk OUT transfers of at most
 64 KiB after the unit's ``OK ready``. Every failure is a ``StationError`` naming the port (or,
 for an ``ERR`` reply, what ``steps.common.wire.raise_reply`` makes of it).
@@ -83,6 +84,35 @@ def _serial_number(device: Any) -> str | None:
         return usb.util.get_string(device, device.iSerialNumber) if device.iSerialNumber else None
     except (usb.core.USBError, ValueError, NotImplementedError):
         return None  # no permission to open it, or it has no strings
+
+
+class PortScan:
+    """What is plugged in, looked at anew on each call: the port path and iSerialNumber (None: none can be
+    read) of every device of one VID/PID. A device's serial is read once, when it is first seen at its
+    port; a device plugged in again enumerates at a new address and is read again."""
+
+    def __init__(self, vid: int, pid: int, backend: Any) -> None:
+        self.vid = vid
+        self.pid = pid
+        self.backend = backend
+        self._serials: dict[tuple[int, int, str], str | None] = {}
+
+    def __call__(self) -> list[tuple[str, str | None]]:
+        """``(port path, serial)`` of each device attached (StationError when the devices cannot be listed)."""
+        try:
+            attached = list(usb.core.find(find_all=True, backend=self.backend, idVendor=self.vid, idProduct=self.pid))
+        except usb.core.USBError as exc:
+            raise StationError(f"USB {self.vid:04x}:{self.pid:04x}: cannot list the USB devices: {exc}") from None
+        seen: dict[tuple[int, int, str], str | None] = {}
+        for device in attached:
+            key = (device.bus, device.address, port_path(device))
+            if key in self._serials:
+                seen[key] = self._serials[key]
+            else:
+                seen[key] = _serial_number(device)
+                usb.util.dispose_resources(device)  # closes what reading the serial number opened
+        self._serials = seen
+        return [(port, serial) for (_, _, port), serial in seen.items()]
 
 
 def _shown(data: bytes) -> str:

@@ -16,6 +16,7 @@ The config (a YAML mapping given with ``--sim-config FILE``; empty when absent) 
 and overrides defaults. Every key is optional; unknown keys, stages, images, states or identity
 kinds are a ValueError with a "did you mean"::
 
+    arrivals: plug              # how units arrive: scan, plug (at --sim-every's rate) or list
     units:                      # per unit serial
       SN1:
         missing: true           # an empty slot: nothing on USB, a silent console (ERROR)

@@ -14,10 +14,18 @@ from engine.diagnostics import did_you_mean
 from engine.flow import Flow
 from engine.inputs import ConfigError
 from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
-from steps.hardware.config import SECONDS_MAX, allocator_config, config_keys, config_mapping, config_number
+from steps.hardware.config import (
+    SECONDS_MAX,
+    allocator_config,
+    arrivals_value,
+    config_keys,
+    config_mapping,
+    config_number,
+)
 
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
 _TOP = (
+    "arrivals",
     "units",
     "unsigned",
     "os_versions",
@@ -90,6 +98,8 @@ class SimConfig:
     rf_region: str | None = None
     rf_target_power_dbm: float | None = None
     state_dir: str | None = None
+    arrivals: str | None = None
+    """How the simulated station's units arrive (``plug``: plugged in at ``--sim-every``'s rate)."""
 
     def unit(self, serial: str) -> UnitFaults:
         return self.units.get(serial, _NO_FAULTS)
@@ -222,4 +232,5 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
         if target is None
         else check.number(target, "rf.target_power_dbm", minimum=POWER_DBM[0], maximum=POWER_DBM[1]),
         state_dir=None if state_dir is None else str(state_dir),
+        arrivals=arrivals_value(top.get("arrivals"), SIM),
     )

@@ -93,6 +93,7 @@ class SimLine(HardwareLine):
             label_previews=self.root / "labels",
             identities=self.config.allocator,
             identity_journal=self.root / "identities.tsv" if self.state is not None else None,
+            arrivals=self.config.arrivals,
         )
         super().__init__(flow, wiring=wiring, usb_backend=self.usb, ledger=ledger)
         self._offline()
