@@ -9,7 +9,8 @@ this module only says how units arrive and runs the sockets (``engine.run.statio
   config saying so, simulated units plugged into the free sockets at that rate (default ``SIM_PLUG_EVERY_S``),
   until ``--max-units N`` have been plugged (else until stopped);
 - else scans on standard input, one ``SOCKET SERIAL`` (or ``SERIAL``: the first socket free) a line; the end
-  of the input (Ctrl-D) ends the shift once the sockets are idle.
+  of the input (Ctrl-D) ends the shift once the sockets are idle. With ``--ui`` the scans come instead from
+  each socket's box on the operator screen (``engine.web``), until the station is stopped.
 
 The station config (``--hardware FILE``, or ``--sim-config FILE``) may say which of these the station's
 units take (``arrivals: scan | plug | list``); options that bring units another way are then refused.
@@ -23,16 +24,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from engine.cli.shared import UsageError
 from engine.diagnostics import quoted
+from engine.extras import missing
 from engine.inputs import serial_problem
+from engine.outcome import StationError
 from engine.run.hotplug import PlugWatch
 from engine.run.runner import StationRunner
 from engine.run.slots import UnitResult, UnitSpec
 from engine.run.station import Arrivals, ContinuousStation, Drive, plug_every, read_scans
 from steps.hardware.line import HardwareLine
 from steps.hardware.usb import PortScan, usb_backend
+
+if TYPE_CHECKING:
+    from engine.web.server import ScreenServer
 
 SIM_PLUG_EVERY_S = 1.0
 """How often the simulated line plugs units into the free sockets of a station whose units are plugged in,
@@ -53,20 +60,50 @@ def station_drive(args: argparse.Namespace) -> Drive:
     elif args.max_units is not None and not args.sim:
         raise UsageError("--max-units goes with --sim-every")
 
+    if args.ui:
+        problem = missing("the operator screen (--ui)", "starlette", "uvicorn", "sse_starlette")
+        if problem is not None:
+            raise UsageError(problem)
+        if not 0 <= args.ui_port <= 65535:
+            raise UsageError(f"--ui-port {args.ui_port} is not a port: give 1 to 65535, or 0 for any free one")
+
     def drive(runner: StationRunner, units: list[UnitSpec], slots: int) -> list[UnitResult]:
         station = ContinuousStation(runner, slots)
-        feed = _arrivals(args, station.arrivals, units, runner)
-        threading.Thread(target=feed, name="arrivals", daemon=True).start()
-        return station.run()
+        how = _how(args, units, runner)
+        screen = _screen(args, runner, station.arrivals) if args.ui else None
+        if not (args.ui and how == "scan"):  # with the screen, scans come from its sockets' boxes
+            feed = _arrivals(args, station.arrivals, units, runner, how)
+            threading.Thread(target=feed, name="arrivals", daemon=True).start()
+        try:
+            return station.run()
+        finally:
+            if screen is not None:
+                screen.stop()
 
     return drive
 
 
+def _screen(args: argparse.Namespace, runner: StationRunner, arrivals: Arrivals) -> ScreenServer:
+    """The operator screen, serving (StationError: it cannot listen where it was told to)."""
+    from engine.web.screen import screen_for
+
+    if args.operator is not None:
+        runner.sign_in(args.operator)
+    asks = args.answers is None and (not args.sim or args.ask)
+    check = _serial_check(runner.flow.serial_pattern)
+    screen = screen_for(runner, arrivals, check, args.lot, host=args.ui_bind, port=args.ui_port, asks=asks)
+    try:
+        address = screen.start()
+    except OSError as exc:
+        raise StationError(f"the operator screen cannot be served: {exc}") from None
+    print(f"floorflow: the operator screen is at {address}", file=sys.stderr, flush=True)
+    return screen
+
+
 def _arrivals(
-    args: argparse.Namespace, arrivals: Arrivals, units: list[UnitSpec], runner: StationRunner
+    args: argparse.Namespace, arrivals: Arrivals, units: list[UnitSpec], runner: StationRunner, how: str
 ) -> Callable[[], None]:
-    """What feeds the sockets, in a thread of its own."""
-    how = _how(args, units, runner)
+    """What feeds the sockets (``how`` they arrive: scan, plug or list), in a thread of its own."""
     if how == "list":
 
         def listed() -> None:
