@@ -235,3 +235,21 @@ def test_the_page_and_its_assets_are_served_from_the_package(served: Any) -> Non
         body = response.read().decode()
         assert response.status == 200 and kind in response.getheader("content-type", ""), path
         assert "http://" not in body and "https://" not in body, f"{path} loads something from elsewhere"
+
+
+def test_changes_that_pile_up_are_coalesced_to_each_tiles_latest_carrying_the_earliest_time() -> None:
+    from engine.web.app import _coalesced
+
+    changes = [
+        {"kind": "tile", "socket": 1, "state": "running", "at": 10.0},
+        {"kind": "tile", "socket": 2, "state": "running", "at": 11.0},
+        {"kind": "station", "operator": "Ana"},
+        {"kind": "tile", "socket": 1, "state": "done", "at": 12.0},
+    ]
+    shown = _coalesced(changes)
+    assert [(c["kind"], c.get("socket"), c.get("state"), c.get("at")) for c in shown] == [
+        ("tile", 1, "done", 10.0),
+        ("tile", 2, "running", 11.0),
+        ("station", None, None, None),
+    ]
+    assert changes[3]["at"] == 12.0  # what other streams were handed is left as it was

@@ -105,8 +105,7 @@ async def _changes(board: Board, request: Request) -> AsyncIterator[dict[str, st
         yield _event(change)
     try:
         while not await request.is_disconnected():
-            latest = {_key(change): change for change in [await waiting.get(), *_drain(waiting)]}
-            for change in latest.values():
+            for change in _coalesced([await waiting.get(), *_drain(waiting)]):
                 yield _event(change)
     finally:
         board.unwatch(watcher)
@@ -119,8 +118,17 @@ def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
     return taken
 
 
-def _key(change: dict[str, Any]) -> tuple[str, int]:
-    return change["kind"], change.get("socket", 0)
+def _coalesced(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest change of each tile (and of the station), carrying when the earliest it stands for happened:
+    the page, showing it, shows how late it is for the change it kept waiting longest."""
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for change in changes:
+        key = change["kind"], change.get("socket", 0)
+        before = latest.get(key)
+        if before is not None and before.get("at") is not None and change.get("at") is not None:
+            change = {**change, "at": min(before["at"], change["at"])}
+        latest[key] = change
+    return list(latest.values())
 
 
 def _event(change: dict[str, Any]) -> dict[str, str]:
