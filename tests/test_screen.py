@@ -253,3 +253,18 @@ def test_changes_that_pile_up_are_coalesced_to_each_tiles_latest_carrying_the_ea
         ("station", None, None, None),
     ]
     assert changes[3]["at"] == 12.0  # what other streams were handed is left as it was
+
+
+def test_a_port_in_use_is_said_in_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    server = ScreenServer(screen_app(Screen(Board(1, "x", None), print, print)), "127.0.0.1", port)
+    with pytest.raises(OSError, match=rf"cannot serve the operator screen on 127.0.0.1:{port} \(in use"):
+        server.start()
+    taken.close()
+    captured = capfd.readouterr()
+    assert "Errno" not in captured.err + captured.out  # the server's own lines are not the station's

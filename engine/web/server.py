@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 
 import uvicorn
 from starlette.applications import Starlette
@@ -17,13 +18,18 @@ class ScreenServer:
     """Serves ``app`` on ``host``:``port`` (0: a free port) until ``stop()``."""
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
+        # uvicorn's own lines (its start, a port in use) are not the station's: start() says what went wrong
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            app, host=host, port=port, log_level="critical", lifespan="off", timeout_graceful_shutdown=1
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="screen", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="screen", daemon=True)
         self.host = host
         self.port = port
+
+    def _serve(self) -> None:
+        with suppress(SystemExit):  # uvicorn's way of saying it could not listen: start() says so
+            self._server.run()
 
     def start(self) -> str:
         """Start serving; returns the page's address (OSError: the address cannot be listened on)."""
