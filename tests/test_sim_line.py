@@ -34,7 +34,7 @@ from steps.flash_gang import FlashGang
 from steps.hardware import HardwareLine
 from steps.label_print import render_zpl
 from steps.sim import SimLine
-from steps.sim.line import SimulatedUnit
+from steps.sim.line import KEPT_IN_MEMORY, SimulatedUnit
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = Registry.discover()
@@ -408,6 +408,23 @@ def test_state_dir_keeps_units_between_lines(tmp_path: Path) -> None:
         {"imei": "356938035643809"},
     )
     assert device.counts["advance_lifecycle"] == 1
+
+
+def test_a_line_running_all_shift_keeps_a_bounded_number_of_units_and_reads_older_ones_back(tmp_path: Path) -> None:
+    """With state_dir, units that left the fixture are dropped from memory past KEPT_IN_MEMORY; one that
+    comes back finds its state as it was, read from its file."""
+    line = SimLine(FLOW, {"state_dir": str(tmp_path)})
+    first = line.open_unit("SN0", 1)
+    first.write_identity("imei", "356938035643809")
+    first.close()
+    for n in range(1, KEPT_IN_MEMORY + 40):
+        line.open_unit(f"SN{n}", 1 + n % 4).close()
+    assert len(line._devices) <= KEPT_IN_MEMORY
+    assert "SN0" not in line._devices  # the first to leave went first
+    assert line.device("SN0").identities == {"imei": "356938035643809"}
+    again = line.open_unit("SN0", 2)
+    assert again.read_identity("imei") == "356938035643809"
+    line.close()
 
 
 # -- instruments -----------------------------------------------------------------------------------

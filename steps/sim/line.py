@@ -32,6 +32,10 @@ from steps.sim.printer import SimPrinterServer
 from steps.sim.usbsim import SIM_PID, SIM_VID, SimUsbBackend, UsbFirmware
 
 USB_BUS = 1
+KEPT_IN_MEMORY = 256
+"""Units that left the fixture whose simulated state the line keeps in memory when it also keeps it on disk
+(a state dir): an older one is read back from its file when it comes again, so a station running all shift
+holds no more than this many, however many units pass."""
 
 
 def usb_port(slot: int) -> str:
@@ -149,6 +153,7 @@ class SimLine(HardwareLine):
                 self._devices[serial] = device
             elif device.is_open and device.slot not in (None, slot):
                 raise StationError(f"unit {serial} is already open in slot {device.slot}")
+            self._devices[serial] = self._devices.pop(serial)  # the most recently opened last
             device.reopen(slot)
             if faults.missing:  # an empty fixture slot: nothing enumerates, the console is silent
                 self._in_slot.pop(slot, None)
@@ -171,11 +176,25 @@ class SimLine(HardwareLine):
                 del self._in_slot[slot]
                 self.usb.detach(usb_port(slot))
                 self._consoles[slot].attach(None)
+            if self.state is not None:
+                self._forget_left()
+
+    def _forget_left(self) -> None:
+        """Drop the units that left longest ago, past ``KEPT_IN_MEMORY``: their state is on disk."""
+        left = [serial for serial, device in self._devices.items() if not device.is_open]
+        for serial in left[: max(0, len(self._devices) - KEPT_IN_MEMORY)]:
+            del self._devices[serial]
 
     def device(self, serial: str) -> SimDevice:
         """The simulated unit of a serial already opened on this line (for tests and reports)."""
         with self._lock:
-            return self._devices[serial]
+            found = self._devices.get(serial)
+            if found is None and self.state is not None and self.state.path(serial).exists():
+                found = SimDevice(serial, self.model, self.config.unit(serial))
+                self.state.load(found)
+            if found is None:
+                raise KeyError(serial)
+            return found
 
     def close(self) -> None:
         super().close()
