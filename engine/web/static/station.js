@@ -72,8 +72,10 @@ function drawTile(data) {
   show(el, ".next", data.next);
   drawQuestion(el, data.question, asked);
   elapsed(el, data);
-  if (data.at) lags.push(Date.now() - data.at * 1000);
-  if (lags.length > 100000) lags.splice(0, 50000);
+  if (data.at) requestAnimationFrame(() => {  // once the frame showing it is drawn
+    lags.push(Date.now() - data.at * 1000);
+    if (lags.length > 100000) lags.splice(0, 50000);
+  });
 }
 
 function drawQuestion(el, question, asked) {
