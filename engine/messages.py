@@ -18,6 +18,7 @@ socket, ``LINE/STATION/-/KIND`` for what happens at the station but no socket (a
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,8 +105,10 @@ _RESULTS = {
     Outcome.ERROR: "Error",
     Outcome.ABORTED: "Aborted",
     Outcome.SKIPPED: "Skipped",
+    Outcome.NOT_DONE: "NotDone",
 }
-"""An attempt's outcome as UnitsTested's TestResult names it."""
+"""An attempt's outcome as UnitsTested's TestResult names it (NotDone, floorflow's own: a step stopped before it
+changed the unit, or a supervisor's decision that an interrupted one did not)."""
 _VERDICTS = {Verdict.PASS: "Passed", Verdict.FAIL: "Failed"}
 
 
@@ -130,7 +133,11 @@ def attempt_ended(source: Source, attempt: Attempt) -> Message:
 
 
 def _measurement(m: MeasurementRecord, at: float) -> dict[str, Any]:
-    value = m.value if isinstance(m.value, int | float | str | bool) or m.value is None else str(m.value)
+    value = m.value
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        value = str(value)  # past JSON's safe range: a 128-bit chip id, as its digits
+    elif not (isinstance(value, int | float | str | bool) or value is None):
+        value = str(value)
     return {
         "MeasurementName": m.name,
         "MeasuredValue": value,
@@ -218,7 +225,15 @@ def _message(
         "Source": source.name,
         "MessageBody": body,
     }
-    return Message(unique_id, source.topic(kind, socket), orjson.dumps(payload), kind, serial)
+    try:
+        text = orjson.dumps(payload)
+    except TypeError:  # a string that is not Unicode (a lone surrogate from a device's garbled answer)
+        text = json.dumps(payload, default=_plain, ensure_ascii=True).encode()
+    return Message(unique_id, source.topic(kind, socket), text, kind, serial)
+
+
+def _plain(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _iso(at: float) -> datetime:
