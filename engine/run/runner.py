@@ -192,9 +192,8 @@ class StationRunner:
                 if running.intent is not None:
                     quarantine = self.stages.quarantine(running.stage, Outcome.ABORTED, reason)
                 self.history.add(row, intent=running.intent, quarantine=quarantine)
-            self.history.finish(
-                serial, UnitStatus.ABORTED, reason, state.lifecycle_state if state is not None else None
-            )
+            lifecycle = state.lifecycle_state if state is not None else None
+            self.history.finish(serial, UnitStatus.ABORTED, reason, lifecycle, slot.number)
         except Exception:
             log.exception("the record of %s could not be written when its slot was given up", serial)
         record.results.append(UnitResult(serial, UnitStatus.ABORTED, reason))
@@ -236,8 +235,9 @@ class StationRunner:
 
         try:
             record, refused = record_of.claim(
-                unit.serial, station=self.station, lot=unit.lot, product=self.flow.product, decide=decide
-            )
+                unit.serial, station=self.station, lot=unit.lot, product=self.flow.product, decide=decide,
+                socket=slot.number, operator=self.stages.operator_name,
+            )  # fmt: skip
         except SlotClosed:
             raise
         except Exception as exc:
@@ -274,7 +274,7 @@ class StationRunner:
         """The unit leaves the slot: its claim released, where it stands recorded, its end told."""
         self.stages.forget(serial)
         try:
-            slot.record.finish(serial, result.status, result.reason, state.lifecycle_state)
+            slot.record.finish(serial, result.status, result.reason, state.lifecycle_state, slot.number)
         except SlotClosed:
             raise
         except Exception as exc:

@@ -110,11 +110,21 @@ class SlotRecord:
         return self.history.unit(serial)
 
     def claim(
-        self, serial: str, *, station: str | None, lot: str | None, product: str | None, decide: Decide
+        self,
+        serial: str,
+        *,
+        station: str | None,
+        lot: str | None,
+        product: str | None,
+        decide: Decide,
+        socket: int = 0,
+        operator: str | None = None,
     ) -> tuple[UnitRecord, str | None]:
         with self._lock:
             self._open()
-            record, refused = self.history.claim(serial, station=station, lot=lot, product=product, decide=decide)
+            record, refused = self.history.claim(
+                serial, station=station, lot=lot, product=product, decide=decide, socket=socket, operator=operator
+            )
             if refused is None:
                 self.claimed = serial
             return record, refused
@@ -151,10 +161,12 @@ class SlotRecord:
             if running is not None and running.tries == attempt.attempt and running.stage.id == attempt.stage:
                 self.running = None
 
-    def finish(self, serial: str, status: str, reason: str | None, lifecycle: str | None = None) -> None:
+    def finish(
+        self, serial: str, status: str, reason: str | None, lifecycle: str | None = None, socket: int = 0
+    ) -> None:
         with self._lock:
             self._open()
-            self.history.finish(serial, status, reason, lifecycle)
+            self.history.finish(serial, status, reason, lifecycle, socket)
             self.claimed = self.state = self.running = None
 
     def lot_hold(self, lot: str) -> str | None:

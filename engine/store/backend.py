@@ -11,7 +11,8 @@ class Backend(Protocol):
     shown: str
     """The store's address as messages show it (never with a password)."""
     types: ClassVar[dict[str, str]]
-    """``id``, ``real`` and ``big`` in the migrations in this database's words; ``same``: equal, NULL to NULL too."""
+    """``id``, ``seq``, ``real``, ``big`` and ``blob`` in the migrations in this database's words; ``same``: equal,
+    NULL to NULL too."""
     sql: Dialect
     """A statement written with ``?`` parameters, in this driver's parameter style."""
     for_update: str

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from engine.messages import Source, unit_started
 from engine.outcome import UnitStatus
 from engine.record import UnitRecord
-from engine.store import reading
+from engine.store import outbox, reading
 from engine.store.reading import unit_with
 from engine.store.recovery import recover_holder, when
 from engine.store.rows import UNIT_COLUMNS, AttemptWriter
@@ -72,10 +73,28 @@ def look(tx: Tx, serial: str, lot: str | None, me: str) -> Sighting:
     return Sighting(record, unit_lot, hold, version, dead=holder)
 
 
+@dataclass(frozen=True)
+class Teller:
+    """Who tells the line of a claim, and what it says besides the unit: the socket and the operator."""
+
+    source: Source
+    socket: int
+    operator: str | None
+
+
 def take(
-    tx: Tx, me: str, serial: str, seen: Sighting, station: str | None, lot: str | None, product: str | None
+    tx: Tx,
+    me: str,
+    serial: str,
+    seen: Sighting,
+    station: str | None,
+    lot: str | None,
+    product: str | None,
+    tell: Teller | None = None,
 ) -> bool:
-    """Claim the unit for ``me`` if it is as ``seen`` and unclaimed; False (nothing written) if not."""
+    """Claim the unit for ``me`` if it is as ``seen`` and unclaimed; False (nothing written) if not.
+
+    With ``tell``, the claim's unit-started message is written with it."""
     now = time.time()
     new = tx.run("INSERT INTO units (serial, updated) VALUES (?, ?) ON CONFLICT (serial) DO NOTHING", (serial, now))
     found = tx.row(_NOW + tx.for_update, (seen.lot, serial))
@@ -89,6 +108,9 @@ def take(
         "product = coalesce(?, product), updated = ? WHERE serial = ?",
         (me, station, now, lot, product, now, serial),
     )
+    if tell is not None:
+        said = unit_started(tell.source, serial, tell.socket, seen.lot, tell.operator, now)
+        outbox.put_one(tx, tell.source, said)
     return True
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 
+from engine.messages import unit_released
 from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, Decision, RecipeRef
+from engine.store import outbox
 from engine.store.reading import released
 from engine.store.recovery import audit
 from engine.store.rows import AttemptWriter
@@ -53,6 +55,8 @@ def release_unit(
         (UnitStatus.IN_ROUTE, f"released by {by}: {what}", now, serial),
     )
     audit(tx, by, f"release-{decision}", serial, note or what)
+    if write.source is not None:
+        outbox.put_one(tx, write.source, unit_released(write.source, serial, decision, by, note, now))
     return what
 
 

@@ -24,9 +24,18 @@ class History(Protocol):
         ...
 
     def claim(
-        self, serial: str, *, station: str | None, lot: str | None, product: str | None, decide: Decide
+        self,
+        serial: str,
+        *,
+        station: str | None,
+        lot: str | None,
+        product: str | None,
+        decide: Decide,
+        socket: int = 0,
+        operator: str | None = None,
     ) -> tuple[UnitRecord, str | None]:
-        """The route interlock: ``decide`` whether the unit may run here; claim it if so.
+        """The route interlock: ``decide`` whether the unit may run here (at ``socket``, run by ``operator``);
+        claim it if so.
 
         ``decide`` is called with no lock held, on the unit's record as read, perhaps more than once:
         the claim is taken only if nothing it was given has changed since, else it decides again on
@@ -46,8 +55,10 @@ class History(Protocol):
         """Record an attempt; with ``intent``, its irreversible step's outcome, and ``quarantine`` the unit."""
         ...
 
-    def finish(self, serial: str, status: str, reason: str | None, lifecycle: str | None = None) -> None:
-        """The unit leaves the station: release its claim, record where its route stands.
+    def finish(
+        self, serial: str, status: str, reason: str | None, lifecycle: str | None = None, socket: int = 0
+    ) -> None:
+        """The unit leaves the station (its ``socket``): release its claim, record where its route stands.
 
         Returns only once this, and every attempt added before it, would survive a crash or power loss.
         """

@@ -1,7 +1,8 @@
 """The store's schema, as numbered migrations applied in order, in place.
 
-Each migration is a list of statements written once for both databases; ``{id}``, ``{real}`` and
-``{big}`` become each database's own types, and ``{same}`` its equality that holds NULL to NULL. A
+Each migration is a list of statements written once for both databases; ``{id}``, ``{seq}``, ``{real}``,
+``{big}`` and ``{blob}`` become each database's own types (``{seq}``: a key never given twice, not even
+after the last row is deleted), and ``{same}`` its equality that holds NULL to NULL. A
 store at version N gets migrations N+1, ... applied in one transaction when it is opened, so an old
 database upgrades where it lies and keeps its rows. Migrations are only ever appended: a released
 one is never edited.
@@ -163,6 +164,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             # Every attempt with its visit's fields, as version 1 had them, for whoever reads the store in SQL.
             f"""CREATE VIEW attempt_records AS SELECT a.id, {", ".join(f"v.{c}" for c in _VISIT.split(", "))},
                 {", ".join(f"a.{c}" for c in _ATTEMPT.split(", "))} FROM attempts a JOIN visits v ON v.id = a.visit""",
+        ),
+    ),
+    Migration(
+        3,
+        "the line events' outbox: each event written with the record it describes, published after",
+        (
+            """CREATE TABLE line_events (
+                seq {seq},
+                unique_id TEXT NOT NULL UNIQUE,
+                source TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                serial TEXT,
+                payload {blob} NOT NULL,
+                created {real} NOT NULL,
+                published {real}
+            )""",
+            "CREATE INDEX line_events_unpublished ON line_events (source, seq) WHERE published IS NULL",
+            "CREATE INDEX line_events_created ON line_events (created)",
         ),
     ),
 )

@@ -28,8 +28,10 @@ The station asks the same of its own side (``connect``), so a server that vanish
 class PostgresBackend:
     types: ClassVar[dict[str, str]] = {
         "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "seq": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "real": "DOUBLE PRECISION",
         "big": "BIGINT",
+        "blob": "BYTEA",
         "same": "IS NOT DISTINCT FROM",
     }
     for_update = " FOR UPDATE"

@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from engine.messages import Source, unit_quarantined
 from engine.outcome import Outcome, UnitStatus
 from engine.record import Attempt, RecipeRef
+from engine.store import outbox
 from engine.store.rows import AttemptWriter
 from engine.store.worker import Tx
 
@@ -79,7 +81,7 @@ def recover_holder(tx: Tx, write: AttemptWriter, holder: str, only: str | None =
             [Attempt(serial, stage, step, number, Outcome.ERROR, started, now, RecipeRef(recipe, version, content_hash),
                      lot, station, slot, operator, (), error, None)],
         )  # fmt: skip
-        quarantine(tx, serial, reason)
+        quarantine(tx, serial, reason, write.source)
         done.append((serial, reason))
     if only is None:
         tx.run(
@@ -93,12 +95,16 @@ def recover_holder(tx: Tx, write: AttemptWriter, holder: str, only: str | None =
     return done
 
 
-def quarantine(tx: Tx, serial: str, reason: str) -> None:
+def quarantine(tx: Tx, serial: str, reason: str, source: Source | None = None, socket: int | None = None) -> None:
+    """Quarantine the unit; with ``source``, its unit-quarantined message is written with it."""
+    now = time.time()
     tx.run(
         "UPDATE units SET status = ?, reason = ?, updated = ? WHERE serial = ?",
-        (UnitStatus.QUARANTINED, reason, time.time(), serial),
+        (UnitStatus.QUARANTINED, reason, now, serial),
     )
     audit(tx, STATION, "quarantine", serial, reason)
+    if source is not None:
+        outbox.put_one(tx, source, unit_quarantined(source, serial, reason, now, socket))
 
 
 def audit(tx: Tx, by: str, action: str, subject: str, reason: str | None) -> None:

@@ -15,8 +15,10 @@ from typing import Any
 import orjson
 
 from engine.context import MeasurementRecord
+from engine.messages import Source, attempt_ended
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, RecipeRef, UnitRecord
+from engine.store import outbox
 from engine.store.worker import Tx
 
 ATTEMPT_COLUMNS = (
@@ -42,11 +44,14 @@ class AttemptWriter:
     """Writes attempts, each under its visit: a visit's row is written once and its id remembered.
 
     Used only in the store's transactions (one thread). A visit written in a transaction that then
-    rolls back is forgotten with it.
+    rolls back is forgotten with it. Once the store tells the line (``source`` set), each attempt's
+    attempt-ended message is built here and written to the outbox in the attempts' transaction.
     """
 
     def __init__(self) -> None:
         self._visits: dict[tuple[Any, ...], int] = {}
+        self.source: Source | None = None
+        """Who tells the line of what is written (None: nobody, and no message is built)."""
 
     def __call__(self, tx: Tx, attempts: Sequence[Attempt]) -> None:
         visits = self._visits
@@ -73,6 +78,9 @@ class AttemptWriter:
         images = image_rows(tagged) if tagged else None
         if images:
             tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)
+        source = self.source
+        if source is not None:
+            outbox.put(tx, source, [attempt_ended(source, a) for a in attempts])
 
     def _visit(self, tx: Tx, key: tuple[Any, ...]) -> int:
         if len(self._visits) >= VISITS_KEPT:

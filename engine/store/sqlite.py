@@ -45,7 +45,14 @@ _GONE = ("Z", "X")
 
 
 class SqliteBackend:
-    types: ClassVar[dict[str, str]] = {"id": "INTEGER PRIMARY KEY", "real": "REAL", "big": "INTEGER", "same": "IS"}
+    types: ClassVar[dict[str, str]] = {
+        "id": "INTEGER PRIMARY KEY",
+        "seq": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "real": "REAL",
+        "big": "INTEGER",
+        "blob": "BLOB",
+        "same": "IS",
+    }
     for_update = ""
 
     def __init__(self, path: str) -> None:

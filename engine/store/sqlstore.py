@@ -4,19 +4,21 @@ One class over both databases (the SQL is written once); ``engine.store.sqlite``
 ``engine.store.postgres`` say what differs. Every method is safe to call from any thread: the
 store's one connection belongs to its worker thread (``engine.store.worker``). What a dead station
 left is recovered in ``engine.store.recovery``, people's decisions are ``engine.store.decisions``,
-and the records are read back by ``engine.store.reading``.
+the records are read back by ``engine.store.reading``, and the line's events wait in the outbox
+(``engine.store.outbox``) once the store is told the line.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
+from engine.messages import Message, Source, lot_held, unit_finished
 from engine.outcome import UnitStatus
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
-from engine.store import claims, decisions, reading, recovery
+from engine.store import claims, decisions, outbox, reading, recovery
 from engine.store.backend import Backend
 from engine.store.decisions import DECISIONS
 from engine.store.history import Decide
@@ -37,7 +39,8 @@ class SqlStore:
         self.backend = backend
         self.shown = backend.shown
         self._write = AttemptWriter()
-        self._worker = Worker(backend, self._write, migrations)
+        self._behind = outbox.Behind(self._write)
+        self._worker = Worker(backend, self._behind, migrations)
         self.holder = self._worker.holder
         # A store dropped without close() (a test's, a script's) still ends its thread and connection.
         self._dropped = weakref.finalize(self, self._worker.dropped)
@@ -70,14 +73,25 @@ class SqlStore:
         return self._worker.call(lambda tx: load_unit(tx, serial), write=False)
 
     def claim(
-        self, serial: str, *, station: str | None, lot: str | None, product: str | None, decide: Decide
+        self,
+        serial: str,
+        *,
+        station: str | None,
+        lot: str | None,
+        product: str | None,
+        decide: Decide,
+        socket: int = 0,
+        operator: str | None = None,
     ) -> tuple[UnitRecord, str | None]:
         """The route interlock: read the unit, ``decide`` with no lock held, claim it if it is still as read.
 
         A unit claimed by a running station is refused; a claim left by a station that died is taken
         over, and an irreversible step it left without an outcome quarantines the unit first. When the
         unit changed between the reading and the claim, ``decide`` is asked again (``engine.store.claims``).
+        ``socket`` and ``operator`` are what the claim's line event says besides the unit.
         """
+        source = self._write.source
+        tell = None if source is None else claims.Teller(source, socket, operator)
         look = partial(claims.look, serial=serial, lot=lot, me=self.holder)
         for _ in range(CLAIM_TRIES):
             seen = self._worker.call(look, write=False)
@@ -92,8 +106,9 @@ class SqlStore:
             if refused is not None:
                 return seen.record, refused
             take = partial(
-                claims.take, me=self.holder, serial=serial, seen=seen, station=station, lot=lot, product=product
-            )
+                claims.take, me=self.holder, serial=serial, seen=seen, station=station, lot=lot, product=product,
+                tell=tell,
+            )  # fmt: skip
             if self._worker.call(take):
                 seen.record.lot = seen.lot
                 return seen.record, None
@@ -113,7 +128,7 @@ class SqlStore:
                     (attempt.outcome.value, attempt.ended, intent),
                 )
             if quarantine is not None:
-                recovery.quarantine(tx, attempt.serial, quarantine)
+                recovery.quarantine(tx, attempt.serial, quarantine, self._write.source, attempt.slot)
 
         self._worker.call(work, durable=True)
 
@@ -134,12 +149,15 @@ class SqlStore:
 
         return self._worker.call(work, durable=True)
 
-    def finish(self, serial: str, status: str, reason: str | None, lifecycle: str | None = None) -> None:
-        """The unit leaves the station: release the claim, keep where its route stands.
+    def finish(
+        self, serial: str, status: str, reason: str | None, lifecycle: str | None = None, socket: int = 0
+    ) -> None:
+        """The unit leaves the station (its ``socket``): release the claim, keep where its route stands.
 
         Committed durably before it returns, with every attempt added before it: a verdict shown once
         this returns is on disk.
         """
+        source = self._write.source
 
         def work(tx: Tx) -> None:
             now = time.time()
@@ -157,6 +175,8 @@ class SqlStore:
                 )
             if status == UnitStatus.SCRAPPED:
                 tx.run("UPDATE identities SET retired = 1 WHERE serial = ?", (serial,))
+            if source is not None:
+                outbox.put_one(tx, source, unit_finished(source, serial, socket, status, reason, now))
 
         self._worker.call(work, durable=True)
 
@@ -165,13 +185,17 @@ class SqlStore:
 
     def hold_lot(self, lot: str, reason: str) -> None:
         """Put the lot on hold (its first hold is kept), durably before returning: no power cut lifts it."""
+        source = self._write.source
 
         def work(tx: Tx) -> None:
-            tx.run(
+            now = time.time()
+            held = tx.run(
                 "INSERT INTO lots (lot, hold, held_at) VALUES (?, ?, ?) ON CONFLICT (lot) DO UPDATE SET "
-                "hold = coalesce(lots.hold, excluded.hold), held_at = coalesce(lots.held_at, excluded.held_at)",
-                (lot, reason, time.time()),
+                "hold = excluded.hold, held_at = excluded.held_at WHERE lots.hold IS NULL",
+                (lot, reason, now),
             )
+            if held and source is not None:  # only its first hold is news
+                outbox.put_one(tx, source, lot_held(source, lot, reason, now))
 
         self._worker.call(work, durable=True)
 
@@ -302,6 +326,57 @@ class SqlStore:
 
     def audit(self, subject: str | None = None) -> list[Decision]:
         return self._worker.call(lambda tx: reading.audit_log(tx, subject), write=False)
+
+    # -- the line's events (engine.store.outbox) ---------------------------------------------------
+
+    def tell_line(self, source: Source) -> None:
+        """From now on every record this store writes also writes its line event, in the same transaction."""
+        self._worker.call(lambda tx: setattr(self._write, "source", source), write=False)
+
+    def tell(self, message: Message) -> None:
+        """An event that describes no record (an operator's prompt waiting): written behind, in order with the
+        records written behind; nothing when the store does not tell the line."""
+        source = self._write.source
+        if source is not None:
+            self._behind.mixed = True
+            self._worker.write(partial(outbox.put_one, source=source, message=message))
+
+    def outbox_after(self, seq: int, limit: int) -> list[tuple[int, Message]]:
+        """The first ``limit`` events after ``seq``, published or not, in seq order, each with its seq."""
+        name = self._source_name()
+        return self._worker.call(lambda tx: outbox.after(tx, name, seq, limit), write=False)
+
+    def outbox_first_unpublished(self) -> int:
+        """The seq of the first event not yet published; once all are, one past the last; 0 when there is none."""
+        name = self._source_name()
+        return self._worker.call(lambda tx: outbox.first_unpublished(tx, name), write=False)
+
+    def outbox_published(self, up_to: int) -> None:
+        """Mark every event up to seq ``up_to`` published: written behind, not durably (a crash may leave a
+        few to be published again, under the same ids)."""
+        self._behind.mixed = True
+        self._worker.write(partial(outbox.mark_published, source=self._source_name(), up_to=up_to))
+
+    def outbox_since(self, when: float) -> Iterator[Message]:
+        """Every event written at ``when`` (seconds since the epoch) or later, published or not, in seq order."""
+        read = partial(outbox.since, source=self._source_name(), when=when, limit=outbox.PAGE)
+        seq = 0
+        while page := self._worker.call(partial(read, seq=seq), write=False):
+            yield from (message for _, message in page)
+            seq = page[-1][0]
+
+    @property
+    def on_written(self) -> Callable[[], None] | None:
+        """Called from the store's thread after each commit that wrote events to the outbox: keep it quick."""
+        return self._worker.on_written
+
+    @on_written.setter
+    def on_written(self, wake: Callable[[], None] | None) -> None:
+        self._worker.on_written = wake
+
+    def _source_name(self) -> str | None:
+        source = self._write.source
+        return None if source is None else source.name
 
 
 __all__ = ["DECISIONS", "SqlStore", "StoreError"]

@@ -51,6 +51,8 @@ class Tx:
         self.for_update = backend.for_update
         self.undo: list[Callable[[], None]] = []
         """What to forget if the transaction rolls back (what was remembered of rows written in it)."""
+        self.told = 0
+        """Line events written to the outbox in the transaction (``engine.store.outbox``)."""
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.conn.execute(self.backend.sql(sql), params).rowcount)
@@ -109,6 +111,8 @@ class Worker:
         self.behind_max_s = 0.0
         """The longest a row has waited between ``write`` and its commit, so far."""
         self.holder = ""
+        self.on_written: Callable[[], None] | None = None
+        """Called in this thread after each commit that wrote line events to the outbox."""
         ready = threading.Event()
         self._thread = threading.Thread(target=self._work, args=(ready,), name="floorflow-store", daemon=True)
         self._thread.start()
@@ -260,6 +264,7 @@ class Worker:
 
     def _transaction(self, tx: Tx, work: Callable[[Tx], T], *, write: bool, durable: bool) -> T:
         tx.undo.clear()
+        tx.told = 0
         self.backend.begin(tx.conn, write=write, durable=durable)
         try:
             result = work(tx)
@@ -272,6 +277,8 @@ class Worker:
         except BaseException:
             _forget(tx)
             raise
+        if tx.told and self.on_written is not None:
+            _wake(self.on_written)
         return result
 
     def _migrate(self, conn: Any) -> None:
@@ -296,6 +303,13 @@ class Worker:
                     apply(t, migration, self.backend)
 
         self._transaction(tx, migrate, write=True, durable=True)
+
+
+def _wake(on_written: Callable[[], None]) -> None:
+    try:
+        on_written()
+    except Exception:  # the commit stands: a reader that failed to wake is no reason to fail the writer
+        log.exception("the store's on_written callback failed")
 
 
 def _forget(tx: Tx) -> None:
