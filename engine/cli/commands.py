@@ -1,4 +1,4 @@
-"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · steps.
+"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · events · steps.
 
 Builds the parser, hands each verb its arguments and turns what goes wrong into an exit code
 (``engine.cli.shared.ExitCode``, the same meaning under every verb). A user mistake gets a message,
@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(run=_simulate)
 
     _store_verbs(verbs)
+    _event_verbs(verbs)
 
     steps = verbs.add_parser("steps", help="list the registered step types and their parameters")
     steps.set_defaults(run=_steps)
@@ -151,6 +152,33 @@ def _store_verbs(verbs: Any) -> None:
     out.add_argument("--since", metavar="WHEN", help="only attempts ended since this ISO 8601 date or time")
     _store_option(out)
     out.set_defaults(run=_store_verb("export"))
+
+
+def _event_verbs(verbs: Any) -> None:
+    events = verbs.add_parser("events", help="the line's events: tail them as they come, replay them from the store")
+    event_verbs = events.add_subparsers(dest="events_verb", required=True, metavar="VERB", parser_class=_Parser)
+    tail = event_verbs.add_parser("tail", help="print a line's events as they come, one line each (Ctrl-C ends)")
+    tail.add_argument("url", metavar="URL", help="the broker and prefix: mqtt://HOST[:PORT]/PREFIX")
+    tail.set_defaults(run=_event_verb("tail"))
+    replay = event_verbs.add_parser("replay", help="publish the store's events again, same ids, from a time on")
+    replay.add_argument("--since", required=True, metavar="WHEN", help="events since this ISO 8601 date or time")
+    replay.add_argument("--until", metavar="WHEN", help="and up to this one (default: all since)")
+    replay.add_argument("--events", required=True, metavar="URL", help="where to: mqtt://HOST[:PORT]/PREFIX")
+    _store_option(replay)
+    replay.set_defaults(run=_event_verb("replay"))
+
+
+def _event_verb(name: str) -> Any:
+    def guarded(args: argparse.Namespace) -> int:
+        from engine.cli import events
+        from engine.store import StoreError
+
+        try:
+            return int(getattr(events, name)(args))
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+
+    return guarded
 
 
 def _store_verb(name: str) -> Any:
@@ -254,6 +282,10 @@ def _station_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--production", action="store_true", help="run only a recipe released with 'floorflow recipe release'"
     )
+    parser.add_argument(
+        "--events", metavar="URL", help="tell the line what happens: mqtt://HOST[:PORT]/PREFIX (see docs/events.md)"
+    )
+    parser.add_argument("--line", type=name_argument, help="with --events: the line's name (default: the recipe's)")
 
 
 def _positive(text: str) -> int:

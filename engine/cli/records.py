@@ -14,27 +14,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from engine.cli.shared import ExitCode, UsageError, warn_recovered
+from engine.cli.shared import ExitCode, UsageError, open_existing, parse_since
 from engine.files import NotRegularFile, replaceable_mode
 from engine.outcome import UnitStatus
-from engine.store import ENVIRONMENT, SqlStore, StoreError, default_url, open_store
+from engine.store import StoreError, default_url, open_store
 from engine.store.sqlstore import UNRELEASED_RUN
-
-
-def open_existing(url: str | None) -> SqlStore:
-    url = url or default_url()
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///") :]).is_file():
-        raise UsageError(f"no store at {url}: give --store URL (or set ${ENVIRONMENT})")
-    try:
-        store = open_store(url)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        warn_recovered(store)  # a station that died shows as what it left, not as in-route
-    except BaseException:
-        store.close()
-        raise
-    return store
 
 
 def units_show(args: argparse.Namespace) -> int:
@@ -127,17 +111,6 @@ def _writable(out: Path) -> None:
         replaceable_mode(out)
     except NotRegularFile as exc:
         raise UsageError(str(exc)) from None
-
-
-def parse_since(text: str) -> float:
-    """An ISO 8601 date or date and time; without a zone it is the station's local time."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r}: give an ISO 8601 date or time, like 2026-11-21 or 2026-11-21T08:00"
-        ) from None
-    return when.astimezone().timestamp() if when.tzinfo is None else when.timestamp()
 
 
 def _shown(epoch: float) -> str:

@@ -7,9 +7,10 @@ import getpass
 import re
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -25,6 +26,7 @@ from engine.inputs import (
     read_input_text,
     serial_problem,
 )
+from engine.messages import Source
 from engine.outcome import StationError, UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry, line_factory
@@ -37,6 +39,13 @@ from engine.run.signals import signals_noted
 from engine.run.station import Drive
 from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
 from engine.yamlload import load_file
+
+if TYPE_CHECKING:  # a station that tells no line loads none of it
+    from engine.linebus.publisher import Publisher
+    from engine.linebus.sink import Sink
+
+EVENTS_GRACE_S = 2.0
+"""How long a stopping station goes on publishing its line events."""
 
 
 def read_units(args: argparse.Namespace, serial_pattern: str | None = None) -> list[UnitSpec]:
@@ -271,6 +280,7 @@ def _station(args: argparse.Namespace, drive: Drive | None) -> int:
         except OSError as exc:
             raise UsageError(f"{args.answers}: cannot be read: {exc.strerror or exc}") from None
     line_config = _line_config(args)
+    events = _events(args, flow)
     url = store_url(args)
     if args.json_out is not None:
         args.json_out.mkdir(parents=True, exist_ok=True)
@@ -280,15 +290,58 @@ def _station(args: argparse.Namespace, drive: Drive | None) -> int:
         print(f"error: the station cannot start: {exc}", file=sys.stderr)
         return ExitCode.STATION_ERROR
     code: int = ExitCode.STATION_ERROR
+    publisher = None
     try:
+        publisher = _publishing(store, events)
         code = _run_with(flow, registry, args, units, slots, answers, line_config, store, url, drive)
     except StoreError as exc:  # the store failed under the station: a damaged file, a server gone
         print(f"error: the station stopped: {exc}", file=sys.stderr)
     finally:
         with signals_noted("floorflow: stopping: the record is being closed\n"):  # its last writes are kept
+            _published(publisher, store)
             if not _closed(store):
                 code = ExitCode.STATION_ERROR
     return code
+
+
+def _events(args: argparse.Namespace, flow: Flow) -> tuple[Sink, Source] | None:
+    """``--events``: the sink (not started) and who tells the line; a URL no sink takes is a usage error."""
+    if args.events is None:
+        if args.line is not None:
+            raise UsageError("--line goes with --events")
+        return None
+    from engine.linebus.sink import SinkError, sink_for
+
+    try:
+        sink = sink_for(args.events)
+    except SinkError as exc:
+        raise UsageError(str(exc)) from None
+    return sink, Source(args.line or flow.recipe, args.station)
+
+
+def _publishing(store: SqlStore, events: tuple[Sink, Source] | None) -> Publisher | None:
+    """From now on each record the store writes keeps its line event in the outbox, published as it comes."""
+    if events is None:
+        return None
+    from engine.linebus.publisher import Publisher
+
+    sink, source = events
+    store.tell_line(source)
+    publisher = Publisher(store, sink, source)
+    publisher.start()
+    return publisher
+
+
+def _published(publisher: Publisher | None, store: SqlStore) -> None:
+    """The line told what was kept, as far as the broker takes it within ``EVENTS_GRACE_S``; the rest waits
+    in the outbox for the next start (or ``floorflow events replay``)."""
+    if publisher is None:
+        return
+    with suppress(StoreError):  # said when the store is closed
+        store.flush()
+    publisher.close(EVENTS_GRACE_S)
+    if publisher.error is not None:
+        print(f"warning: line events stopped being published: {publisher.error}", file=sys.stderr)
 
 
 def _closed(store: SqlStore) -> bool:

@@ -1,4 +1,5 @@
-"""What every verb shares: the exit codes, the usage error, and the word on units a dead station left.
+"""What every verb shares: the exit codes, the usage error, the word on units a dead station left, an
+existing store opened, a time given on the command line.
 
 The verbs import this module and the rooms, never each other.
 """
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from datetime import datetime
 from enum import IntEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the verbs that never open a store (validate, graph) stay light
@@ -67,3 +70,34 @@ def warn_recovered(store: SqlStore) -> None:
     """Quarantine what stations that died left inside irreversible steps, and say so on stderr."""
     for serial, reason in store.recover():
         print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
+
+
+def open_existing(url: str | None) -> SqlStore:
+    """The store at ``url`` (default: ``$FLOORFLOW_STORE``, else the default file), which must be there: a
+    SQLite file that does not exist is a usage error, never silently created empty."""
+    from engine.store import ENVIRONMENT, StoreError, default_url, open_store
+
+    url = url or default_url()
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url[len("sqlite:///") :]).is_file():
+        raise UsageError(f"no store at {url}: give --store URL (or set ${ENVIRONMENT})")
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        warn_recovered(store)  # a station that died shows as what it left, not as in-route
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def parse_since(text: str, option: str = "--since") -> float:
+    """An ISO 8601 date or date and time; without a zone it is the station's local time."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r}: give an ISO 8601 date or time, like 2026-11-21 or 2026-11-21T08:00"
+        ) from None
+    return when.astimezone().timestamp() if when.tzinfo is None else when.timestamp()
