@@ -182,7 +182,6 @@ MIGRATIONS: tuple[Migration, ...] = (
                 published {real}
             )""",
             "CREATE INDEX line_events_unpublished ON line_events (source, seq) WHERE published IS NULL",
-            "CREATE INDEX line_events_created ON line_events (created)",
         ),
     ),
 )

@@ -15,7 +15,7 @@ store's worker thread calls these, inside its transactions.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
@@ -61,7 +61,7 @@ class Behind:
     goes to the attempt writer whole, unlooked at.
     """
 
-    def __init__(self, attempts: Any) -> None:
+    def __init__(self, attempts: Callable[[Tx, list[Any]], None]) -> None:
         self.attempts = attempts
         self.mixed = False
 
@@ -106,8 +106,9 @@ def first_unpublished(tx: Tx, source: str | None) -> int:
     found = tx.row(f"SELECT min(seq) FROM line_events WHERE published IS NULL{where}", params)
     if found is not None and found[0] is not None:
         return int(found[0])
-    last = tx.row(f"SELECT max(seq) FROM line_events WHERE seq > 0{where}", params)
-    return 0 if last is None or last[0] is None else int(last[0]) + 1
+    # The newest row of the source, walking seq down: max() under a condition would read every row.
+    last = tx.row(f"SELECT seq FROM line_events WHERE seq > 0{where} ORDER BY seq DESC LIMIT 1", params)
+    return 0 if last is None else int(last[0]) + 1
 
 
 def mark_published(tx: Tx, source: str | None, up_to: int) -> None:
@@ -119,7 +120,8 @@ def mark_published(tx: Tx, source: str | None, up_to: int) -> None:
 
 
 def since(tx: Tx, source: str | None, when: float, seq: int, limit: int) -> list[tuple[int, Message]]:
-    """The first ``limit`` rows after ``seq`` written at ``when`` or later, in seq order."""
+    """The first ``limit`` rows after ``seq`` written at ``when`` or later, in seq order (read along seq: a
+    replay reads the outbox once, and an index on the time would cost every write)."""
     where, params = _mine(source)
     found = tx.rows(f"{_READ} WHERE created >= ? AND seq > ?{where} ORDER BY seq LIMIT ?", (when, seq, *params, limit))
     return [_message(row) for row in found]
