@@ -5,9 +5,9 @@ absolute), ``sqlite://`` a database in memory (a dry run's), ``postgresql://…`
 is migrated in place on opening (``migrations``). ``sqlstore.SqlStore`` is the one store over both
 databases (``sqlite``, ``postgres`` and ``backend`` say what differs, ``query`` gives each driver its
 parameter style); its one connection belongs to a thread (``worker``). Claims (``claims``), what a
-dead station left (``recovery``), people's decisions (``decisions``) and reading records back
-(``reading``, ``rows``) are its parts; ``history`` is the view the runner writes through. This room
-imports only the engine's core.
+dead station left (``recovery``), people's decisions (``decisions``), reading records back
+(``reading``, ``rows``) and the line events' outbox (``outbox``) are its parts; ``history`` is the
+view the runner writes through. This room imports only the engine's core.
 """
 
 from __future__ import annotations
