@@ -204,6 +204,9 @@ class TerminalOperator:
     End of input is a StationError: nobody is left to answer.
     """
 
+    waits_for_a_person = True
+    """Its questions wait for someone: the line is told of each (``engine.run.prompts``)."""
+
     def __init__(
         self,
         console: Console,

@@ -32,6 +32,7 @@ from engine.report.text import left_the_line
 from engine.run.attempt import LeftBehind
 from engine.run.guards import Refusal
 from engine.run.machine import FlowMachine, SlotModel
+from engine.run.prompts import announced
 from engine.run.signals import signals_noted
 from engine.run.slots import Crew, Slot, SlotClosed, SlotRecord, UnitResult, UnitSpec, deal
 from engine.run.stagerunner import StageRunner
@@ -343,6 +344,7 @@ class StationRunner:
         bind = getattr(operator, "for_unit", None)
         if callable(bind):  # an operator that says which unit and slot is asking, and stops asking at a stop
             operator = bind(unit.serial, slot.number, cancelled=cancel)
+        operator = announced(operator, self.history, unit.serial, slot.number)
         ran_here = left_behind = False
         try:
             while True:

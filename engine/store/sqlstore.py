@@ -333,6 +333,11 @@ class SqlStore:
         """From now on every record this store writes also writes its line event, in the same transaction."""
         self._worker.call(lambda tx: setattr(self._write, "source", source), write=False)
 
+    @property
+    def line_source(self) -> Source | None:
+        """Who this store tells the line it is (None: it tells the line nothing)."""
+        return self._write.source
+
     def tell(self, message: Message) -> None:
         """An event that describes no record (an operator's prompt waiting): written behind, in order with the
         records written behind; nothing when the store does not tell the line."""

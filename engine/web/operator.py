@@ -33,6 +33,9 @@ class _Open:
 class PageOperator:
     """Asks the person at the operator screen, on the tile of the socket that asks."""
 
+    waits_for_a_person = True
+    """Its questions wait for someone: the line is told of each (``engine.run.prompts``)."""
+
     def __init__(
         self,
         board: Board,
