@@ -53,6 +53,8 @@ class Kind(StrEnum):
     STATION_STATUS = "status"
 
 
+_LEVELS = {kind: kind.value for kind in Kind}
+"""Each kind's topic level (a plain str: an enum's value is looked up at every message)."""
 _NAMES = {kind: "floorflow." + "".join(word.title() for word in kind.value.split("-")) for kind in Kind}
 
 
@@ -83,7 +85,7 @@ class Source:
         station = self.station or NO_PLACE
         if kind is Kind.STATION_STATUS:
             return f"{self.line}/{station}/status"
-        return f"{self.line}/{station}/{socket if socket else NO_PLACE}/{kind.value}"
+        return f"{self.line}/{station}/{socket if socket else NO_PLACE}/{_LEVELS[kind]}"
 
     @property
     def name(self) -> str:
@@ -114,6 +116,7 @@ _VERDICTS = {Verdict.PASS: "Passed", Verdict.FAIL: "Failed"}
 
 def attempt_ended(source: Source, attempt: Attempt) -> Message:
     """UnitsTested: one attempt of a stage on a unit, with its measurements, limits and units."""
+    ended = _iso(attempt.ended)
     body = {
         "UnitIdentifier": attempt.serial,
         "PositionNumber": attempt.slot,
@@ -124,15 +127,15 @@ def attempt_ended(source: Source, attempt: Attempt) -> Message:
         "Attempt": attempt.attempt,
         "Result": _RESULTS[attempt.outcome],
         "TestStartTime": _iso(attempt.started),
-        "TestEndTime": _iso(attempt.ended),
-        "Measurements": [_measurement(m, attempt.ended) for m in attempt.measurements],
+        "TestEndTime": ended,
+        "Measurements": [_measurement(m, ended) for m in attempt.measurements],
         "Error": attempt.error,
         "Recipe": {"Id": attempt.recipe.recipe, "Version": attempt.recipe.version},
     }
-    return _message(source, Kind.ATTEMPT_ENDED, attempt.ended, body, attempt.slot, attempt.serial)
+    return _message(source, Kind.ATTEMPT_ENDED, ended, body, attempt.slot, attempt.serial)
 
 
-def _measurement(m: MeasurementRecord, at: float) -> dict[str, Any]:
+def _measurement(m: MeasurementRecord, at: datetime) -> dict[str, Any]:
     value = m.value
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
         value = str(value)  # past JSON's safe range: a 128-bit chip id, as its digits
@@ -145,7 +148,7 @@ def _measurement(m: MeasurementRecord, at: float) -> dict[str, Any]:
         "LowerLimit": m.low,
         "UpperLimit": m.high,
         "Result": _VERDICTS.get(m.verdict, "Passed"),
-        "TimeRecorded": _iso(at),
+        "TimeRecorded": at,
     }
 
 
@@ -214,14 +217,14 @@ _NUMBERS = itertools.count(1)
 
 
 def _message(
-    source: Source, kind: Kind, at: float, body: Mapping[str, Any], socket: int | None, serial: str | None
+    source: Source, kind: Kind, at: float | datetime, body: Mapping[str, Any], socket: int | None, serial: str | None
 ) -> Message:
     unique_id = f"{_RUN}-{next(_NUMBERS):x}"
     payload = {
         "SchemaVersion": SCHEMA,
         "MessageName": _NAMES[kind],
         "UniqueID": unique_id,
-        "TimeStamp": _iso(at),
+        "TimeStamp": at if isinstance(at, datetime) else _iso(at),
         "Source": source.name,
         "MessageBody": body,
     }

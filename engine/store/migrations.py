@@ -172,7 +172,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             """CREATE TABLE line_events (
                 seq {seq},
-                unique_id TEXT NOT NULL UNIQUE,
+                unique_id TEXT NOT NULL,
                 source TEXT NOT NULL,
                 topic TEXT NOT NULL,
                 kind TEXT NOT NULL,
