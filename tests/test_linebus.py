@@ -350,3 +350,16 @@ def test_tail_and_run_say_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     ran = subprocess.run(lone, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 2 and "--line goes with --events" in ran.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_the_publisher_process_says_why_it_ended_and_the_station_is_not_held_up(tmp_path: Path) -> None:
+    """A publisher process that cannot open its store ends at once with one line; closing it returns."""
+    from engine.linebus.process import PublisherProcess, shareable
+
+    assert not shareable("sqlite://") and not shareable("sqlite:///:memory:")
+    assert shareable(f"sqlite:///{tmp_path / 'x.db'}") and shareable("postgresql://127.0.0.1/test")
+    process = PublisherProcess("nosuch://store", "mqtt://127.0.0.1:1/plant", Source("line1", "final"), 0.5)
+    wake = process.start()
+    wake()
+    process.close()
+    assert process.error is not None and process.error.startswith("error: line events are not published:")

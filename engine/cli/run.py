@@ -41,6 +41,7 @@ from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
 from engine.yamlload import load_file
 
 if TYPE_CHECKING:  # a station that tells no line loads none of it
+    from engine.linebus.process import PublisherProcess
     from engine.linebus.publisher import Publisher
     from engine.linebus.sink import Sink
 
@@ -292,7 +293,7 @@ def _station(args: argparse.Namespace, drive: Drive | None) -> int:
     code: int = ExitCode.STATION_ERROR
     publisher = None
     try:
-        publisher = _publishing(store, events)
+        publisher = _publishing(store, events, url, args.events)
         code = _run_with(flow, registry, args, units, slots, answers, line_config, store, url, drive)
     except StoreError as exc:  # the store failed under the station: a damaged file, a server gone
         print(f"error: the station stopped: {exc}", file=sys.stderr)
@@ -319,27 +320,42 @@ def _events(args: argparse.Namespace, flow: Flow) -> tuple[Sink, Source] | None:
     return sink, Source(args.line or flow.recipe, args.station)
 
 
-def _publishing(store: SqlStore, events: tuple[Sink, Source] | None) -> Publisher | None:
-    """From now on each record the store writes keeps its line event in the outbox, published as it comes."""
-    if events is None:
+def _publishing(
+    store: SqlStore, events: tuple[Sink, Source] | None, store_url: str, sink_url: str | None
+) -> Publisher | PublisherProcess | None:
+    """From now on each record the store writes keeps its line event in the outbox, published as it comes: by a
+    process of its own beside the station (``engine.linebus.process``), or a thread of the station's when the
+    store is in its memory."""
+    if events is None or sink_url is None:
         return None
+    from engine.linebus.process import PublisherProcess, shareable
     from engine.linebus.publisher import Publisher
 
     sink, source = events
     store.tell_line(source)
+    if shareable(store_url):
+        process = PublisherProcess(store_url, sink_url, source, EVENTS_GRACE_S)
+        store.on_written = process.start()
+        return process
     publisher = Publisher(store, sink, source)
     publisher.start()
     return publisher
 
 
-def _published(publisher: Publisher | None, store: SqlStore) -> None:
+def _published(publisher: Publisher | PublisherProcess | None, store: SqlStore) -> None:
     """The line told what was kept, as far as the broker takes it within ``EVENTS_GRACE_S``; the rest waits
     in the outbox for the next start (or ``floorflow events replay``)."""
     if publisher is None:
         return
+    from engine.linebus.process import PublisherProcess
+
     with suppress(StoreError):  # said when the store is closed
         store.flush()
-    publisher.close(EVENTS_GRACE_S)
+    if isinstance(publisher, PublisherProcess):
+        store.on_written = None
+        publisher.close()
+    else:
+        publisher.close(EVENTS_GRACE_S)
     if publisher.error is not None:
         print(f"warning: line events stopped being published: {publisher.error}", file=sys.stderr)
 

@@ -26,8 +26,10 @@ from engine.linebus.sink import SinkError
 from engine.messages import Message, Source, StationState, station_status
 
 DEFAULT_PORT = 1883
-INFLIGHT = 1000
-"""Messages in flight at once (paho's default is 20: too few for an outbox draining after an outage)."""
+INFLIGHT = 0
+"""paho's own bound on messages in flight: none (paho's default, 20, is too few for an outbox draining after an
+outage, and any bound makes paho look through every message waiting at each acknowledgement); the publisher's
+window bounds them instead."""
 KEEPALIVE_S = 10
 """Seconds between pings: a broker finds a station gone (and publishes its will) within 1.5 times this."""
 GOODBYE_S = 2.0

@@ -61,8 +61,12 @@ class Publisher:
 
     def start(self) -> None:
         self.sink.start(self.source, self._acknowledged)
-        self.store.on_written = self._wake.set
+        self.store.on_written = self.wake
         self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the outbox now (the store's ``on_written``, or a station in another process, calls it)."""
+        self._wake.set()
 
     def close(self, timeout: float) -> None:
         """Publish what can be in ``timeout`` seconds, mark what was acknowledged, close the sink."""

@@ -1,0 +1,62 @@
+"""``python -m engine.linebus``: a station's publisher, in a process of its own (``engine.linebus.process``).
+
+Publishes the outbox of ``--store`` as ``--line``/``--station`` through ``--events``, woken by each line
+on its standard input; at the end of that input it publishes what it can within ``--grace`` seconds and
+ends (exit 0; 1 with one line on stderr when the store or the sink failed it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from engine.linebus.publisher import Publisher
+from engine.linebus.sink import SinkError, sink_for
+from engine.messages import Source
+from engine.store import StoreError, open_store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.linebus", description=__doc__)
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--events", required=True)
+    parser.add_argument("--line", required=True)
+    parser.add_argument("--station")
+    parser.add_argument("--grace", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the station's: its end of input stops this one
+    source = Source(args.line, args.station)
+    try:
+        sink = sink_for(args.events)
+        store = open_store(args.store)
+    except (SinkError, StoreError) as exc:
+        print(f"error: line events are not published: {exc}", file=sys.stderr)
+        return 1
+    try:
+        store.tell_line(source)  # reads and marks only this station's rows
+        publisher = Publisher(store, sink, source)
+        publisher.start()
+        woken = threading.Thread(target=_woken, args=(publisher,), daemon=True)
+        woken.start()
+        woken.join()  # the station's end of input (it stopped, or died)
+        store.flush()
+        publisher.close(args.grace)
+    finally:
+        store.close()
+    if publisher.error is not None:
+        print(f"error: line events stopped being published: {publisher.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _woken(publisher: Publisher) -> None:
+    """Wake the publisher at each line the station writes, until the station's input ends."""
+    stream = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
+    while stream.read(4096):
+        publisher.wake()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
