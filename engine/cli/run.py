@@ -7,7 +7,6 @@ import getpass
 import re
 import sys
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,9 +40,8 @@ from engine.store import MEMORY, SqlStore, StoreError, default_url, open_store
 from engine.yamlload import load_file
 
 if TYPE_CHECKING:  # a station that tells no line loads none of it
-    from engine.linebus.process import PublisherProcess
-    from engine.linebus.publisher import Publisher
     from engine.linebus.sink import Sink
+    from engine.linebus.station import StationEvents
 
 EVENTS_GRACE_S = 2.0
 """How long a stopping station goes on publishing its line events."""
@@ -299,7 +297,7 @@ def _station(args: argparse.Namespace, drive: Drive | None) -> int:
         print(f"error: the station stopped: {exc}", file=sys.stderr)
     finally:
         with signals_noted("floorflow: stopping: the record is being closed\n"):  # its last writes are kept
-            _published(publisher, store)
+            _published(publisher)
             if not _closed(store):
                 code = ExitCode.STATION_ERROR
     return code
@@ -322,42 +320,22 @@ def _events(args: argparse.Namespace, flow: Flow) -> tuple[Sink, Source] | None:
 
 def _publishing(
     store: SqlStore, events: tuple[Sink, Source] | None, store_url: str, sink_url: str | None
-) -> Publisher | PublisherProcess | None:
-    """From now on each record the store writes keeps its line event in the outbox, published as it comes: by a
-    process of its own beside the station (``engine.linebus.process``), or a thread of the station's when the
-    store is in its memory."""
+) -> StationEvents | None:
+    """From now on each record the store writes keeps its line event in the outbox, published as it comes."""
     if events is None or sink_url is None:
         return None
-    from engine.linebus.process import PublisherProcess, shareable
-    from engine.linebus.publisher import Publisher
+    from engine.linebus.station import StationEvents
 
-    sink, source = events
-    store.tell_line(source)
-    if shareable(store_url):
-        process = PublisherProcess(store_url, sink_url, source, EVENTS_GRACE_S)
-        store.on_written = process.start()
-        return process
-    publisher = Publisher(store, sink, source)
-    publisher.start()
-    return publisher
+    publishing = StationEvents(store, *events, store_url, sink_url, EVENTS_GRACE_S)
+    publishing.start()
+    return publishing
 
 
-def _published(publisher: Publisher | PublisherProcess | None, store: SqlStore) -> None:
-    """The line told what was kept, as far as the broker takes it within ``EVENTS_GRACE_S``; the rest waits
-    in the outbox for the next start (or ``floorflow events replay``)."""
-    if publisher is None:
-        return
-    from engine.linebus.process import PublisherProcess
-
-    with suppress(StoreError):  # said when the store is closed
-        store.flush()
-    if isinstance(publisher, PublisherProcess):
-        store.on_written = None
-        publisher.close()
-    else:
-        publisher.close(EVENTS_GRACE_S)
-    if publisher.error is not None:
-        print(f"warning: line events stopped being published: {publisher.error}", file=sys.stderr)
+def _published(publishing: StationEvents | None) -> None:
+    """The line told what was kept, as far as the broker takes it within ``EVENTS_GRACE_S``."""
+    error = publishing.stop() if publishing is not None else None
+    if error is not None:
+        print(f"warning: line events stopped being published: {error}", file=sys.stderr)
 
 
 def _closed(store: SqlStore) -> bool:
