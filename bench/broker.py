@@ -55,7 +55,12 @@ class Mosquitto:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "mosquitto.conf"
         # No limit on what waits for a subscriber (by default 1000, the rest dropped): the bench hears every event.
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false", "max_queued_messages 0"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            "max_queued_messages 0",
+        ]
         config.write_text("\n".join(lines) + "\n")
         log = self.directory / "mosquitto.log"
         with log.open("ab") as out:

@@ -11,13 +11,15 @@ QoS 1) as ``floorflow run`` and ``floorflow station`` build them.
   (``usb_mb_s: 0.5``). A paho-mqtt subscriber here (QoS 1) stamps each AttemptEnded it receives with
   its wall-clock time less the payload's ``MessageBody.TestEndTime`` (the attempt's end, as the station
   stamped it): the attempt's record written behind and committed, the Publisher woken, the broker's
-  round trip. Counted for 10 s from when all 16 sockets have started a unit. Goal: at most 20 ms, the
-  median of the rounds' p99s.
+  round trip. Counted for 10 s from ``WARM_S`` (3 s, as ``bench/screen.py`` waits) after all 16 sockets
+  have started a unit: the station warm, its publisher connected. Goal: at most 20 ms, the median of the
+  rounds' p99s.
 - ``outbox_drain_per_s``: a SQLite store told the line is given 50,000 attempts (``store.add``, as a
   station records them: each attempt row and its AttemptEnded in one transaction) while no broker is
-  there; each round a copy of that file, a fresh broker and subscriber, then the Publisher with
-  ``MqttSink(URL)`` started on it as the CLI starts it. Timed from the Publisher's start (its
-  connection included) until the subscriber has received all 50,000 and the outbox reads every one
+  there; each round a copy of that file, a fresh broker and a subscriber in a process of its own (as a
+  line's consumer is: in this one it would take the interpreter from the publisher it times), then the
+  Publisher with ``MqttSink(URL)`` started on it as the CLI starts it. Timed from the Publisher's start
+  (its connection included) until the subscriber has received all 50,000 and the outbox reads every one
   published. Goal: at least 5,000 events a second, the median of the rounds.
 - ``overhead_us_per_step``: ``bench/overhead.py``'s ``floorflow_timer`` in its ``cli`` configuration
   (a SQLite file store, the live view entered around each run, ``timeout_s`` on every stage), twice in
@@ -49,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -74,6 +77,8 @@ DRAIN_GOAL_PER_S = 5000.0
 OVERHEAD_GOAL_US = 10.0
 PREFIX = "bench"
 SOCKETS = station.SOCKETS
+WARM_S = 3.0
+"""Seconds from the sockets all busy to the latency window: the station's first units are left out."""
 PATIENCE_S = 120.0
 """The longest any wait of the benchmark lasts before it says what it waited for and stops."""
 ATTEMPT_ENDED = "/" + Kind.ATTEMPT_ENDED.value
@@ -84,9 +89,9 @@ def percentile(values: list[float], p: float) -> float:
     return station.percentile(values, p)
 
 
-def _until(done: object, what: str, patience_s: float = PATIENCE_S) -> None:
+def _until(done: Callable[[], bool], what: str, patience_s: float = PATIENCE_S) -> None:
     deadline = time.monotonic() + patience_s
-    while not done():  # type: ignore[operator]
+    while not done():
         if time.monotonic() > deadline:
             raise SystemExit(f"error: waited {patience_s:g} s for {what}")
         time.sleep(0.002)
@@ -115,9 +120,10 @@ class Heard:
                 self.busy_at = when
 
     def within(self, seconds: float) -> list[float]:
-        """The lags (ms) of the AttemptEnded received in the ``seconds`` after the sockets were busy."""
+        """The lags (ms) of the AttemptEnded received in the ``seconds`` from ``WARM_S`` after the sockets were busy."""
         assert self.busy_at is not None
-        start, end = self.busy_at, self.busy_at + seconds
+        start = self.busy_at + WARM_S
+        end = start + seconds
         return [lag * 1000 for received, lag in list(self.lags) if start <= received < end]
 
 
@@ -134,7 +140,7 @@ def latency_round(n: int, seconds: float, tmp: Path, paced: Path) -> list[float]
             try:
                 _until(lambda: heard.busy_at is not None or process.poll() is not None, "16 busy sockets")
                 if heard.busy_at is not None:
-                    time.sleep(max(0.0, heard.busy_at + seconds - time.time()))
+                    time.sleep(max(0.0, heard.busy_at + WARM_S + seconds - time.time()))
             finally:
                 process.send_signal(signal.SIGTERM)
                 code = process.wait(60)
@@ -145,7 +151,7 @@ def latency_round(n: int, seconds: float, tmp: Path, paced: Path) -> list[float]
     if not lags:
         raise SystemExit(f"error: no AttemptEnded heard in the {seconds:g} s after the sockets were busy")
     print(
-        f"latency round {n + 1}: {len(lags)} AttemptEnded in {seconds:g} s, 16 sockets busy: "
+        f"latency round {n + 1}: {len(lags)} AttemptEnded in {seconds:g} s, 16 sockets busy for {WARM_S:g} s: "
         f"p50 {percentile(lags, 50):.2f} ms, p99 {percentile(lags, 99):.2f} ms, max {max(lags):.2f} ms",
         flush=True,
     )
@@ -204,16 +210,19 @@ def drain_round(n: int, template: Path, count: int, tmp: Path) -> float:
     """One drain of a copy of ``template``'s outbox through a fresh broker; events a second."""
     path = tmp / f"drain-{n}.db"
     shutil.copyfile(template, path)
-    with Mosquitto(tmp / f"broker-drain-{n}") as broker, _Consumer(broker.port, count) as consumer:
-        with open_store(f"sqlite:///{path}") as store:
-            store.tell_line(DRAIN_SOURCE)
-            publisher = Publisher(store, MqttSink(broker.url(PREFIX)), DRAIN_SOURCE)
-            started = time.time()
-            publisher.start()
-            first, heard = consumer.heard()
-            _until(lambda: _published(store), "the outbox to read every event published")
-            elapsed = time.time() - started
-            publisher.close(5.0)
+    with (
+        Mosquitto(tmp / f"broker-drain-{n}") as broker,
+        _Consumer(broker.port, count) as consumer,
+        open_store(f"sqlite:///{path}") as store,
+    ):
+        store.tell_line(DRAIN_SOURCE)
+        publisher = Publisher(store, MqttSink(broker.url(PREFIX)), DRAIN_SOURCE)
+        started = time.time()
+        publisher.start()
+        first, heard = consumer.heard()
+        _until(lambda: _published(store), "the outbox to read every event published")
+        elapsed = time.time() - started
+        publisher.close(5.0)
     if publisher.error is not None:
         raise SystemExit(f"error: the publisher stopped: {publisher.error}")
     print(
