@@ -2,32 +2,33 @@
 
 Every figure runs against a Mosquitto of the benchmark's own (``bench/broker.py``: ``mosquitto -c CONF``
 on a free loopback port, nothing persisted), with floorflow's own publishing path: the store's outbox
-written in the transaction of each record, the ``engine.linebus`` Publisher and MqttSink (paho-mqtt,
-QoS 1) as ``floorflow run`` and ``floorflow station`` build them.
+written in the transaction of each record, published by ``engine.linebus.station.StationEvents`` (the
+Publisher and its MqttSink, paho-mqtt, QoS 1, in a process of its own beside the station, woken after
+each commit) as ``floorflow run`` and ``floorflow station`` build it.
 
 - ``publish_latency_ms_p99``: ``floorflow station workflows/sphere-module.yaml --station fixture --sim
   --slots 16 --sim-every 0.05 --sim-config PACE --events mqtt://127.0.0.1:PORT/bench --store
   sqlite:///…`` as a subprocess, its simulated USB at the hardware pace of ``bench/station.py``
   (``usb_mb_s: 0.5``). A paho-mqtt subscriber here (QoS 1) stamps each AttemptEnded it receives with
   its wall-clock time less the payload's ``MessageBody.TestEndTime`` (the attempt's end, as the station
-  stamped it): the attempt's record written behind and committed, the Publisher woken, the broker's
+  stamped it): the attempt's record written behind and committed, the publisher woken, the broker's
   round trip. Counted for 10 s from ``WARM_S`` (3 s, as ``bench/screen.py`` waits) after all 16 sockets
   have started a unit: the station warm, its publisher connected. Goal: at most 20 ms, the median of the
   rounds' p99s.
 - ``outbox_drain_per_s``: a SQLite store told the line is given 50,000 attempts (``store.add``, as a
   station records them: each attempt row and its AttemptEnded in one transaction) while no broker is
   there; each round a copy of that file, a fresh broker and a subscriber in a process of its own (as a
-  line's consumer is: in this one it would take the interpreter from the publisher it times), then the
-  Publisher with ``MqttSink(URL)`` started on it as the CLI starts it. Timed from the Publisher's start
-  (its connection included) until the subscriber has received all 50,000 and the outbox reads every one
-  published. Goal: at least 5,000 events a second, the median of the rounds.
+  line's consumer is), then its line events started as the CLI starts them (``StationEvents``). Timed
+  from their start (the publisher's process starting and connecting included) until the subscriber
+  has received all 50,000 and the outbox reads every one published. Goal: at least 5,000 events a
+  second, the median of the rounds.
 - ``overhead_us_per_step``: ``bench/overhead.py``'s ``floorflow_timer`` in its ``cli`` configuration
   (a SQLite file store, the live view entered around each run, ``timeout_s`` on every stage), twice in
-  one process: without events, and with the store told the line and a Publisher with an MqttSink
-  publishing to the broker. Each round runs both (alternating which goes first); a run is timed until
-  its unit's last attempt is committed, and before the next run starts the events configuration's
-  publisher is let finish (how long that took after the run is printed: ``publish_tail_ms``). The
-  figure is the median of the rounds' differences, in microseconds per step. Goal: at most 10.
+  one process: without events, and with the store told the line and its events published to the
+  broker as the CLI publishes them (``StationEvents``). Each round runs both (alternating which goes
+  first); a run is timed until its unit's last attempt is committed, and before the next run starts
+  the events configuration's publisher is let finish (how long that took after the run is printed).
+  The figure is the median of the rounds' differences, in microseconds per step. Goal: at most 10.
 
     python bench/events.py [--rounds N] [--seconds S] [--events N] [--steps N] [--overhead-rounds N] [--quick]
 
@@ -64,8 +65,8 @@ import station  # bench/station.py
 from broker import BrokerMissing, Mosquitto, Subscriber
 
 from engine.context import MeasurementRecord
-from engine.linebus.mqtt import MqttSink
-from engine.linebus.publisher import Publisher
+from engine.linebus.sink import sink_for
+from engine.linebus.station import StationEvents
 from engine.messages import Kind, Source
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, RecipeRef
@@ -216,15 +217,15 @@ def drain_round(n: int, template: Path, count: int, tmp: Path) -> float:
         open_store(f"sqlite:///{path}") as store,
     ):
         store.tell_line(DRAIN_SOURCE)
-        publisher = Publisher(store, MqttSink(broker.url(PREFIX)), DRAIN_SOURCE)
+        publishing = _events(store, f"sqlite:///{path}", broker.url(PREFIX), DRAIN_SOURCE)
         started = time.time()
-        publisher.start()
+        publishing.start()
         first, heard = consumer.heard()
         _until(lambda: _published(store), "the outbox to read every event published")
         elapsed = time.time() - started
-        publisher.close(5.0)
-    if publisher.error is not None:
-        raise SystemExit(f"error: the publisher stopped: {publisher.error}")
+        error = publishing.stop()
+    if error is not None:
+        raise SystemExit(f"error: the publisher stopped: {error}")
     print(
         f"drain round {n + 1}: {count} events in {elapsed:.2f} s ({count / elapsed:.0f}/s); the first heard "
         f"{(first - started) * 1000:.0f} ms after the publisher started, the last {heard - started:.2f} s after, "
@@ -236,7 +237,7 @@ def drain_round(n: int, template: Path, count: int, tmp: Path) -> float:
 
 class _Consumer:
     """The line's consumer of a drain: ``bench/broker.py`` counting the AttemptEnded in a process of its own
-    (in this one it would take the interpreter from the publisher it times)."""
+    (as the line's consumers are)."""
 
     def __init__(self, port: int, count: int) -> None:
         script = Path(__file__).resolve().parent / "broker.py"
@@ -291,19 +292,9 @@ def outbox_drain(rounds: int, count: int, tmp: Path) -> list[float]:
 OVERHEAD_SOURCE = Source("bench-line", "bench")
 
 
-class Told:
-    """The ``cli`` configuration with events: its store told the line, a Publisher publishing it to the broker."""
-
-    def __init__(self, store: SqlStore, url: str) -> None:
-        self.store = store
-        store.tell_line(OVERHEAD_SOURCE)
-        self.publisher = Publisher(store, MqttSink(url), OVERHEAD_SOURCE)
-        self.publisher.start()
-        _until(lambda: self.publisher.sink.connected, "the publisher's connection")
-
-    def drained(self) -> bool:
-        """Whether the publisher has marked every event of the outbox published."""
-        return not self.store.outbox_after(self.publisher.marked, 1)
+def _events(store: SqlStore, store_url: str, url: str, source: Source) -> StationEvents:
+    """The store's line events as ``floorflow station --events URL`` publishes them (not yet started)."""
+    return StationEvents(store, sink_for(url), source, store_url, url, 5.0)
 
 
 def overhead_rounds(steps: int, rounds: int, tmp: Path) -> tuple[list[float], list[float], list[float]]:
@@ -318,7 +309,8 @@ def overhead_rounds(steps: int, rounds: int, tmp: Path) -> tuple[list[float], li
         open_store(f"sqlite:///{tmp}/cli-events.db") as with_events,
     ):
         live = progress_for(True, console=Console(file=devnull, force_terminal=True, width=120), slots=1)
-        events = Told(with_events, broker.url(PREFIX))
+        events = _events(with_events, f"sqlite:///{tmp}/cli-events.db", broker.url(PREFIX), OVERHEAD_SOURCE)
+        events.start()
         timers = {
             "cli": overhead._entered(
                 live, overhead.floorflow_timer(steps, without, subscribers=[live], timeout_s=overhead.TIMEOUT_S)
@@ -336,12 +328,12 @@ def overhead_rounds(steps: int, rounds: int, tmp: Path) -> tuple[list[float], li
                         continue
                     told.append(us)
                     ran = time.perf_counter()
-                    _until(events.drained, "the publisher to publish the run's events")
+                    _until(lambda: _published(with_events), "the publisher to publish the run's events")
                     tails.append((time.perf_counter() - ran) * 1000)
         finally:
-            events.publisher.close(5.0)
-    if events.publisher.error is not None:
-        raise SystemExit(f"error: the publisher stopped: {events.publisher.error}")
+            error = events.stop()
+    if error is not None:
+        raise SystemExit(f"error: the publisher stopped: {error}")
     return plain, told, tails
 
 
