@@ -21,7 +21,10 @@ from engine.linebus.sink import BrokerAway, Sink
 from engine.messages import Message, Source
 
 IDLE_S = 0.5
-"""How often the publisher looks at its sink and store unwoken (the sink's reconnection is not signalled)."""
+"""How often a connected publisher looks at its store unwoken."""
+OFFLINE_S = 0.05
+"""How often a publisher whose sink is away looks whether it is back (a reconnection is not signalled): the
+outbox's first events leave within this of the broker coming back."""
 
 
 class Outbox(Protocol):
@@ -88,7 +91,7 @@ class Publisher:
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait(IDLE_S)
+            self._wake.wait(IDLE_S if self._online else OFFLINE_S)
             self._wake.clear()
             self._take_acks()
             if self._deadline is not None and (time.monotonic() >= self._deadline or self._drained()):
