@@ -349,6 +349,9 @@ def test_tail_and_run_say_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     lone = _floorflow("run", THERMOSTAT, "--sim", "--unit", "A1", "--line", "l")
     ran = subprocess.run(lone, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 2 and "--line goes with --events" in ran.stderr
+    slashed = subprocess.run([*_station(store, "mqtt://127.0.0.1/plant"), "--line", "hall/2"], capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert slashed.returncode == 2 and "'/' cannot be in a topic level" in slashed.stderr, slashed.stderr
     assert not (tmp_path / "x.db").exists()
 
 

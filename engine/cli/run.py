@@ -315,7 +315,11 @@ def _events(args: argparse.Namespace, flow: Flow) -> tuple[Sink, Source] | None:
         sink = sink_for(args.events)
     except SinkError as exc:
         raise UsageError(str(exc)) from None
-    return sink, Source(args.line or flow.recipe, args.station)
+    line = args.line or flow.recipe
+    wrong = [c for c in "/+#" if c in line]
+    if wrong:
+        raise UsageError(f"--line {quoted(line, 40)}: '{wrong[0]}' cannot be in a topic level: name it without")
+    return sink, Source(line, args.station)
 
 
 def _publishing(
