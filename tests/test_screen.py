@@ -108,6 +108,7 @@ def test_the_page_operator_waits_for_the_answer_of_its_own_socket(tmp_path: Path
     question = _open_question(board, 2)
     assert board.tiles[2].state is TileState.ASKING and question.picture is not None
     assert board.pictures[question.picture] == str(picture)
+    assert board.ask(1, "check", "visual", "antenna", "", str(picture)).picture == question.picture  # one address
     with pytest.raises(ValueError, match="no open question"):
         operator.answer(1, question.id, Answer(True))
     with pytest.raises(ValueError, match="is a check: it takes an answer"):

@@ -119,6 +119,7 @@ class Board:
         self._ids = itertools.count(1)
         self.pictures: dict[str, str] = {}
         """The pictures the page may show: their address on the page to their file."""
+        self._addresses: dict[str, str] = {}
 
     # -- watchers --------------------------------------------------------------------------------
 
@@ -177,9 +178,11 @@ class Board:
         """Open a question at the socket; ``picture`` is a file the page may show with it."""
         with self._lock:
             address = None
-            if picture is not None:
-                address = f"/pictures/{len(self.pictures) + 1}"
-                self.pictures[address] = picture
+            if picture is not None:  # one address a picture, however often it is shown
+                address = self._addresses.get(picture)
+                if address is None:
+                    address = self._addresses[picture] = f"/pictures/{len(self.pictures) + 1}"
+                    self.pictures[address] = picture
             question = Question(next(self._ids), kind, stage, title, text, address)
             tile = self.tiles[socket]
             tile.question, tile.state = question, TileState.ASKING
