@@ -366,3 +366,32 @@ def test_the_publisher_process_says_why_it_ended_and_the_station_is_not_held_up(
     wake()
     process.close()
     assert process.error is not None and process.error.startswith("error: line events are not published:")
+
+
+def test_a_station_tells_the_line_each_units_start_attempts_and_end(tmp_path: Path, broker: Mosquitto) -> None:
+    """floorflow station --events: each listed unit's UnitStarted, AttemptEnded and UnitFinished reach the
+    line in that order under plant/LINE/STATION/SOCKET/..., and its outbox reads every event published."""
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    collector = Collector(broker)
+    try:
+        shift = _station(store, broker.url())
+        shift[shift.index("run")] = "station"
+        ran = subprocess.run(shift, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert ran.returncode == 0, ran.stderr
+        with open_store(store) as kept:
+            outbox = [message for _, message in kept.outbox_after(0, 10_000)]
+            assert kept.outbox_first_unpublished() == len(outbox) + 1  # every one marked published
+        wanted = {message.unique_id for message in outbox}
+        until(lambda: wanted <= {orjson.loads(p)["UniqueID"] for _, p, _ in collector.messages()}, "every event")
+    finally:
+        collector.close()
+    for serial in UNITS:
+        names = [
+            orjson.loads(payload)["MessageName"]
+            for topic, payload, _ in collector.messages()
+            if not topic.endswith("/status") and orjson.loads(payload)["MessageBody"].get("UnitIdentifier") == serial
+        ]
+        assert names[0] == "floorflow.UnitStarted" and names[-1] == "floorflow.UnitFinished", (serial, names)
+        assert set(names[1:-1]) == {"floorflow.AttemptEnded"}, (serial, names)
+    topics = {topic for topic, _, _ in collector.messages()}
+    assert any(topic.startswith("plant/line-1/fixture/1/") for topic in topics), topics
