@@ -20,7 +20,7 @@ from engine.messages import Source
 
 __all__ = ["PublisherProcess", "shareable"]
 
-STARTED_S = 5.0
+BEYOND_GRACE_S = 5.0
 """How long a publisher that ends is waited for beyond its grace, before it is killed."""
 
 
@@ -66,7 +66,7 @@ class PublisherProcess:
         with suppress(OSError):
             process.stdin.close()
         try:
-            process.wait(self.grace_s + STARTED_S)
+            process.wait(self.grace_s + BEYOND_GRACE_S)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

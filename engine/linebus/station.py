@@ -20,7 +20,6 @@ class StationEvents:
     def __init__(self, store: SqlStore, sink: Sink, source: Source, store_url: str, sink_url: str, grace_s: float):
         self.store = store
         self.grace_s = grace_s
-        self.source = source
         store.tell_line(source)
         self._process: PublisherProcess | None = None
         self._thread: Publisher | None = None
