@@ -32,7 +32,7 @@ from engine.context import MeasurementRecord
 from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.record import Attempt
 
-__all__ = ["SCHEMA", "Kind", "Message", "Source", "StationState"]
+__all__ = ["SCHEMA", "Kind", "Message", "Source", "StationState", "new_id"]
 
 SCHEMA = "floorflow.line-event/1"
 """The payloads' schema and its version: a consumer reads ``SchemaVersion`` before anything else."""
@@ -91,6 +91,12 @@ class Source:
     def name(self) -> str:
         return f"{self.line}/{self.station or NO_PLACE}"
 
+    @classmethod
+    def named(cls, name: str) -> Source:
+        """The source whose ``name`` this is (a line's name holds no ``/``: ``--line`` refuses one)."""
+        line, _, station = name.partition("/")
+        return cls(line, None if station in ("", NO_PLACE) else station)
+
 
 # -- what happens to a unit ------------------------------------------------------------------------------
 
@@ -114,8 +120,9 @@ changed the unit, or a supervisor's decision that an interrupted one did not).""
 _VERDICTS = {Verdict.PASS: "Passed", Verdict.FAIL: "Failed"}
 
 
-def attempt_ended(source: Source, attempt: Attempt) -> Message:
-    """UnitsTested: one attempt of a stage on a unit, with its measurements, limits and units."""
+def attempt_ended(source: Source, attempt: Attempt, unique_id: str | None = None) -> Message:
+    """UnitsTested: one attempt of a stage on a unit, with its measurements, limits and units; under
+    ``unique_id`` when it has one already (the outbox keeps the id and builds the payload when it is read)."""
     ended = _iso(attempt.ended)
     body = {
         "UnitIdentifier": attempt.serial,
@@ -132,7 +139,7 @@ def attempt_ended(source: Source, attempt: Attempt) -> Message:
         "Error": attempt.error,
         "Recipe": {"Id": attempt.recipe.recipe, "Version": attempt.recipe.version},
     }
-    return _message(source, Kind.ATTEMPT_ENDED, ended, body, attempt.slot, attempt.serial)
+    return _message(source, Kind.ATTEMPT_ENDED, ended, body, attempt.slot, attempt.serial, unique_id)
 
 
 def _measurement(m: MeasurementRecord, at: datetime) -> dict[str, Any]:
@@ -216,10 +223,22 @@ _RUN = os.urandom(8).hex()
 _NUMBERS = itertools.count(1)
 
 
+def new_id() -> str:
+    """A ``UniqueID`` no message of any station's run, this one's or a later one's, has been given."""
+    return f"{_RUN}-{next(_NUMBERS):x}"
+
+
 def _message(
-    source: Source, kind: Kind, at: float | datetime, body: Mapping[str, Any], socket: int | None, serial: str | None
+    source: Source,
+    kind: Kind,
+    at: float | datetime,
+    body: Mapping[str, Any],
+    socket: int | None,
+    serial: str | None,
+    unique_id: str | None = None,
 ) -> Message:
-    unique_id = f"{_RUN}-{next(_NUMBERS):x}"
+    if unique_id is None:
+        unique_id = new_id()
     payload = {
         "SchemaVersion": SCHEMA,
         "MessageName": _NAMES[kind],

@@ -29,7 +29,7 @@ import storekit
 from steplab import Bench, Measure, direct_flow, runner, stage
 from storekit import attempt, claim, left_by_dead_station, measurement
 
-from engine.messages import Kind, Message, Source, prompt_waiting
+from engine.messages import Kind, Message, Source, attempt_ended, prompt_waiting
 from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.run.runner import UnitSpec
 from engine.store import StoreError, open_store, outbox
@@ -253,12 +253,31 @@ def test_a_store_of_the_previous_release_gets_the_outbox_on_opening(store_url: s
         old.finish("SN1", UnitStatus.SHIPPED, None)
         assert old.schema_version() == 2
     with open_store(store_url) as store:
-        assert store.schema_version() == LATEST == 3
+        assert store.schema_version() == LATEST == 4
         assert _rows(store, "SELECT count(*) FROM line_events") == [(0,)]
         assert [a.stage for a in store.unit("SN1").attempts] == ["boot"]
         store.tell_line(LINE)
         store.add(attempt("SN1", "rework"))
         assert _kinds(store) == [Kind.ATTEMPT_ENDED]
+
+
+def test_events_kept_whole_before_attempts_kept_their_ids_are_read_as_kept(store_url: str) -> None:
+    """An attempt-ended a store of version 3 kept with its payload is read, after the upgrade, as it was kept;
+    one written after it is built from its attempt's row, the same bytes at every read."""
+    kept = attempt_ended(LINE, attempt("SN1", "boot"))
+    with open_store(store_url, MIGRATIONS[:3]) as old:  # as version 3 wrote it: the payload in its row
+        old.add(attempt("SN1", "boot"))
+        row = (kept.unique_id, LINE.name, kept.topic, kept.kind.value, "SN1", kept.payload, time.time())
+        sql = "INSERT INTO line_events (unique_id, source, topic, kind, serial, payload, created) VALUES "
+        old._worker.call(lambda tx: tx.run(sql + "(?, ?, ?, ?, ?, ?, ?)", row))
+    with open_store(store_url) as store:
+        store.tell_line(LINE)
+        store.add(attempt("SN1", "rework"))
+        first, second = _events(store)
+        assert first == kept
+        assert json.loads(second.payload)["MessageBody"]["TestName"] == "rework"
+        assert _rows(store, "SELECT payload, attempt IS NULL FROM line_events ORDER BY seq")[1] == (b"", 0)
+        assert _events(store) == [first, second]
 
 
 # -- atomicity ----------------------------------------------------------------------------------------
@@ -271,14 +290,14 @@ class Injected(RuntimeError):
 def _fail_after_writing(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Make every outbox write fail once its rows are written in the transaction; returns the count of failures."""
     failures: list[int] = []
-    put = outbox.put
+    insert = outbox._insert
 
-    def put_then_fail(tx: Any, source: Source, messages: Any) -> None:
-        put(tx, source, messages)
-        failures.append(len(messages))
+    def insert_then_fail(tx: Any, rows: Any) -> None:
+        insert(tx, rows)
+        failures.append(len(rows))
         raise Injected("the transaction fails after its record and event were written")
 
-    monkeypatch.setattr(outbox, "put", put_then_fail)
+    monkeypatch.setattr(outbox, "_insert", insert_then_fail)
     return failures
 
 
@@ -313,7 +332,15 @@ def test_a_failed_batch_leaves_neither_its_attempts_nor_their_events(
     store.add(attempt("SN1", "kept"))
     store.flush()
     with monkeypatch.context() as patch:
-        failures = _fail_after_writing(patch)
+        failures: list[int] = []
+        told = store._write.told
+
+        def told_then_fail(tx: Any, source: Source, ids: list[int], unique: str) -> None:
+            told(tx, source, ids, unique)
+            failures.append(len(ids))
+            raise Injected("the transaction fails after its record and event were written")
+
+        patch.setattr(store._write, "told", told_then_fail)
         store.add(attempt("SN1", "lost"))
         with pytest.raises(StoreError, match="fails after"):
             store.flush()
@@ -358,7 +385,7 @@ def _snapshot(tx: Any) -> tuple[list[tuple[Any, ...]], ...]:
     return (
         tx.rows("SELECT serial, stage, attempt FROM attempt_records"),
         tx.rows("SELECT serial, claimed_by IS NULL FROM units"),
-        tx.rows("SELECT kind, payload FROM line_events"),
+        [(m.kind, m.payload) for _, m in outbox.after(tx, None, 0, 1 << 40)],
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 
 from engine.linebus.publisher import Publisher
 from engine.linebus.sink import SinkError, sink_for
@@ -37,25 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store.tell_line(source)  # reads and marks only this station's rows
         publisher = Publisher(store, sink, source)
-        publisher.start()
-        woken = threading.Thread(target=_woken, args=(publisher,), daemon=True)
-        woken.start()
-        woken.join()  # the station's end of input (it stopped, or died)
+        publisher.serve(sys.stdin.fileno(), args.grace)  # until the station's input ends (it stopped, or died)
         store.flush()
-        publisher.close(args.grace)
     finally:
         store.close()
     if publisher.error is not None:
         print(f"error: line events stopped being published: {publisher.error}", file=sys.stderr)
         return 1
     return 0
-
-
-def _woken(publisher: Publisher) -> None:
-    """Wake the publisher at each line the station writes, until the station's input ends."""
-    stream = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
-    while stream.read(4096):
-        publisher.wake()
 
 
 if __name__ == "__main__":

@@ -3,15 +3,19 @@
 Every line event is published with QoS 1 under ``prefix/`` and counted as delivered when the broker
 acknowledges it (PUBACK). On every connection the station's status is published retained, online;
 the broker publishes the retained offline status (the last will) when the station drops without
-saying goodbye, and a station that stops cleanly publishes it itself. The sink reconnects on its own,
-backing off from 1 to 5 seconds. It keeps no queue of its own: what is not yet acknowledged is paho's,
-bounded by the publisher's window (``INFLIGHT``).
+saying goodbye, and a station that stops cleanly publishes it itself. It keeps no queue of its own:
+what is not yet acknowledged is paho's, bounded by the publisher's window (``INFLIGHT``).
+
+paho runs no thread here: the sink is a ``DrivenSink``, its connection's reads, writes and keepalive
+done by paho's ``loop_read``, ``loop_write`` and ``loop_misc`` from the publisher's thread, so a
+message is written to the socket in the call that publishes it. When the connection is lost the sink
+connects again, waiting 1 second at first, then twice as long each time it fails, up to 5.
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +38,10 @@ KEEPALIVE_S = 10
 """Seconds between pings: a broker finds a station gone (and publishes its will) within 1.5 times this."""
 GOODBYE_S = 2.0
 """How long a clean stop waits for the broker to acknowledge the offline status."""
+RETRY_S = (1.0, 5.0)
+"""The first and the longest wait before connecting again."""
+CONNECT_TIMEOUT_S = 2.0
+"""How long one try to connect may take (the publisher's thread waits for it)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class Broker:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{os.urandom(4).hex()}")
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.connect_timeout = CONNECT_TIMEOUT_S
         return client
 
 
@@ -97,11 +105,10 @@ class MqttSink:
         self._source: Source | None = None
         self._on_acked: Callable[[str], None] = lambda unique_id: None
         self._connected = False
-        self._lock = threading.Lock()
         self._waiting: dict[int, str | None] = {}
         """The UniqueID of each message paho has (by its mid) until the broker acknowledges it."""
-        self._early: set[int] = set()
-        """Mids acknowledged before ``publish`` had noted them (paho's thread can be that quick)."""
+        self._retry_at = 0.0
+        self._retry_s = RETRY_S[0]
 
     @property
     def connected(self) -> bool:
@@ -122,57 +129,81 @@ class MqttSink:
         client.on_disconnect = self._disconnect
         client.on_publish = self._published
         client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
-        client.loop_start()  # its thread connects, and reconnects whenever the broker goes away
-        self._client = client
+        self._client, self._retry_at = client, 0.0  # the first pump connects
+
+    def fileno(self) -> int | None:
+        connection = None if self._client is None else self._client.socket()
+        return None if connection is None else connection.fileno()
+
+    def wants_write(self) -> bool:
+        return self._client is not None and self._client.want_write()
+
+    def pump(self, readable: bool, writable: bool) -> None:
+        client = self._client
+        if client is None:
+            return
+        if client.socket() is None:
+            if time.monotonic() >= self._retry_at:
+                try:
+                    client.reconnect()  # the CONNACK is read by a later pump
+                except OSError:
+                    self._lost()
+            return
+        if readable:
+            client.loop_read()
+        if (writable or client.want_write()) and client.socket() is not None:
+            client.loop_write()
+        if client.socket() is not None:
+            client.loop_misc()
 
     def publish(self, message: Message) -> None:
         assert self._client is not None, "publish before start"
         info = self._client.publish(self._topic(message), message.payload, qos=1)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             return  # not taken: never acknowledged, so published again after the next reconnection
-        self._noted(info.mid, message.unique_id)
+        self._waiting[info.mid] = message.unique_id
 
     def close(self) -> None:
-        client, self._client = self._client, None
+        client = self._client
         if client is None:
             return
         if self._connected and self._source is not None:
             goodbye = station_status(self._source, StationState.OFFLINE, time.time())
             info = client.publish(self._topic(goodbye), goodbye.payload, qos=1, retain=True)
-            info.wait_for_publish(GOODBYE_S)
+            self._drive_until(info.is_published, GOODBYE_S)
         client.disconnect()
-        client.loop_stop()
-        self._connected = False
+        self._drive_until(lambda: client.socket() is None, GOODBYE_S)  # the broker hangs up: paho closes
+        self._client, self._connected = None, False
+
+    def _drive_until(self, done: Callable[[], bool], patience_s: float) -> None:
+        deadline = time.monotonic() + patience_s
+        while not done() and (connection := self.fileno()) is not None and time.monotonic() < deadline:
+            writers = [connection] if self.wants_write() else []
+            readable, writable, _ = select.select([connection], writers, [], 0.05)
+            self.pump(bool(readable), bool(writable))
 
     def _topic(self, message: Message) -> str:
         return f"{self.broker.prefix}/{message.topic}"
 
-    def _noted(self, mid: int, unique_id: str | None) -> None:
-        with self._lock:
-            if mid not in self._early:
-                self._waiting[mid] = unique_id
-                return
-            self._early.discard(mid)
-        if unique_id is not None:
-            self._on_acked(unique_id)
+    def _lost(self) -> None:
+        """No connection: try again after the wait, and wait longer the next time."""
+        self._connected = False
+        self._retry_at = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, RETRY_S[1])
 
     def _connect(self, client: mqtt.Client, _data: Any, _flags: Any, reason: Any, _properties: Any) -> None:
         if reason.is_failure:
-            return
-        if self._source is not None:  # paho's thread: no acknowledgement can come before it is noted
+            return  # paho hangs up: _disconnect
+        if self._source is not None:
             online = station_status(self._source, StationState.ONLINE, time.time())
             info = client.publish(self._topic(online), online.payload, qos=1, retain=True)
-            self._noted(info.mid, None)
-        self._connected = True
+            self._waiting[info.mid] = None
+        self._connected, self._retry_s = True, RETRY_S[0]
 
     def _disconnect(self, _client: mqtt.Client, _data: Any, _flags: Any, _reason: Any, _properties: Any) -> None:
-        self._connected = False
+        self._lost()
 
     def _published(self, _client: mqtt.Client, _data: Any, mid: int, _reason: Any, _properties: Any) -> None:
-        with self._lock:
-            if mid not in self._waiting:
-                self._early.add(mid)
-                return
-            unique_id = self._waiting.pop(mid)
+        unique_id = self._waiting.pop(mid, None)
         if unique_id is not None:
             self._on_acked(unique_id)

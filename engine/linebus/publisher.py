@@ -7,24 +7,32 @@ acknowledged without a gap before it. The store wakes it after each commit that 
 When the sink loses its connection the publisher stops handing it rows, and once it is back starts
 again from the first row not acknowledged: a row may so be published twice, always under the same
 ``UniqueID``, which is how a consumer drops the copy.
+
+One thread does all of it: it waits (``select``) on its wake-up pipe, on the station's end of input
+when it serves a station from a process of its own, and on the sink's connection when the sink lets
+it drive its traffic (``DrivenSink``: MQTT), so an event goes from the store to the wire without
+passing between threads.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from typing import Protocol
 
-from engine.linebus.sink import BrokerAway, Sink
+from engine.linebus.sink import BrokerAway, DrivenSink, Sink
 from engine.messages import Message, Source
 
 IDLE_S = 0.5
 """How often a connected publisher looks at its store unwoken."""
 OFFLINE_S = 0.05
-"""How often a publisher whose sink is away looks whether it is back (a reconnection is not signalled): the
-outbox's first events leave within this of the broker coming back."""
+"""How often a publisher whose sink is away looks whether it is back: the outbox's first events leave within
+this of the connection coming back."""
 
 
 class Outbox(Protocol):
@@ -39,15 +47,34 @@ class Outbox(Protocol):
     def outbox_published(self, up_to: int) -> None: ...
 
 
+def pump(sink: Sink, timeout: float, also: Iterable[int] = ()) -> list[int]:
+    """Wait up to ``timeout`` seconds for the sink's connection or any of ``also`` (file descriptors), let the
+    sink do its traffic, and return which of ``also`` are readable."""
+    driven = isinstance(sink, DrivenSink)
+    connection = sink.fileno() if driven else None
+    readers = [*also] if connection is None else [*also, connection]
+    writers = [connection] if connection is not None and sink.wants_write() else []
+    if readers or writers:
+        readable, writable, _ = select.select(readers, writers, [], timeout)
+    else:
+        time.sleep(timeout)
+        readable, writable = [], []
+    if driven:
+        sink.pump(connection in readable, connection in writable)
+    return [fd for fd in readable if fd != connection]
+
+
 class Publisher:
-    """Publishes ``store``'s outbox through ``sink`` as ``source``, from ``start`` to ``close``."""
+    """Publishes ``store``'s outbox through ``sink`` as ``source``, from ``start`` (or ``serve``) to ``close``."""
 
     def __init__(self, store: Outbox, sink: Sink, source: Source, *, window: int = 1000, batch: int = 500) -> None:
         self.store, self.sink, self.source = store, sink, source
         self.window, self.batch = window, batch
         self.marked = 0
         """The last seq marked published (0: none yet by this publisher)."""
-        self._wake = threading.Event()
+        self._woken, self._wake = os.pipe()
+        os.set_blocking(self._woken, False)
+        os.set_blocking(self._wake, False)
         self._acks: deque[str] = deque()
         self._cursor: int | None = None
         """The last seq handed to the sink (None: to be found again from the store)."""
@@ -58,32 +85,54 @@ class Publisher:
         self._acked: set[int] = set()
         self._online = False
         self._deadline: float | None = None
+        self._station: int | None = None
+        self._grace_s = 0.0
+        self._serving: int | None = None
+        """The thread that publishes (acknowledgements from any other wake it)."""
         self.error: Exception | None = None
         """What stopped the publisher before ``close``, if anything did."""
         self._thread = threading.Thread(target=self._serve, name=f"publisher {source.name}", daemon=True)
 
     def start(self) -> None:
+        """Publish from a thread of its own until ``close``."""
         self.sink.start(self.source, self._acknowledged)
         self.store.on_written = self.wake
         self._thread.start()
 
+    def serve(self, station: int, grace_s: float) -> None:
+        """Publish in this thread, woken by whatever the station writes on the file descriptor ``station``, until
+        it ends (the station stopped, or died); then publish what can be within ``grace_s`` seconds and return."""
+        self._station, self._grace_s = station, grace_s
+        self.sink.start(self.source, self._acknowledged)
+        self._serve()
+        self._closed()
+
     def wake(self) -> None:
-        """Look at the outbox now (the store's ``on_written``, or a station in another process, calls it)."""
-        self._wake.set()
+        """Look at the outbox now (the store's ``on_written``, or any other thread, calls it)."""
+        with suppress(OSError):  # already woken (the pipe is full)
+            os.write(self._wake, b"\0")
 
     def close(self, timeout: float) -> None:
         """Publish what can be in ``timeout`` seconds, mark what was acknowledged, close the sink."""
         self._deadline = time.monotonic() + timeout
-        self._wake.set()
+        self.wake()
         self._thread.join(timeout + 1.0)
         self.store.on_written = None
+        self._closed()
+
+    def _closed(self) -> None:
         self.sink.close()
+        for fd in (self._woken, self._wake):
+            with suppress(OSError):
+                os.close(fd)
 
     def _acknowledged(self, unique_id: str) -> None:
-        self._acks.append(unique_id)  # the sink's thread: only hand it over
-        self._wake.set()
+        self._acks.append(unique_id)
+        if threading.get_ident() != self._serving:  # a sink with a thread of its own: wake the publisher
+            self.wake()
 
     def _serve(self) -> None:
+        self._serving = threading.get_ident()
         try:
             self._loop()
         except Exception as exc:  # the store failed under it: the rows stay in the outbox for the next start
@@ -91,8 +140,13 @@ class Publisher:
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait(IDLE_S if self._online else OFFLINE_S)
-            self._wake.clear()
+            woken = [self._woken] if self._station is None else [self._woken, self._station]
+            readable = pump(self.sink, IDLE_S if self._online else OFFLINE_S, woken)
+            if self._woken in readable:
+                with suppress(OSError):
+                    os.read(self._woken, 4096)
+            if self._station in readable and not os.read(self._station, 4096):
+                self._station, self._deadline = None, time.monotonic() + self._grace_s
             self._take_acks()
             if self._deadline is not None and (time.monotonic() >= self._deadline or self._drained()):
                 return
@@ -149,35 +203,26 @@ def republish(sink: Sink, messages: Iterable[Message], connect_s: float, window:
     to acknowledge them; how many. BrokerAway when the sink is not connected within ``connect_s`` seconds,
     or loses its connection for that long."""
     waiting: set[str] = set()
-    changed = threading.Condition()
-
-    def acked(unique_id: str) -> None:
-        with changed:
-            waiting.discard(unique_id)
-            changed.notify_all()
-
-    sink.start(None, acked)
+    sink.start(None, waiting.discard)
     count = 0
     try:
         for message in messages:
-            with changed:
-                _until(changed, lambda: sink.connected and len(waiting) < window, connect_s, sink)
-                waiting.add(message.unique_id)
+            _until(sink, lambda: sink.connected and len(waiting) < window, connect_s)
+            waiting.add(message.unique_id)
             sink.publish(message)
             count += 1
-        with changed:
-            _until(changed, lambda: not waiting, connect_s, sink)
+        _until(sink, lambda: not waiting, connect_s)
     finally:
         sink.close()
     return count
 
 
-def _until(changed: threading.Condition, done: Callable[[], bool], patience_s: float, sink: Sink) -> None:
-    """Wait (holding ``changed``) for ``done``; BrokerAway after ``patience_s`` seconds without the sink connected."""
+def _until(sink: Sink, done: Callable[[], bool], patience_s: float) -> None:
+    """Drive the sink until ``done``; BrokerAway after ``patience_s`` seconds without it connected."""
     away_since: float | None = None
     while not done():
         now = time.monotonic()
         away_since = None if sink.connected else away_since or now
         if away_since is not None and now - away_since >= patience_s:
             raise BrokerAway(f"{sink.shown}: the broker is not there (no connection in {patience_s:g} s)")
-        changed.wait(0.1)
+        pump(sink, 0.01)

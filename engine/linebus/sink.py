@@ -1,14 +1,16 @@
 """Where line events go: the ``Sink`` contract, and the sink for a URL among those installed.
 
 A sink is found by its URL's scheme in the entry-point group ``floorflow.sinks`` (floorflow ships
-``mqtt``); its class is called with the URL and raises ``SinkError`` for one it cannot use.
+``mqtt``); its class is called with the URL and raises ``SinkError`` for one it cannot use. A sink
+may keep its connection from a thread of its own (a ``Sink``), or let the publisher's thread drive
+its traffic (a ``DrivenSink``, as the MQTT sink does): then nothing passes between threads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from engine.diagnostics import did_you_mean, quoted
@@ -33,15 +35,29 @@ class Sink(Protocol):
         """The URL as said to a person."""
 
     def start(self, source: Source | None, on_acked: Callable[[str], None]) -> None:
-        """Connect (and keep reconnecting) in the background; ``on_acked`` is called, from the sink's own
-        thread, with the ``UniqueID`` of each message the far end acknowledged. ``source``: the station
-        whose status the sink tells (online while connected, offline as its last will); None tells none."""
+        """Connect (and keep reconnecting); ``on_acked`` is called, from the sink's own thread or from ``pump``,
+        with the ``UniqueID`` of each message the far end acknowledged. ``source``: the station whose status
+        the sink tells (online while connected, offline as its last will); None tells none."""
 
     def publish(self, message: Message) -> None:
         """Send ``message`` (its topic under the sink's prefix); never blocks."""
 
     def close(self) -> None:
         """Say the station is offline (when a source was given) and disconnect."""
+
+
+@runtime_checkable
+class DrivenSink(Sink, Protocol):
+    """A sink with no thread of its own: the publisher waits on its connection and calls ``pump``."""
+
+    def fileno(self) -> int | None:
+        """The connection to wait on (None: there is none now)."""
+
+    def wants_write(self) -> bool:
+        """Whether it has bytes waiting for the connection to take them."""
+
+    def pump(self, readable: bool, writable: bool) -> None:
+        """Read what came, write what waits, keep the connection alive, and connect again when it is time."""
 
 
 def sink_for(url: str) -> Sink:

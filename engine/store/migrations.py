@@ -184,6 +184,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX line_events_unpublished ON line_events (source, seq) WHERE published IS NULL",
         ),
     ),
+    Migration(
+        4,
+        "an attempt-ended in the outbox keeps its attempt's id; its payload is built from that row when read",
+        # The payload of such a row is empty (the column stays NOT NULL: SQLite cannot alter that in place).
+        ("ALTER TABLE line_events ADD COLUMN attempt {big}",),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

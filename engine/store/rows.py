@@ -8,17 +8,17 @@ once. The ``attempt_records`` view joins them back.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from itertools import chain
 from typing import Any
 
 import orjson
 
 from engine.context import MeasurementRecord
-from engine.messages import Source, attempt_ended
+from engine.messages import Source, new_id
 from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, RecipeRef, UnitRecord
-from engine.store import outbox
 from engine.store.worker import Tx
 
 ATTEMPT_COLUMNS = (
@@ -35,6 +35,9 @@ INSERT_ATTEMPT = f"INSERT INTO attempts ({_COLUMNS}) VALUES {_ROW}"
 ROWS_PER_INSERT = 64
 """Attempts written by one INSERT statement: one statement of many rows costs far less than many of one."""
 INSERT_ATTEMPTS = f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
+Told = Callable[[Tx, Source, list[int], str], None]
+"""What writes the line events of attempts just written, given their ids and the prefix of their UniqueIDs
+(``engine.store.outbox.put_attempts``)."""
 VISITS_KEPT = 4096
 """Visit ids the writer remembers; past that it forgets them all (a forgotten visit is written again)."""
 UNIT_COLUMNS = "serial, lot, status, reason, product, lifecycle"
@@ -44,14 +47,17 @@ class AttemptWriter:
     """Writes attempts, each under its visit: a visit's row is written once and its id remembered.
 
     Used only in the store's transactions (one thread). A visit written in a transaction that then
-    rolls back is forgotten with it. Once the store tells the line (``source`` set), each attempt's
-    attempt-ended message is built here and written to the outbox in the attempts' transaction.
+    rolls back is forgotten with it. Once the store tells the line (``source`` set), the attempts'
+    ids are read back as they are written and ``told`` writes their events in the same transaction.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, told: Told) -> None:
         self._visits: dict[tuple[Any, ...], int] = {}
+        self.told = told
         self.source: Source | None = None
-        """Who tells the line of what is written (None: nobody, and no message is built)."""
+        """Who tells the line of what is written (None: nobody, and no event is written)."""
+        self.unique = new_id() + "-a"
+        """The UniqueIDs of this writer's attempt-ended events: this, then the attempt's id (unique in its store)."""
 
     def __call__(self, tx: Tx, attempts: Sequence[Attempt]) -> None:
         visits = self._visits
@@ -71,16 +77,17 @@ class AttemptWriter:
                     tagged.append(a)
             # _value_ (the enum's documented raw value) is an attribute; .value is a property, several times dearer
             rows.append((visit, a.stage, a.step, a.attempt, a.outcome._value_, a.started, a.ended, measured, a.error))
-        whole = len(rows) - len(rows) % ROWS_PER_INSERT
-        for start in range(0, whole, ROWS_PER_INSERT):
-            tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
-        tx.many(INSERT_ATTEMPT, rows[whole:])
+        source = self.source
+        if source is None:
+            whole = len(rows) - len(rows) % ROWS_PER_INSERT
+            for start in range(0, whole, ROWS_PER_INSERT):
+                tx.run(INSERT_ATTEMPTS, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
+            tx.many(INSERT_ATTEMPT, rows[whole:])
+        else:
+            self.told(tx, source, _inserted(tx, rows), self.unique)
         images = image_rows(tagged) if tagged else None
         if images:
             tx.many("INSERT INTO images (serial, image, sha256, stage, written) VALUES (?, ?, ?, ?, ?)", images)
-        source = self.source
-        if source is not None:
-            outbox.put(tx, source, [attempt_ended(source, a) for a in attempts])
 
     def _visit(self, tx: Tx, key: tuple[Any, ...]) -> int:
         if len(self._visits) >= VISITS_KEPT:
@@ -93,6 +100,21 @@ class AttemptWriter:
 
     def _forget(self, key: tuple[Any, ...]) -> None:
         self._visits.pop(key, None)
+
+
+def _inserted(tx: Tx, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert the attempts' rows; their ids, in the rows' order (each statement gives its rows ascending ids)."""
+    ids: list[int] = []
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        found = tx.rows(_insert_returning(len(chunk)), list(chain.from_iterable(chunk)))
+        ids += sorted(row[0] for row in found)
+    return ids
+
+
+@cache
+def _insert_returning(count: int) -> str:
+    return f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * count) + " RETURNING id"
 
 
 _ORJSON_WRITES = frozenset({str, int, bool, type(None)})

@@ -38,7 +38,7 @@ class SqlStore:
     def __init__(self, backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.backend = backend
         self.shown = backend.shown
-        self._write = AttemptWriter()
+        self._write = AttemptWriter(outbox.put_attempts)
         self._behind = outbox.Behind(self._write)
         self._worker = Worker(backend, self._behind, migrations)
         self.holder = self._worker.holder
