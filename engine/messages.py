@@ -172,9 +172,7 @@ _FINISHED = {
 """How a unit's visit ended as WorkCompleted's Result names it (its ``Status`` says floorflow's own word)."""
 
 
-def unit_finished(
-    source: Source, serial: str, socket: int, status: str, reason: str | None, at: float
-) -> Message:
+def unit_finished(source: Source, serial: str, socket: int, status: str, reason: str | None, at: float) -> Message:
     """WorkCompleted: the unit leaves its socket: shipped, scrapped, in route to its next station, refused, …"""
     shown = UnitStatus(status)
     body = {

@@ -2,19 +2,26 @@
 
 Publishes the outbox of ``--store`` as ``--line``/``--station`` through ``--events``, woken by each line
 on its standard input; at the end of that input it publishes what it can within ``--grace`` seconds and
-ends (exit 0; 1 with one line on stderr when the store or the sink failed it).
+ends (exit 0; 1 with one line on stderr when the store or the sink failed it). It runs at the lowest
+CPU priority (``NICENESS``), so it never takes a core from the station's units.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+from contextlib import ExitStack, suppress
 
 from engine.linebus.publisher import Publisher
 from engine.linebus.sink import SinkError, sink_for
 from engine.messages import Source
 from engine.store import StoreError, open_store
+
+NICENESS = 19
+"""The publisher's CPU priority, the lowest: a station's units come first, and the publisher takes the time they
+leave (a station waits on its hardware most of the time, so its events still leave within milliseconds)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,19 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the station's: its end of input stops this one
     source = Source(args.line, args.station)
-    try:
-        sink = sink_for(args.events)
-        store = open_store(args.store)
-    except (SinkError, StoreError) as exc:
-        print(f"error: line events are not published: {exc}", file=sys.stderr)
-        return 1
-    try:
+    with suppress(OSError):  # a platform without priorities: the same, only not yielding
+        os.nice(NICENESS)
+    with ExitStack() as stores:
+        try:
+            sink = sink_for(args.events)
+            store = stores.enter_context(open_store(args.store))
+            marks = stores.enter_context(open_store(args.store))  # its own connection: a mark never delays a read
+        except (SinkError, StoreError) as exc:
+            print(f"error: line events are not published: {exc}", file=sys.stderr)
+            return 1
         store.tell_line(source)  # reads and marks only this station's rows
-        publisher = Publisher(store, sink, source)
+        marks.tell_line(source)
+        publisher = Publisher(store, sink, source, marks=marks)
         publisher.serve(sys.stdin.fileno(), args.grace)  # until the station's input ends (it stopped, or died)
-        store.flush()
-    finally:
-        store.close()
     if publisher.error is not None:
         print(f"error: line events stopped being published: {publisher.error}", file=sys.stderr)
         return 1

@@ -33,6 +33,9 @@ IDLE_S = 0.5
 OFFLINE_S = 0.05
 """How often a publisher whose sink is away looks whether it is back: the outbox's first events leave within
 this of the connection coming back."""
+MARK_S = 0.5
+"""How long acknowledged events may wait to be marked published. A mark is a write, and on SQLite every write
+holds the station's commits up for a moment; a crash publishes up to this much again, under the same ids."""
 
 
 class Outbox(Protocol):
@@ -65,13 +68,28 @@ def pump(sink: Sink, timeout: float, also: Iterable[int] = ()) -> list[int]:
 
 
 class Publisher:
-    """Publishes ``store``'s outbox through ``sink`` as ``source``, from ``start`` (or ``serve``) to ``close``."""
+    """Publishes ``store``'s outbox through ``sink`` as ``source``, from ``start`` (or ``serve``) to ``close``;
+    marks what was acknowledged through ``marks`` (the same store on a connection of its own, so that reading
+    never waits behind a mark that waits for the station's lock; by default ``store``)."""
 
-    def __init__(self, store: Outbox, sink: Sink, source: Source, *, window: int = 1000, batch: int = 500) -> None:
+    def __init__(
+        self,
+        store: Outbox,
+        sink: Sink,
+        source: Source,
+        *,
+        marks: Outbox | None = None,
+        window: int = 1000,
+        batch: int = 500,
+    ) -> None:
         self.store, self.sink, self.source = store, sink, source
+        self.marks = store if marks is None else marks
         self.window, self.batch = window, batch
         self.marked = 0
         """The last seq marked published (0: none yet by this publisher)."""
+        self._unmarked: int | None = None
+        """The last seq acknowledged with none before it unacknowledged, when it is not marked yet."""
+        self._mark_at = 0.0
         self._woken, self._wake = os.pipe()
         os.set_blocking(self._woken, False)
         os.set_blocking(self._wake, False)
@@ -141,7 +159,10 @@ class Publisher:
     def _loop(self) -> None:
         while True:
             woken = [self._woken] if self._station is None else [self._woken, self._station]
-            readable = pump(self.sink, IDLE_S if self._online else OFFLINE_S, woken)
+            wait_s = IDLE_S if self._online else OFFLINE_S
+            if self._unmarked is not None:
+                wait_s = max(0.0, min(wait_s, self._mark_at - time.monotonic()))
+            readable = pump(self.sink, wait_s, woken)
             if self._woken in readable:
                 with suppress(OSError):
                     os.read(self._woken, 4096)
@@ -149,7 +170,9 @@ class Publisher:
                 self._station, self._deadline = None, time.monotonic() + self._grace_s
             self._take_acks()
             if self._deadline is not None and (time.monotonic() >= self._deadline or self._drained()):
+                self._mark(at_once=True)
                 return
+            self._mark()
             if not self.sink.connected:
                 self._online = False
                 continue
@@ -186,8 +209,15 @@ class Publisher:
             last = self._order.popleft()
             self._acked.discard(last)
         if last is not None:
-            self.store.outbox_published(last)
-            self.marked = last
+            if self._unmarked is None:
+                self._mark_at = time.monotonic() + MARK_S
+            self._unmarked = last
+
+    def _mark(self, *, at_once: bool = False) -> None:
+        """Mark what was acknowledged published, once the oldest of it has waited ``MARK_S``."""
+        if self._unmarked is not None and (at_once or time.monotonic() >= self._mark_at):
+            self.marks.outbox_published(self._unmarked)
+            self.marked, self._unmarked = self._unmarked, None
 
     def _drained(self) -> bool:
         """Whether nothing is left to publish: all acknowledged, nothing newer in the store."""
