@@ -17,6 +17,9 @@ class Backend(Protocol):
     """A statement written with ``?`` parameters, in this driver's parameter style."""
     for_update: str
     """Appended to a SELECT that locks the rows it reads inside a write transaction."""
+    one_writer: bool
+    """Whether one write transaction at a time holds the whole database (SQLite): then the rows a transaction
+    inserts into a table get consecutive ids, and the last one's id says them all."""
 
     def connect(self) -> Any:
         """A DB-API connection in autocommit mode: transactions are begun explicitly."""

@@ -57,20 +57,26 @@ def put(tx: Tx, source: Source, messages: Sequence[Message]) -> None:
 def put_attempts(tx: Tx, source: Source, ids: Sequence[int], unique: str) -> None:
     """Write the attempt-ended events of the attempts ``ids`` (just written, in their order), in the attempts'
     transaction: each keeps its attempt's id, and its UniqueID is ``unique`` followed by that id."""
-    now = time.time()
-    for start in range(0, len(ids), ROWS_PER_INSERT):
-        chunk = ids[start : start + ROWS_PER_INSERT]
-        tx.run(_put_attempts(len(chunk)), (unique, source.name, _ENDED, _BUILT_WHEN_READ, now, *chunk))
+    said = (unique, source.name, _ENDED, _BUILT_WHEN_READ, time.time())
+    if isinstance(ids, range):  # consecutive: one statement says them all
+        tx.run(_PUT_ATTEMPTS + "BETWEEN ? AND ? ORDER BY id", (*said, ids.start, ids.stop - 1))
+    else:
+        for start in range(0, len(ids), ROWS_PER_INSERT):
+            chunk = ids[start : start + ROWS_PER_INSERT]
+            tx.run(_put_attempts(len(chunk)), (*said, *chunk))
     tx.told += len(ids)
+
+
+_PUT_ATTEMPTS = (
+    f"INSERT INTO line_events ({_COLUMNS}) "
+    "SELECT CAST(? AS TEXT) || id, ?, '', ?, NULL, ?, ?, id FROM attempts WHERE id "
+)
+"""Attempts' events written in SQL: nothing is built row by row in Python."""
 
 
 @cache
 def _put_attempts(count: int) -> str:
-    """The statement that writes ``count`` attempts' events, in SQL: nothing is built row by row in Python."""
-    return (
-        f"INSERT INTO line_events ({_COLUMNS}) SELECT CAST(? AS TEXT) || id, ?, '', ?, NULL, ?, ?, id FROM attempts "
-        f"WHERE id IN ({', '.join('?' * count)}) ORDER BY id"
-    )
+    return _PUT_ATTEMPTS + f"IN ({', '.join('?' * count)}) ORDER BY id"
 
 
 def _insert(tx: Tx, rows: list[tuple[Any, ...]]) -> None:

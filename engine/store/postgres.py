@@ -35,6 +35,7 @@ class PostgresBackend:
         "same": "IS NOT DISTINCT FROM",
     }
     for_update = " FOR UPDATE"
+    one_writer = False
 
     def __init__(self, url: str) -> None:
         self.url = url

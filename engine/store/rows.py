@@ -35,7 +35,7 @@ INSERT_ATTEMPT = f"INSERT INTO attempts ({_COLUMNS}) VALUES {_ROW}"
 ROWS_PER_INSERT = 64
 """Attempts written by one INSERT statement: one statement of many rows costs far less than many of one."""
 INSERT_ATTEMPTS = f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * ROWS_PER_INSERT)
-Told = Callable[[Tx, Source, list[int], str], None]
+Told = Callable[[Tx, Source, Sequence[int], str], None]
 """What writes the line events of attempts just written, given their ids and the prefix of their UniqueIDs
 (``engine.store.outbox.put_attempts``)."""
 VISITS_KEPT = 4096
@@ -102,19 +102,24 @@ class AttemptWriter:
         self._visits.pop(key, None)
 
 
-def _inserted(tx: Tx, rows: list[tuple[Any, ...]]) -> list[int]:
-    """Insert the attempts' rows; their ids, in the rows' order (each statement gives its rows ascending ids)."""
+def _inserted(tx: Tx, rows: list[tuple[Any, ...]]) -> Sequence[int]:
+    """Insert the attempts' rows; their ids, in the rows' order: a ``range`` where the database has one writer
+    (its rows' ids are consecutive), else as each statement returns them (ascending in the rows' order)."""
     ids: list[int] = []
+    last = 0
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
-        found = tx.rows(_insert_returning(len(chunk)), list(chain.from_iterable(chunk)))
-        ids += sorted(row[0] for row in found)
-    return ids
+        values = list(chain.from_iterable(chunk))
+        if tx.backend.one_writer:
+            last = tx.inserted(_insert(len(chunk)), values)
+        else:
+            ids += sorted(row[0] for row in tx.rows(_insert(len(chunk)) + " RETURNING id", values))
+    return range(last - len(rows) + 1, last + 1) if tx.backend.one_writer else ids
 
 
 @cache
-def _insert_returning(count: int) -> str:
-    return f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * count) + " RETURNING id"
+def _insert(count: int) -> str:
+    return f"INSERT INTO attempts ({_COLUMNS}) VALUES " + ", ".join([_ROW] * count)
 
 
 _ORJSON_WRITES = frozenset({str, int, bool, type(None)})

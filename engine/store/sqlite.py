@@ -54,6 +54,7 @@ class SqliteBackend:
         "same": "IS",
     }
     for_update = ""
+    one_writer = True
 
     def __init__(self, path: str) -> None:
         self.path = path

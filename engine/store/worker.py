@@ -57,6 +57,10 @@ class Tx:
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.conn.execute(self.backend.sql(sql), params).rowcount)
 
+    def inserted(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT; the id of the last row it inserted (only where ``backend.one_writer``)."""
+        return int(self.conn.execute(self.backend.sql(sql), params).lastrowid)
+
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.conn.cursor().executemany(self.backend.sql(sql), rows)
