@@ -12,9 +12,10 @@ each commit) as ``floorflow run`` and ``floorflow station`` build it.
   (``usb_mb_s: 0.5``). A paho-mqtt subscriber here (QoS 1) stamps each AttemptEnded it receives with
   its wall-clock time less the payload's ``MessageBody.TestEndTime`` (the attempt's end, as the station
   stamped it): the attempt's record written behind and committed, the publisher woken, the broker's
-  round trip. Counted for 10 s from ``WARM_S`` (3 s, as ``bench/screen.py`` waits) after all 16 sockets
-  have started a unit: the station warm, its publisher connected. Goal: at most 20 ms, the median of the
-  rounds' p99s.
+  round trip (this process's own objects frozen out of the collector's full passes, so that a pause of the
+  benchmark's is not counted as the station's). Counted for 10 s from ``WARM_S`` (3 s, as ``bench/screen.py``
+  waits) after all 16 sockets have started a unit: the station warm, its publisher connected. Goal: at most
+  20 ms, the median of the rounds' p99s.
 - ``outbox_drain_per_s``: a SQLite store told the line is given 50,000 attempts (``store.add``, as a
   station records them: each attempt row and its AttemptEnded in one transaction) while no broker is
   there; each round a copy of that file, a fresh broker and a subscriber in a process of its own (as a
@@ -42,6 +43,7 @@ met (or could not be measured).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -354,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.rounds, args.events, args.steps, args.overhead_rounds) < 1 or args.seconds <= 0:
         parser.error("--rounds, --events, --steps and --overhead-rounds at least 1, --seconds more than 0")
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    gc.freeze()  # the subscriber stamps arrivals in this process: a full collection here is no station's latency
     with tempfile.TemporaryDirectory(prefix="floorflow-events-") as name:
         tmp = Path(name)
         try:

@@ -18,7 +18,7 @@ import pytest
 from mosquittokit import Collector, Mosquitto, free_port, need_mosquitto, retained, until
 
 from engine.linebus.mqtt import Broker, MqttSink
-from engine.linebus.publisher import IDLE_S, Publisher
+from engine.linebus.publisher import IDLE_S, MARK_S, Publisher
 from engine.linebus.sink import SinkError, sink_for
 from engine.linebus.tail import shown
 from engine.messages import Message, Source, unit_started
@@ -133,6 +133,62 @@ def test_a_stuck_sink_never_holds_the_station_up(store: SqlStore) -> None:
     assert time.monotonic() - closing < 2.0
     sink.gate.set()
     assert store.outbox_first_unpublished() == store.outbox_after(0, 1)[0][0]
+
+
+class Marks:
+    """A store's marks, counted: what a publisher given ``marks`` writes through it."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.on_written = None
+        self.up_to: list[int] = []
+
+    def outbox_published(self, up_to: int) -> None:
+        self.up_to.append(up_to)
+        self.store.outbox_published(up_to)
+
+
+def test_acknowledged_events_are_marked_together_through_the_marks_connection(tmp_path: Path) -> None:
+    """Acknowledgements coming one by one are marked in one write, once the first has waited MARK_S, and through
+    the publisher's marks connection, not the one it reads through."""
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    with open_store(url) as store, open_store(url) as other:
+        store.tell_line(SOURCE)
+        other.tell_line(SOURCE)
+        told = _told(store, "A", "B", "C")
+        marks = Marks(other)
+        sink = FakeSink()
+        publisher = Publisher(store, sink, SOURCE, marks=marks)
+        publisher.start()
+        until(lambda: len(sink.sent) == 3, "three rows published")
+        acked = time.monotonic()
+        for message in told:
+            sink.on_acked(message.unique_id)
+            time.sleep(0.02)
+        until(lambda: marks.up_to, "the mark")
+        assert time.monotonic() - acked >= MARK_S * 0.9
+        assert marks.up_to == [seq for seq, _ in store.outbox_after(0, 10)][-1:]
+        other.flush()
+        assert store.outbox_first_unpublished() == marks.up_to[0] + 1
+        publisher.close(0.1)
+
+
+def test_the_publisher_process_runs_at_the_lowest_priority(tmp_path: Path) -> None:
+    """python -m engine.linebus lowers its own CPU priority to NICENESS: the station's units come first."""
+    from engine.linebus.__main__ import NICENESS
+
+    command = [sys.executable, "-m", "engine.linebus", "--store", f"sqlite:///{tmp_path / 'x.db'}"]
+    command += ["--events", f"mqtt://127.0.0.1:{free_port()}/plant", "--line", "line1", "--station", "final"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        until(lambda: os.getpriority(os.PRIO_PROCESS, process.pid) != base, "the publisher to lower its priority")
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, base + NICENESS)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(30)
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
 
 
 def test_a_sink_url_is_checked() -> None:

@@ -19,6 +19,7 @@ units take (``arrivals: scan | plug | list``); options that bring units another 
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import sys
 import threading
@@ -74,6 +75,9 @@ def station_drive(args: argparse.Namespace) -> Drive:
         if not (args.ui and how == "scan"):  # with the screen, scans come from its sockets' boxes
             feed = _arrivals(args, station.arrivals, units, runner, how)
             threading.Thread(target=feed, name="arrivals", daemon=True).start()
+        # What is built so far lives all shift: the full collections, which would look through all of it again
+        # and again, pausing every socket for milliseconds, leave it out.
+        gc.freeze()
         try:
             return station.run()
         finally:

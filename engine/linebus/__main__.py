@@ -9,6 +9,7 @@ CPU priority (``NICENESS``), so it never takes a core from the station's units.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         store.tell_line(source)  # reads and marks only this station's rows
         marks.tell_line(source)
         publisher = Publisher(store, sink, source, marks=marks)
+        gc.freeze()  # what is built so far lives as long as the station: no full collection looks through it again
         publisher.serve(sys.stdin.fileno(), args.grace)  # until the station's input ends (it stopped, or died)
     if publisher.error is not None:
         print(f"error: line events stopped being published: {publisher.error}", file=sys.stderr)
