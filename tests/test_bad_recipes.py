@@ -2,7 +2,8 @@
 
 Every file in ``tests/recipes/bad/`` marks its offending line with a trailing ``# expect: CODE``;
 the tests read the expected line and diagnostic code from the file itself, run the real CLI in a
-subprocess and check that it reports that one error there, with the message a user needs.
+subprocess and check that it reports that one error there, with the message a user needs: the
+phrase in ``PHRASES``, or the one the file gives in a comment line ``# says: PHRASE``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EXAMPLES = sorted(
     p.relative_to(ROOT).as_posix() for p in [*ROOT.glob("workflows/*.yaml"), *ROOT.glob("workflows/base/*.yaml")]
 )
 EXPECT = re.compile(r"#\s*expect:\s*([a-z0-9-]+)\s*$")
+SAYS = re.compile(r"^#\s*says:\s*(.+?)\s*$", re.MULTILINE)
 
 PHRASES: dict[str, str] = {
     "check1_rework_no_then.yaml": "rework stage 'reseat_cable' has no then",
@@ -63,6 +65,10 @@ PHRASES: dict[str, str] = {
     "yaml_bool_tag_maybe.yaml": "'maybe' is not a value of type '!!bool'",
     "yaml_control_character.yaml": "character U+001B ('\\x1b') is not allowed in YAML text",
 }
+
+PHRASES.update(
+    {Path(p).name: found[1] for p in BAD if (found := SAYS.search((ROOT / p).read_text(encoding="utf-8")))}
+)
 
 ENGINE_BUGS: dict[str, str] = {}
 """Bad recipes the engine does not report yet: file name -> the bug (the test is a strict xfail)."""
