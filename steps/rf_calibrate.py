@@ -20,13 +20,20 @@ from typing import Any, ClassVar
 from engine.context import StepContext
 from engine.outcome import StepFailed
 from engine.step import Duration, StepType, Typical, param
-from steps.common.radio import FREQ_TRIM_RANGE_PPM, FREQ_TRIM_STEP_PPM, TRIM_RANGE_DB, TRIM_STEP_DB
+from steps.common.radio import (
+    FREQ_TRIM_RANGE_PPM,
+    FREQ_TRIM_STEP_PPM,
+    TRIM_RANGE_DB,
+    TRIM_STEP_DB,
+    BandName,
+)
 from steps.common.rfsession import on_channel, open_radio, record_tx
 
 
 @dataclass(frozen=True)
 class Params:
-    band: str = param("Radio band to calibrate, for instance wifi-2g4.")
+    # param() returns a dataclass field; ruff cannot see that BandName, a Literal, is immutable.
+    band: BandName = param("Radio band to calibrate, for instance wifi-2g4.")  # noqa: RUF009
     channels: tuple[int, ...] = param("Channel numbers of the band to calibrate on.")
     write_trim: bool = param("Write the computed trim values to the unit.", default=True)
 

@@ -18,12 +18,14 @@ from typing import Any, ClassVar
 from engine.context import StepContext
 from engine.outcome import StepFailed
 from engine.step import Duration, StepType, Typical, param
+from steps.common.radio import BandName
 from steps.common.rfsession import on_channel, open_radio, record_tx
 
 
 @dataclass(frozen=True)
 class Params:
-    band: str = param("Radio band to measure, for instance wifi-2g4.")
+    # param() returns a dataclass field; ruff cannot see that BandName, a Literal, is immutable.
+    band: BandName = param("Radio band to measure, for instance wifi-2g4.")  # noqa: RUF009
     channels: tuple[int, ...] = param("Channel numbers of the band to measure.")
 
 

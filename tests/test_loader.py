@@ -434,7 +434,7 @@ def test_compiler_refuses_limits_it_cannot_compare_with(bound: str) -> None:
     from engine.registry import Registry
 
     text = (
-        "recipe: d\nversion: 1\nstages:\n  - id: m\n    step: rf.measure\n    with: {band: b, channels: [1]}\n"
+        "recipe: d\nversion: 1\nstages:\n  - id: m\n    step: rf.measure\n    with: {band: wifi-2g4, channels: [1]}\n"
         f"    measurements:\n      p: {{limits: {{min: 1, max: {bound}}}}}\n"
     )
     recipe = LoadedRecipe(Path("r.yaml"), "r.yaml", load_text(text, "r.yaml"))

@@ -19,8 +19,8 @@ def _problems(stages: str) -> list[tuple[int, int, str]]:
 
 def test_wrong_item_in_a_list_is_named_not_the_other_branch() -> None:
     """A list parameter with one bad item points at that item, not at 'not a ${params} string'."""
-    found = _problems("  - {id: m, step: rf.measure, with: {band: x, channels: [1, '2']}}\n")
-    assert found == [(4, 61, "stages[0].with.channels[1]: '2' is not of type 'integer'")]
+    found = _problems("  - {id: m, step: rf.measure, with: {band: wifi-2g4, channels: [1, '2']}}\n")
+    assert found == [(4, 68, "stages[0].with.channels[1]: '2' is not of type 'integer'")]
 
 
 def test_sampling_without_rate_or_aql_says_to_give_one() -> None:
@@ -47,7 +47,10 @@ def test_a_valid_document_is_not_walked_by_jsonschema(monkeypatch: pytest.Monkey
 
 def test_without_jsonschema_rs_the_same_problems_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """With jsonschema-rs missing (or unable to take a value), jsonschema alone finds the same problems."""
-    stages = "  - {id: m, step: rf.measure, with: {band: x, channels: [1, '2']}}\n  - {id: ok, step: device.connect}\n"
+    stages = (
+        "  - {id: m, step: rf.measure, with: {band: wifi-2g4, channels: [1, '2']}}\n"
+        "  - {id: ok, step: device.connect}\n"
+    )
     with_rs = _problems(stages)
     _without_jsonschema_rs(monkeypatch)
     assert _problems(stages) == with_rs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import math
 import types
@@ -12,6 +13,41 @@ from typing import Any
 
 from engine.diagnostics import did_you_mean
 from engine.step import StepType
+
+
+class NotAChoice(TypeError):
+    """A value outside a parameter's closed set of values (a ``Literal`` or an ``Enum``)."""
+
+    def __init__(self, value: Any, choices: tuple[str, ...]) -> None:
+        super().__init__(f"{value!r} is not one of {', '.join(choices)}")
+        self.value = value
+        self.choices = choices
+
+    def explain(self, key: str) -> str:
+        """``unknown KEY 'VALUE' (did you mean …?)``, with the values when they are few."""
+        few = f"; one of {', '.join(self.choices)}" if len(self.choices) <= _FEW_SHOWN else ""
+        return f"unknown {key} {self.value!r}{suggest(str(self.value), self.choices)}{few}"
+
+
+_FEW_SHOWN = 12
+"""A closed set of at most this many values is listed in full when a value is not among them."""
+
+
+def suggest(value: str, choices: tuple[str, ...]) -> str:
+    """A did-you-mean suffix: a near miss, else the shortest choice that holds ``value``'s letters in
+    order (an abbreviation: ``ble`` for ``bluetooth``, ``wifi5`` for ``wifi-5g``)."""
+    near = did_you_mean(value, choices)
+    if near or not value:
+        return near
+    holding = sorted((c for c in choices if _in_order(value.lower(), c.lower())), key=len)
+    if holding and (len(holding) == 1 or len(holding[0]) < len(holding[1])):
+        return f" (did you mean '{holding[0]}'?)"
+    return ""
+
+
+def _in_order(letters: str, text: str) -> bool:
+    rest = iter(text)
+    return all(letter in rest for letter in letters)
 
 
 class ParamProblem(ValueError):
@@ -58,6 +94,8 @@ def build_params(step_type: type[StepType], given: Mapping[str, Any] | None) -> 
             continue
         try:
             values[key] = coerce(value, hints[key])
+        except NotAChoice as exc:
+            problems.append(ParamProblem(key, f"parameter '{key}' of '{step_type.name}': {exc.explain(key)}"))
         except TypeError as exc:
             problems.append(ParamProblem(key, f"parameter '{key}' of '{step_type.name}': {exc}"))
     for name, f in fields.items():
@@ -95,9 +133,12 @@ def coerce(value: Any, hint: Any) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
-        raise TypeError(
-            f"expected one of {', '.join(map(str, args))}, got {value!r}{did_you_mean(str(value), map(str, args))}"
-        )
+        raise NotAChoice(value, tuple(map(str, args)))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        for member in hint:
+            if value == member.value:
+                return member
+        raise NotAChoice(value, tuple(str(member.value) for member in hint))
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list, got {value!r}")

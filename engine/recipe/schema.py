@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
+from engine.recipe.params import NotAChoice
 from engine.recipe.schemawalk import explain
 from engine.resources import schema_path
 from engine.yamlload import YList, YMap
@@ -151,7 +152,12 @@ def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnost
                 )
             )
             continue
-        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}", f"{_subject(path)}{_short(leaf)}"))
+        message = _short(leaf)
+        if kind == "enum" and isinstance(leaf.validator_value, list):
+            values = tuple(str(value) for value in leaf.validator_value)
+            named = path[-1] if path and isinstance(path[-1], str) else "value"
+            message = NotAChoice(instance, values).explain(named)
+        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}", f"{_subject(path)}{message}"))
     return diags
 
 

@@ -9,6 +9,7 @@ and the dataclasses disagree.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import sys
 import types
@@ -34,9 +35,14 @@ class UnsupportedParamType(TypeError):
 
 
 def type_schema(hint: Any) -> dict[str, Any]:
-    """JSON Schema of one parameter type (the types step parameters may use)."""
+    """JSON Schema of one parameter type (the types step parameters may use).
+
+    A closed set of values (a ``Literal`` or an ``Enum``) is an ``enum``: an editor completes it.
+    """
     if hint in _SCALARS:
         return dict(_SCALARS[hint])
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return {"enum": [member.value for member in hint]}
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Literal:

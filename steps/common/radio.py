@@ -1,6 +1,6 @@
 """Radio bands as the RF step types and the simulated tester know them.
 
-A band is ``wifi-2g4``, ``wifi-5g``, ``bluetooth`` or a cellular band ``lte-b<N>`` (channels are
+A band is ``wifi-2g4``, ``wifi-5g``, ``bluetooth`` or a cellular band ``lte-b<N>``, N from 1 to 99 (channels are
 EARFCNs). Cellular bands are tested the way a call box does it: a call is set up, the unit
 transmits at its maximum power (hence ``max_tx_power_dbm``) and the downlink block error rate is
 measured; Wi-Fi and Bluetooth report transmit power and the RSSI of a generated reference level.
@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from engine.diagnostics import did_you_mean
 from engine.outcome import StationError
 
-_CELLULAR = re.compile(r"lte-b(\d{1,2})")
+_CELLULAR = re.compile(r"lte-b[1-9]\d?")
+LTE_BANDS = tuple(f"lte-b{number}" for number in range(1, 100))
+"""The cellular bands a call box is driven on: E-UTRA operating bands 1 to 99."""
+BAND_NAMES = ("wifi-2g4", "wifi-5g", "bluetooth", *LTE_BANDS)
+"""Every band the RF step types take: their ``band`` parameter is one of these (the schema's enum)."""
+
+if TYPE_CHECKING:
+    BandName = str
+else:
+    BandName = Literal[BAND_NAMES]
+    """A band parameter: the recipe checker refuses a name not in BAND_NAMES, with a did-you-mean."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ def band(name: str, channel: int | None = None) -> Band:
     if found is None and _CELLULAR.fullmatch(name) is not None:
         found = Band(name, range(0, 65536), LTE_POWER_CLASS_3_DBM, None)
     if found is None:
-        known = [*_BANDS, "lte-b<N>"]
+        known = [*_BANDS, "lte-b1..lte-b99"]
         raise StationError(
             f"the radio tester has no profile for band '{name}'{did_you_mean(name, _BANDS)}; "
             f"it knows {', '.join(known)}"
