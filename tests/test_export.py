@@ -17,6 +17,7 @@ from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, LotRecord, RecipeRef, UnitRecord
 from engine.report.export import CSV_COLUMNS, FORMATS, export
 from engine.report.text import first_pass
+from engine.report.unitjson import unit_document
 
 T0 = 1_700_000_000.0
 """2023-11-14T22:13:20Z."""
@@ -135,8 +136,12 @@ def test_json_holds_every_unit_and_lot(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["generated"] == "2023-11-14T22:46:40.000000+00:00"
     assert data["since"] is None
-    assert data["units"] == [unit.as_json() for unit in units]
+    holds = {lot.lot: lot.hold for lot in lots}
+    assert data["units"] == [unit_document(unit, lot_hold=holds.get(unit.lot or "")) for unit in units]
     assert data["lots"] == [lot.as_json() for lot in lots]
+    assert [u["lot_hold"] for u in data["units"] if u["lot"] == "LOT-B"] == ["sampled failure rate too high"] * 2
+    scrapped = next(u for u in data["units"] if u["identities"])
+    assert [i["kind"] for i in scrapped["identities"]] and "images" in scrapped and "decisions" in scrapped
     assert data["lots"][1]["hold"] == "sampled failure rate too high"
     assert _tmp_files(tmp_path) == []
 

@@ -15,9 +15,12 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import storekit
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry, Resource
 from stdnum import imei as imei_number
 from storekit import sqlite_url
 
@@ -249,6 +252,120 @@ def test_units_show_of_an_unknown_unit_exits_2(shipped: str, capsys: pytest.Capt
     assert code == 2
     assert f"floorflow: unit SN-NOPE is not in the store {shipped}" in err
     assert out == ""
+
+
+def test_units_show_of_an_unknown_unit_as_json_exits_2_the_same(
+    shipped: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = ff(capsys, "units", "show", "SN-NOPE", "--format", "json", "--store", shipped)
+    assert code == 2
+    assert err.strip() == f"floorflow: unit SN-NOPE is not in the store {shipped}"
+    assert out == ""
+
+
+def _valid(document: object, pointer: str = "") -> None:
+    """Validate against schemas/export.schema.json, or the part of it at ``pointer`` (e.g. /$defs/unit)."""
+    schema = json.loads((ROOT / "schemas/export.schema.json").read_text())
+    registry: Registry[Any] = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    Draft202012Validator(
+        {"$ref": f"{schema['$id']}#{pointer}"}, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    ).validate(document)
+
+
+def test_units_show_list_and_export_as_json_follow_the_schema(
+    shipped: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`units show --format json` is the unit the JSON export holds, `units list --format json` their summaries,
+    and each validates against schemas/export.schema.json."""
+    with open_store(shipped) as store:
+        record = store.unit("SN-E1")
+    code, out, err = ff(capsys, "units", "show", "SN-E1", "--format", "json", "--store", shipped)
+    assert code == 0, err
+    shown = json.loads(out)
+    _valid(shown, "/$defs/unit")
+    assert (shown["serial"], shown["lot"], shown["status"], shown["lifecycle"]) == (
+        "SN-E1",
+        "LOT-E",
+        "shipped",
+        "Packed",
+    )
+    assert shown["product"] == record.product and shown["lot_hold"] is None
+    assert [i["value"] for i in shown["identities"]] == [i.value for i in record.identities]
+    assert [i["kind"] for i in shown["identities"]] == KINDS
+    assert [i["image"] for i in shown["images"]] == [i.image for i in record.images] != []
+    assert [(a["stage"], a["outcome"]) for a in shown["attempts"]] == [(a.stage, a.outcome) for a in record.attempts]
+    assert any(m.get("limits") for a in shown["attempts"] for m in a["measurements"])
+    assert shown["attempts"][0]["started"].endswith("+00:00")
+
+    code, out, err = ff(capsys, "units", "list", "--format", "json", "--store", shipped)
+    assert code == 0, err
+    listed = json.loads(out)
+    _valid(listed, "/$defs/unitList")
+    summary = {u["serial"]: u for u in listed}
+    assert sorted(summary) == ["SN-E1", "SN-E2"]
+    assert summary["SN-E1"]["attempts"] == len(record.attempts)
+    assert summary["SN-E1"]["last_attempt"]["stage"] == record.attempts[-1].stage
+    code, out, _ = ff(capsys, "units", "list", "--status", "scrapped", "--format", "json", "--store", shipped)
+    assert code == 0 and json.loads(out) == []
+
+    report = tmp_path / "report.json"
+    assert ff(capsys, "export", str(report), "--format", "json", "--store", shipped)[0] == 0
+    exported = json.loads(report.read_text())
+    _valid(exported)
+    assert [u for u in exported["units"] if u["serial"] == "SN-E1"] == [shown]
+
+
+def test_a_broken_unit_is_refused_by_the_schema(shipped: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The schema says something: a unit without its identities, or with a local time, is not valid."""
+    _, out, _ = ff(capsys, "units", "show", "SN-E1", "--format", "json", "--store", shipped)
+    shown = json.loads(out)
+    del shown["identities"]
+    with pytest.raises(ValidationError):
+        _valid(shown, "/$defs/unit")
+    shown = json.loads(out)
+    shown["attempts"][0]["ended"] = "2026-11-14T23:13:20+01:00"
+    with pytest.raises(ValidationError):
+        _valid(shown, "/$defs/unit")
+
+
+def _piped(url: str, *args: str) -> str:
+    """What a verb prints into a pipe at 80 columns, checked to be no wider and to cut nothing with "…"."""
+    env = {**{k: v for k, v in os.environ.items() if k != "FLOORFLOW_STORE"}, "COLUMNS": "80"}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args, "--store", url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    assert all(len(line.rstrip()) <= 80 for line in done.stdout.splitlines()), done.stdout
+    return done.stdout
+
+
+def test_units_show_and_list_in_a_pipe_at_80_columns_break_no_value(shipped: str) -> None:
+    """Piped at 80 columns, `units list` and `units show` leave out or shorten columns, never cutting a value:
+    each one shown is a whole word on its line."""
+    with open_store(shipped) as store:
+        record = store.unit("SN-E1")
+    listed = _piped(shipped, "units", "list")
+    for serial in ("SN-E1", "SN-E2"):
+        row = [line for line in listed.splitlines() if serial in line]
+        assert len(row) == 1
+        words = row[0].replace("│", " ").split()
+        last = record.attempts[-1]
+        assert {serial, "LOT-E", "shipped", last.stage, last.outcome.value} <= set(words), row
+        assert re.search(r"\b\d\d-\d\d \d\d:\d\d\b", row[0]), row
+
+    shown = _piped(shipped, "units", "show", "SN-E1")
+    words = set(shown.replace("│", " ").split())
+    assert {"SN-E1", "LOT-E", "shipped", "Packed", record.product} <= words
+    assert {i.value for i in record.identities} <= words
+    assert {a.stage for a in record.attempts} <= words
+    assert {f"{a.station}/{a.slot}" for a in record.attempts} <= words
+    assert {i.image for i in record.images} <= words
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "junit", "html"])

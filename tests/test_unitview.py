@@ -93,9 +93,9 @@ def _waiting() -> UnitRecord:
     return UnitRecord("SN-WAIT", lot="LOT-B", attempts=[_attempt("boot", 1, Outcome.PASS, 1100, serial="SN-WAIT")])
 
 
-def _console() -> tuple[Console, io.StringIO]:
+def _console(width: int = 200) -> tuple[Console, io.StringIO]:
     out = io.StringIO()
-    return Console(file=out, width=200, color_system=None), out
+    return Console(file=out, width=width, color_system=None), out
 
 
 def _line_with(text: str, needle: str) -> str:
@@ -182,7 +182,7 @@ def test_list_units_shows_a_row_per_unit() -> None:
     text = out.getvalue()
     assert "units (4)" in text
     header = _line_with(text, "serial")
-    for column in ("lot", "product", "status", "lifecycle", "last stage", "last station", "last time"):
+    for column in ("lot", "product", "status", "lifecycle", "last stage", "station", "ended (UTC)"):
         assert column in header
 
     mixed = _line_with(text, "SN-MIX")
@@ -208,3 +208,82 @@ def test_list_units_says_when_there_are_none() -> None:
     console, out = _console()
     list_units([], console)
     assert out.getvalue().strip() == "no units"
+
+
+# -- a narrow console ---------------------------------------------------------------------------------------
+
+LONG_ERROR = "the programmer at /dev/ttyUSB-fixture-3 did not answer within 30 s: is the cable in its socket?"
+
+
+def _whole_lines(text: str, width: int) -> list[str]:
+    """The output's lines, checked to be no wider than the console and to cut nothing with an ellipsis."""
+    assert "…" not in text
+    lines = text.splitlines()
+    assert all(len(line.rstrip()) <= width for line in lines), text
+    return lines
+
+
+def test_at_80_columns_the_list_shortens_times_and_leaves_out_columns_rather_than_cut_a_value() -> None:
+    console, out = _console(80)
+    list_units([_mixed(), _scrapped(), _quarantined(), _waiting()], console, holds={"LOT-B": "sampled failures"})
+    text = out.getvalue()
+    _whole_lines(text, 80)
+    assert "units (4)" in text
+    mixed = _line_with(text, "SN-MIX")
+    for part in ("LOT-A", "in-route", "sample SKIPPED", "11-14 22:23"):
+        assert part in mixed
+    assert "rf FAIL" in _line_with(text, "SN-SCRAP") and "scrapped" in _line_with(text, "SN-SCRAP")
+    assert "held" in _line_with(text, "SN-WAIT")
+
+
+def test_a_list_too_wide_for_any_table_is_printed_as_lines() -> None:
+    console, out = _console(40)
+    list_units([_mixed(), _waiting()], console)
+    lines = out.getvalue().splitlines()
+    assert "…" not in out.getvalue()
+    at = lines.index("SN-MIX")
+    assert lines[at + 1 : at + 8] == [
+        "  lot: LOT-A",
+        "  product: gw-1",
+        "  status: in-route",
+        "  lifecycle: calibrated",
+        "  last stage: sample SKIPPED",
+        "  station: pack/2",
+        "  ended (UTC): 2023-11-14 22:23:22",
+    ]
+    assert "SN-WAIT" in lines
+
+
+def test_at_80_columns_a_units_history_keeps_every_value_whole() -> None:
+    unit = _mixed()
+    unit.attempts.append(_attempt("flash", 2, Outcome.ERROR, 40, error=LONG_ERROR))
+    console, out = _console(80)
+    show_unit(unit, console)
+    text = out.getvalue()
+    lines = _whole_lines(text, 80)
+    words = {word.strip("│┃ ") for line in lines for word in line.split()}
+    for stage in ("boot", "rf", "flash", "sample"):
+        assert stage in words
+    for value in ("tx_power_dbm=19.2", "(limits", "14.0..18.0)", "test/2", "pack/2", "not", "sampled"):
+        assert value in words, value
+    assert set(LONG_ERROR.split()) <= words  # wrapped between words, never inside one
+
+
+def test_a_history_too_wide_for_any_table_is_printed_as_lines() -> None:
+    console, out = _console(40)
+    show_unit(_mixed(), console)
+    text = out.getvalue()
+    assert "…" not in text
+    lines = [line.rstrip() for line in text.splitlines()]
+    at = lines.index("rf")
+    assert lines[at + 1 : at + 10] == [
+        "  time (UTC): 2023-11-14 22:13:30",
+        "  attempt: 1",
+        "  outcome: FAIL",
+        "  station/slot: test/2",
+        "  operator: alice",
+        "  duration: 2.50s",
+        "  error or failing measurements:",
+        "tx_power_dbm=19.2 dBm (limits",
+        "14.0..18.0) FAIL",
+    ]

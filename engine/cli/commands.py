@@ -131,6 +131,10 @@ def _store_verbs(verbs: Any) -> None:
         "--by", required=True, metavar="NAME", type=name_argument, help="who decides (kept in the audit log)"
     )
     release.add_argument("--note", type=note_argument, help="why, for the audit log")
+    for parser in (show, listing):
+        parser.add_argument(
+            "--format", choices=("text", "json"), default="text", help="text for people (default), json for machines"
+        )
     for parser, run in ((show, "units_show"), (listing, "units_list"), (release, "units_release")):
         _store_option(parser)
         parser.set_defaults(run=_store_verb(run))

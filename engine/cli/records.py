@@ -22,6 +22,7 @@ from engine.store.sqlstore import UNRELEASED_RUN
 
 
 def units_show(args: argparse.Namespace) -> int:
+    from engine.report.unitjson import json_text, unit_document
     from engine.report.unitview import show_unit
 
     with open_existing(args.store) as store:
@@ -30,11 +31,15 @@ def units_show(args: argparse.Namespace) -> int:
             print(f"floorflow: unit {args.serial} is not in the store {store.shown}", file=sys.stderr)
             return ExitCode.USAGE
         held = store.lot_hold(record.lot) if record.lot else None
+    if args.format == "json":
+        sys.stdout.write(json_text(unit_document(record, lot_hold=held)))
+    else:
         show_unit(record, Console(), held=held)
     return ExitCode.OK
 
 
 def units_list(args: argparse.Namespace) -> int:
+    from engine.report.unitjson import json_text, unit_summary
     from engine.report.unitview import list_units
 
     with open_existing(args.store) as store:
@@ -45,7 +50,10 @@ def units_list(args: argparse.Namespace) -> int:
         records = [r for r in records if r.status == UnitStatus.IN_ROUTE and r.lot in holds]
     elif args.status == UnitStatus.IN_ROUTE:
         records = [r for r in records if r.lot not in holds]
-    list_units(records, Console(), holds=holds)
+    if args.format == "json":
+        sys.stdout.write(json_text([unit_summary(r, lot_hold=holds.get(r.lot or "")) for r in records]))
+    else:
+        list_units(records, Console(), holds=holds)
     return ExitCode.OK
 
 

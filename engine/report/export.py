@@ -26,6 +26,7 @@ from engine.outcome import Outcome
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
 from engine.report import html as htmlreport
 from engine.report.text import cell_text, failing, iso, lot_of, measurement_line
+from engine.report.unitjson import unit_document
 
 FORMATS = ("json", "csv", "junit", "html")
 
@@ -112,10 +113,12 @@ def _selected(
 
 
 def _json(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: float, since: float | None) -> bytes:
+    """The layout ``schemas/export.schema.json`` describes: each unit's whole record, and the lots."""
+    holds = {lot.lot: lot.hold for lot in lots if lot.hold is not None}
     document = {
         "generated": iso(generated),
         "since": None if since is None else iso(since),
-        "units": [unit.as_json() for unit in units],
+        "units": [unit_document(unit, lot_hold=holds.get(unit.lot or "")) for unit in units],
         "lots": [lot.as_json() for lot in lots],
     }
     return (json.dumps(document, indent=2) + "\n").encode()

@@ -1,4 +1,4 @@
-"""Terminal views of recorded units: one unit in full, or a table of many.
+"""Terminal views of recorded units: one unit in full, or a table of many, each fitted to the console's width.
 
 Every value is shown as plain text (never read as rich markup), and a colour always comes with the
 word it stands for, so the views read the same without colour.
@@ -6,7 +6,7 @@ word it stands for, so the views read the same without colour.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -18,6 +18,7 @@ from rich.text import Text
 from engine.context import MeasurementRecord
 from engine.outcome import Outcome, UnitStatus, Verdict
 from engine.record import Attempt, UnitRecord
+from engine.report.fit import Column, Layout, print_fitted
 
 OUTCOME_STYLE = {
     Outcome.PASS: "green",
@@ -39,19 +40,31 @@ _NO_HOLDS: Mapping[str, str] = MappingProxyType({})
 def show_unit(record: UnitRecord, console: Console, *, held: str | None = None) -> None:
     """Print everything recorded of one unit: what it is, where its route stands, and every attempt.
 
-    ``held`` is why the unit's lot is on hold, when it is.
+    ``held`` is why the unit's lot is on hold, when it is. A table too wide for the console is printed
+    as ``label: value`` lines instead, so no value is ever cut.
     """
-    console.print(Text(f"unit {record.serial}", style="bold"))
+    console.print(Text(f"unit {record.serial}", style="bold"), soft_wrap=True)
     console.print(_facts(record, held))
-    for table in (_identities(record), _images(record), _decisions(record)):
-        if table.row_count:
-            console.print(table)
-    console.print(_history(record) if record.attempts else Text("no attempts"))
+    for title, layout in (
+        ("identities", _identities(record)),
+        ("images", _images(record)),
+        ("decisions (audit)", _decisions(record)),
+    ):
+        if record_rows(layout):
+            print_fitted(console, title, [layout])
+    if record.attempts:
+        print_fitted(console, "history", _history_layouts(record), heading=1)
+    else:
+        console.print(Text("no attempts"))
+
+
+def record_rows(layout: Layout) -> int:
+    return len(layout[0].cells) if layout else 0
 
 
 def _facts(record: UnitRecord, held: str | None) -> Table:
     facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
+    facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
     facts.add_row("product", _plain(record.product))
     facts.add_row("lot", _plain(record.lot))
@@ -66,84 +79,111 @@ def _facts(record: UnitRecord, held: str | None) -> Table:
     return facts
 
 
-def _identities(record: UnitRecord) -> Table:
-    table = _table("identities", ("kind", "value", "issued (UTC)", "state"))
-    for identity in record.identities:
-        state = Text("retired", style="bold red") if identity.retired else Text("in use")
-        table.add_row(_plain(identity.kind), _plain(identity.value), _plain(_time(identity.issued)), state)
-    return table
+def _identities(record: UnitRecord) -> Layout:
+    identities = record.identities
+    return (
+        Column("kind", [_plain(i.kind) for i in identities]),
+        Column("value", [_plain(i.value) for i in identities]),
+        Column("issued (UTC)", [_plain(_time(i.issued)) for i in identities]),
+        Column("state", [Text("retired", style="bold red") if i.retired else Text("in use") for i in identities]),
+    )
 
 
-def _images(record: UnitRecord) -> Table:
-    table = _table("images", ("image", "sha256", "stage", "written (UTC)"))
-    for image in record.images:
-        table.add_row(
-            _plain(image.image),
-            _plain(image.sha256 or "not read back"),
-            _plain(image.stage),
-            _plain(_time(image.written)),
-        )
-    return table
+def _images(record: UnitRecord) -> Layout:
+    images = record.images
+    return (
+        Column("image", [_plain(i.image) for i in images]),
+        Column("sha256", [_plain(i.sha256 or "not read back") for i in images]),
+        Column("stage", [_plain(i.stage) for i in images]),
+        Column("written (UTC)", [_plain(_time(i.written)) for i in images]),
+    )
 
 
-def _decisions(record: UnitRecord) -> Table:
-    table = _table("decisions (audit)", ("at (UTC)", "by", "action", "subject", "reason"))
-    for d in record.decisions:
-        table.add_row(*map(_plain, (_time(d.at), d.by, d.action, d.subject, d.reason)))
-    return table
+def _decisions(record: UnitRecord) -> Layout:
+    decisions = record.decisions
+    return (
+        Column("at (UTC)", [_plain(_time(d.at)) for d in decisions]),
+        Column("by", [_plain(d.by) for d in decisions]),
+        Column("action", [_plain(d.action) for d in decisions]),
+        Column("subject", [_plain(d.subject) for d in decisions]),
+        Column("reason", [_plain(d.reason) for d in decisions], free_text=True),
+    )
 
 
-def _history(record: UnitRecord) -> Table:
-    history = _table("history", ("time (UTC)", "stage", "attempt", "outcome", "station/slot", "operator", "duration"))
-    history.add_column("error or failing measurements", overflow="fold")
-    for attempt in record.attempts:
-        history.add_row(
-            _plain(_time(attempt.started)),
-            _plain(attempt.stage),
-            _plain(attempt.attempt),
-            _outcome(attempt.outcome),
-            _plain(_where(attempt)),
-            _plain(attempt.operator),
-            _plain(f"{attempt.ended - attempt.started:.2f}s"),
-            _plain(_trouble(attempt)),
-        )
-    return history
+LEFT_OUT_OF_NARROW_HISTORY = ("operator", "duration")
+"""The history's columns left out when it is too wide for the console with every column."""
+
+
+def _history_layouts(record: UnitRecord) -> list[Layout]:
+    """The history in full, with shorter times, then for a narrow console: the attempt beside its stage
+    (``rf_cal #2``; the first attempt unnumbered) and without the columns least read."""
+    kept = [c for c in _history(record, _list_time) if c.header not in LEFT_OUT_OF_NARROW_HISTORY]
+    numbered = [_plain(a.stage if a.attempt == 1 else f"{a.stage} #{a.attempt}") for a in record.attempts]
+    narrow = [Column("stage", numbered) if c.header == "stage" else c for c in kept if c.header != "attempt"]
+    return [_history(record, _time), _history(record, _short_time), narrow]
+
+
+def _history(record: UnitRecord, when: Callable[[float], str]) -> Layout:
+    attempts = record.attempts
+    return (
+        Column("time (UTC)", [_plain(when(a.started)) for a in attempts]),
+        Column("stage", [_plain(a.stage) for a in attempts]),
+        Column("attempt", [_plain(a.attempt) for a in attempts], right=True),
+        Column("outcome", [_outcome(a.outcome) for a in attempts]),
+        Column("station/slot", [_plain(_where(a)) for a in attempts]),
+        Column("operator", [_plain(a.operator) for a in attempts]),
+        Column("duration", [_plain(f"{a.ended - a.started:.2f}s") for a in attempts], right=True),
+        Column("error or failing measurements", [_plain(_trouble(a)) for a in attempts], free_text=True),
+    )
+
+
+LEFT_OUT_WHEN_NARROW = ("product", "lifecycle", "station")
+"""The columns ``units list`` leaves out, one more at a time, when the table is wider than the console."""
 
 
 def list_units(records: Sequence[UnitRecord], console: Console, *, holds: Mapping[str, str] = _NO_HOLDS) -> None:
-    """Print one row per unit; an in-route unit whose lot is in ``holds`` (lot to reason) is shown as held."""
+    """Print one row per unit; an in-route unit whose lot is in ``holds`` (lot to reason) is shown as held.
+
+    On a narrow console the time is shortened (``MM-DD HH:MM``), then columns are left out
+    (``LEFT_OUT_WHEN_NARROW``); when even that is too wide, each unit is printed as lines.
+    """
     if not records:
         console.print(Text("no units"))
         return
-    table = _table(
-        f"units ({len(records)})",
-        ("serial", "lot", "product", "status", "lifecycle", "last stage", "last station", "last time (UTC)"),
+    full = _listing(records, holds, _time)
+    short = _listing(records, holds, _list_time)
+    layouts = [full, short]
+    for count in range(1, len(LEFT_OUT_WHEN_NARROW) + 1):
+        left_out = LEFT_OUT_WHEN_NARROW[:count]
+        layouts.append([column for column in short if column.header not in left_out])
+    print_fitted(console, f"units ({len(records)})", layouts)
+
+
+def _listing(records: Sequence[UnitRecord], holds: Mapping[str, str], when: Callable[[float], str]) -> Layout:
+    lasts = [record.attempts[-1] if record.attempts else None for record in records]
+    return (
+        Column("serial", [_plain(r.serial) for r in records]),
+        Column("lot", [_plain(r.lot) for r in records]),
+        Column("product", [_plain(r.product) for r in records]),
+        Column("status", [_status(_listed_status(r, holds)) for r in records]),
+        Column("lifecycle", [_plain(r.lifecycle) for r in records]),
+        Column("last stage", [_last_stage(last) for last in lasts]),
+        Column("station", [_plain(None if last is None else _where(last)) for last in lasts]),
+        Column("ended (UTC)", [_plain(None if last is None else when(last.ended)) for last in lasts]),
     )
-    for record in records:
-        held = record.status == UnitStatus.IN_ROUTE and record.lot is not None and record.lot in holds
-        last = record.attempts[-1] if record.attempts else None
-        stage = Text()
-        if last is not None:
-            stage.append(f"{last.stage} ")
-            stage.append_text(_outcome(last.outcome))
-        table.add_row(
-            _plain(record.serial),
-            _plain(record.lot),
-            _plain(record.product),
-            _status(UnitStatus.HELD if held else record.status),
-            _plain(record.lifecycle),
-            stage,
-            _plain(None if last is None else _where(last)),
-            _plain(None if last is None else _time(last.ended)),
-        )
-    console.print(table)
 
 
-def _table(title: str, columns: Sequence[str]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("attempt", "duration") else "left")
-    return table
+def _listed_status(record: UnitRecord, holds: Mapping[str, str]) -> str:
+    held = record.status == UnitStatus.IN_ROUTE and record.lot is not None and record.lot in holds
+    return UnitStatus.HELD if held else record.status
+
+
+def _last_stage(last: Attempt | None) -> Text:
+    stage = Text()
+    if last is not None:
+        stage.append(f"{last.stage} ")
+        stage.append_text(_outcome(last.outcome))
+    return stage
 
 
 def _plain(value: Any) -> Text:
@@ -161,6 +201,16 @@ def _outcome(outcome: Outcome) -> Text:
 
 def _time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short_time(epoch: float) -> str:
+    """A history's time on a narrow console: the year left out."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%m-%d %H:%M:%S")
+
+
+def _list_time(epoch: float) -> str:
+    """A list's (or a narrow history's) time on a narrow console: the year and the seconds left out."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%m-%d %H:%M")
 
 
 def _recipe(record: UnitRecord) -> str | None:
