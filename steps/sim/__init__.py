@@ -12,9 +12,10 @@ simulated unit passes every example recipe well inside its limits. The simulated
 the recipe: OS images report the first version its ready-to-ship checks allow, the RF settings
 hold the region and target power its ``rf.verify_config`` stages expect.
 
-The config (a YAML mapping given with ``--sim-config FILE``; empty when absent) injects faults
-and overrides defaults. Every key is optional; unknown keys, stages, images, states or identity
-kinds are a ValueError with a "did you mean"::
+The config (a YAML mapping given with ``--sim-config FILE``; empty when absent) injects faults,
+overrides defaults and says what state units arrive in; docs/sim.md describes every key. Every key
+is optional; unknown keys, stages, images, states or identity kinds are a ValueError with a "did
+you mean"::
 
     arrivals: plug              # how units arrive: scan, plug (at --sim-every's rate) or list
     units:                      # per unit serial
@@ -31,6 +32,8 @@ kinds are a ValueError with a "did you mean"::
         identities: {imei: "356938035643809"}   # identities it arrives with (write-once)
         wifi: [factory-ap]      # Wi-Fi networks configured on it
         capabilities: [appdevelopment]      # capability certificates on it
+        starts_with: {os: os, images: [app]}  # on its storage when it arrives (default: nothing)
+        boot_banner: "Unit {serial} up"     # what it prints when it boots, instead of the line's
     unsigned: [factory_test]    # images that are not production-signed: sideload refuses them
     os_versions: {golden: "10.0.1"}         # OS version an image reports when booted
     offline: [rf_tester]        # station resources that raise StationError when used
@@ -39,6 +42,7 @@ kinds are a ValueError with a "did you mean"::
     rf_noise: 1.0               # scale of the radio tester's measurement noise
     rf_failure_rate: 0.0        # fraction of RF measurements the tester fails (an instrument error)
     boot_s: 0.0                 # seconds a simulated boot takes (bounded by the step's timeout)
+    boot_banner: "MyProduct OS {version} ready"   # printed on each boot, before "boot complete"
     allocator:                  # identity allocation
       tac: "35693803"           # 8-digit Type Allocation Code of the IMEIs
       imei_first: 0             # range of the IMEIs' 6-digit serial numbers

@@ -1,17 +1,19 @@
 """The simulated line's configuration (``--sim-config FILE``), checked against the recipe.
 
 Every unknown key, stage, image, lifecycle state or identity kind is a ValueError saying where it
-is and what was probably meant. The keys are described in ``steps/sim/__init__.py``.
+is and what was probably meant. The keys are described in docs/sim.md (a test holds the two to
+agreement through ``TOP_KEYS``, ``UNIT_KEYS``, ``STARTS_WITH_KEYS`` and ``RF_KEYS``).
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.diagnostics import did_you_mean
-from engine.flow import Flow
+from engine.flow import Flow, Image
 from engine.inputs import ConfigError
 from steps.common.identities import IDENTITY_KINDS, AllocatorConfig
 from steps.hardware.config import (
@@ -22,9 +24,10 @@ from steps.hardware.config import (
     config_mapping,
     config_number,
 )
+from steps.hardware.unit import BOOTED
 
 RESOURCES = ("identities", "label_printer", "rf_tester", "meter", "image_store")
-_TOP = (
+TOP_KEYS = (
     "arrivals",
     "units",
     "unsigned",
@@ -38,8 +41,9 @@ _TOP = (
     "usb_mb_s",
     "rf_noise",
     "rf_failure_rate",
+    "boot_banner",
 )
-_UNIT = (
+UNIT_KEYS = (
     "missing",
     "fail",
     "hang",
@@ -49,8 +53,16 @@ _UNIT = (
     "identities",
     "wifi",
     "capabilities",
+    "starts_with",
+    "boot_banner",
 )
-_RF = ("region", "target_power_dbm")
+STARTS_WITH_KEYS = ("os", "images")
+RF_KEYS = ("region", "target_power_dbm")
+BANNER_FIELDS = ("serial", "image", "version")
+"""What a boot banner may print of the unit: its serial, the image it boots and that image's OS version."""
+DEFAULT_BOOT_BANNER = "[sim] {serial} booting {image} {version}"
+BANNER_MAX = 4096
+"""The longest boot banner template, in characters (a console line buffer holds 4 KiB)."""
 
 IMAGE_KIB_MAX = 65536
 """The largest simulated image: 64 MiB is plenty to see a transfer take time, and fits in memory."""
@@ -63,7 +75,17 @@ POWER_DBM = (-50.0, 50.0)
 
 
 @dataclass(frozen=True)
+class Storage:
+    """What a unit's storage holds when it arrives: an OS image, and images installed on it."""
+
+    os: Image | None = None
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True)
 class UnitFaults:
+    """One unit's faults and overrides, and the state it arrives in."""
+
     missing: bool = False
     fail: Mapping[str, int] = field(default_factory=dict)
     """Stage id -> how many of its first attempts fail."""
@@ -77,6 +99,9 @@ class UnitFaults:
     identities: Mapping[str, str] = field(default_factory=dict)
     wifi: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
+    starts_with: Storage = field(default_factory=Storage)
+    boot_banner: str | None = None
+    """The lines this unit prints when it boots, before ``boot complete``; None: the line's."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,8 @@ class SimConfig:
     state_dir: str | None = None
     arrivals: str | None = None
     """How the simulated station's units arrive (``plug``: plugged in at ``--sim-every``'s rate)."""
+    boot_banner: str = DEFAULT_BOOT_BANNER
+    """The lines every unit prints when it boots, before ``boot complete`` (fields: ``BANNER_FIELDS``)."""
 
     def unit(self, serial: str) -> UnitFaults:
         return self.units.get(serial, _NO_FAULTS)
@@ -149,10 +176,15 @@ class _Checker:
             raise ConfigError(f"sim config: {where} must be a list of strings", where)
         return tuple(value)
 
+    def flag(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"sim config: {where} must be true or false, not {value!r}", where)
+        return value
+
     def unit(self, serial: str, raw: Any) -> UnitFaults:
         where = f"units.{serial}"
         spec = self.mapping(raw, where)
-        self.keys(spec, _UNIT, where)
+        self.keys(spec, UNIT_KEYS, where)
         stages = self.flow.stages
         fail = {
             self.name(k, stages, "stage", f"{where}.fail"): self.number(
@@ -164,36 +196,88 @@ class _Checker:
             self.name(k, stages, "stage", f"{where}.hang"): self.number(v, f"{where}.hang.{k}")
             for k, v in self.mapping(spec.get("hang"), f"{where}.hang").items()
         }
-        measurements: dict[tuple[str, str], Any] = {}
-        for key, value in self.mapping(spec.get("measurements"), f"{where}.measurements").items():
-            stage, dot, name = str(key).partition(".")
-            if not dot or not name:
-                raise ConfigError(
-                    f"sim config: {where}.measurements: '{key}' must be STAGE.MEASUREMENT",
-                    f"{where}.measurements.{key}",
-                )
-            measurements[self.name(stage, stages, "stage", f"{where}.measurements"), name] = value
-        identities = self.mapping(spec.get("identities"), f"{where}.identities")
-        for kind, value in identities.items():
-            self.name(kind, IDENTITY_KINDS, "identity kind", f"{where}.identities")
-            if not isinstance(value, str):
-                raise ConfigError(
-                    f"sim config: {where}.identities.{kind} must be a string", f"{where}.identities.{kind}"
-                )
         lifecycle = spec.get("lifecycle")
+        banner = spec.get("boot_banner")
         return UnitFaults(
-            missing=bool(spec.get("missing", False)),
+            missing=self.flag(spec.get("missing", False), f"{where}.missing"),
             fail=fail,
             hang=hang,
-            measurements=measurements,
+            measurements=self.measurements(spec.get("measurements"), f"{where}.measurements"),
             corrupt=frozenset(self.names(spec.get("corrupt"), stages, "stage", f"{where}.corrupt")),
             lifecycle=None
             if lifecycle is None
             else self.name(lifecycle, self.flow.lifecycle, "lifecycle state", f"{where}.lifecycle"),
-            identities=dict(identities),
+            identities=self.identities(spec.get("identities"), f"{where}.identities"),
             wifi=self.strings(spec.get("wifi"), f"{where}.wifi"),
             capabilities=self.strings(spec.get("capabilities"), f"{where}.capabilities"),
+            starts_with=self.storage(spec.get("starts_with"), f"{where}.starts_with"),
+            boot_banner=None if banner is None else self.banner(banner, f"{where}.boot_banner"),
         )
+
+    def measurements(self, raw: Any, where: str) -> dict[tuple[str, str], Any]:
+        measurements: dict[tuple[str, str], Any] = {}
+        for key, value in self.mapping(raw, where).items():
+            stage, dot, name = str(key).partition(".")
+            if not dot or not name:
+                raise ConfigError(f"sim config: {where}: '{key}' must be STAGE.MEASUREMENT", f"{where}.{key}")
+            measurements[self.name(stage, self.flow.stages, "stage", where), name] = value
+        return measurements
+
+    def identities(self, raw: Any, where: str) -> dict[str, str]:
+        identities = self.mapping(raw, where)
+        for kind, value in identities.items():
+            self.name(kind, IDENTITY_KINDS, "identity kind", where)
+            if not isinstance(value, str):
+                raise ConfigError(f"sim config: {where}.{kind} must be a string", f"{where}.{kind}")
+        return dict(identities)
+
+    def storage(self, raw: Any, where: str) -> Storage:
+        """``starts_with``: the OS image on the unit's storage and the images installed on it."""
+        spec = self.mapping(raw, where)
+        self.keys(spec, STARTS_WITH_KEYS, where)
+        images = self.flow.images
+        os_name = spec.get("os")
+        installed = self.names(spec.get("images"), images, "image", f"{where}.images")
+        if os_name is None:
+            if installed:
+                raise ConfigError(
+                    f"sim config: {where}.images are installed on an OS: name the OS image in {where}.os",
+                    f"{where}.images",
+                )
+            return Storage()
+        if not isinstance(os_name, str):
+            raise ConfigError(
+                f"sim config: {where}.os must name the image on the unit's storage, one of: "
+                f"{', '.join(images) or '(the recipe has no images)'}",
+                f"{where}.os",
+            )
+        chosen = images[self.name(os_name, images, "image", f"{where}.os")]
+        return Storage(os=chosen, images=tuple(images[name] for name in installed))
+
+    def banner(self, value: Any, where: str) -> str:
+        """A boot banner template: text whose only fields are ``BANNER_FIELDS``, never the line ``boot complete``."""
+        if not isinstance(value, str):
+            raise ConfigError(f"sim config: {where} must be text, not {type(value).__name__}", where)
+        if len(value) > BANNER_MAX:
+            raise ConfigError(f"sim config: {where} is longer than {BANNER_MAX} characters", where)
+        try:
+            parts = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value) if name is not None]
+        except ValueError as exc:
+            raise ConfigError(f"sim config: {where}: {exc} (a brace itself is written {{{{ or }}}})", where) from None
+        shown = ", ".join(f"{{{f}}}" for f in BANNER_FIELDS)
+        for name, spec, conv in parts:
+            if name not in BANNER_FIELDS or spec or conv:
+                raise ConfigError(
+                    f"sim config: {where}: it can print {shown}, not {{{name}}}{did_you_mean(name, BANNER_FIELDS)}",
+                    where,
+                )
+        if BOOTED in (line.strip() for line in value.splitlines()):
+            raise ConfigError(
+                f"sim config: {where}: the unit prints the line '{BOOTED}' itself, after the banner "
+                "(the station stops reading there)",
+                where,
+            )
+        return value.strip("\n")
 
     def allocator(self, raw: Any) -> AllocatorConfig:
         return allocator_config(raw, "allocator", config=SIM)
@@ -203,7 +287,7 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
     """The checked configuration; ValueError for anything unknown or malformed."""
     check = _Checker(flow)
     top = check.mapping(raw, "the top level")
-    check.keys(top, _TOP, "the top level")
+    check.keys(top, TOP_KEYS, "the top level")
     units = {str(s): check.unit(str(s), spec) for s, spec in check.mapping(top.get("units"), "units").items()}
     os_versions = check.mapping(top.get("os_versions"), "os_versions")
     for image, version in os_versions.items():
@@ -213,7 +297,7 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
                 f'sim config: os_versions.{image} must be a string (quote it: "{version}")', f"os_versions.{image}"
             )
     rf = check.mapping(top.get("rf"), "rf")
-    check.keys(rf, _RF, "rf")
+    check.keys(rf, RF_KEYS, "rf")
     target = rf.get("target_power_dbm")
     state_dir = top.get("state_dir")
     return SimConfig(
@@ -233,4 +317,5 @@ def parse_config(raw: Mapping[str, Any] | None, flow: Flow) -> SimConfig:
         else check.number(target, "rf.target_power_dbm", minimum=POWER_DBM[0], maximum=POWER_DBM[1]),
         state_dir=None if state_dir is None else str(state_dir),
         arrivals=arrivals_value(top.get("arrivals"), SIM),
+        boot_banner=check.banner(top.get("boot_banner", DEFAULT_BOOT_BANNER), "boot_banner"),
     )

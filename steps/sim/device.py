@@ -21,6 +21,7 @@ from engine.outcome import StationError, StepFailed
 from steps.common import CommandRefused, RfSettings, UnitStatus
 from steps.common.identities import IDENTITY_KINDS
 from steps.common.radio import band as band_of
+from steps.hardware.unit import BOOTED
 from steps.sim.model import LOCKDOWN_STATE, RF_LOCK_STATE, image_digest
 from steps.sim.unit import SimUnit
 
@@ -80,8 +81,11 @@ class SimDevice(SimUnit):
             return self.storage_hash
 
     def _boot(self, image: str) -> None:
+        """Come up in ``image``: print the banner (the unit's own, else the line's), then ``boot complete``."""
         version = self.model.os_versions.get(image, "?")
-        self.console = f"[sim] {self.serial} booting {image} {version}\nboot complete\n"
+        template = self.faults.boot_banner if self.faults.boot_banner is not None else self.model.boot_banner
+        banner = template.format(serial=self.serial, image=image, version=version).splitlines()
+        self.console = "".join(f"{line}\n" for line in [*banner, BOOTED])
         self.running = True
         if self.on_console is not None:
             self.on_console(self.console)

@@ -9,6 +9,7 @@ seeded contents, into the simulation's directory.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import tempfile
 import threading
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.flow import Flow
+from engine.flow import Flow, Image
 from engine.outcome import StationError
 from steps.common.identities import IdentityLedger
 from steps.hardware.config import SlotWiring, StationWiring
@@ -106,14 +107,26 @@ class SimLine(HardwareLine):
         self._consoles: dict[int, SimConsole] = {}
         self._in_slot: dict[int, SimDevice] = {}
         self._opened: dict[int, SimulatedUnit] = {}
+        self._digests: dict[str, str] = {}
 
     def _write_images(self, flow: Flow) -> None:
         size = self.config.image_kib * 1024
         for image in flow.images.values():
-            path = self.root / "images" / (image.file or image.name)
+            path = self._image_path(image)
             if not (path.is_file() and path.stat().st_size == size):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(random.Random(f"image/{image.name}").randbytes(size))
+
+    def _image_path(self, image: Image) -> Path:
+        return self.root / "images" / (image.file or image.name)
+
+    def _file_digest(self, image: Image) -> str:
+        """The sha256 of the simulated image's file (the hash a unit's storage reads back once written with it)."""
+        digest = self._digests.get(image.name)
+        if digest is None:
+            with self._image_path(image).open("rb") as data:
+                digest = self._digests[image.name] = hashlib.file_digest(data, "sha256").hexdigest()
+        return digest
 
     def _offline(self) -> None:
         servers = {"rf_tester": self.rf_server, "meter": self.meter_server, "label_printer": self.printer}
@@ -147,7 +160,9 @@ class SimLine(HardwareLine):
             device = self._devices.get(serial)
             if device is None:
                 device = SimDevice(serial, self.model, faults)
-                if self.state is not None:
+                if faults.starts_with.os is not None:  # it reads back what flashing that file leaves
+                    device.storage_hash = self._file_digest(faults.starts_with.os)
+                if self.state is not None:  # a unit seen before arrives as it left, whatever it starts with
                     self.state.load(device)
                     device.on_change = self.state.save
                 self._devices[serial] = device

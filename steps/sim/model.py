@@ -11,12 +11,14 @@ import hashlib
 from dataclasses import dataclass
 
 from engine.flow import Flow, Image
-from steps.sim.config import SimConfig
+from steps.sim.config import DEFAULT_BOOT_BANNER, SimConfig
 
 RF_LOCK_STATE = "Module1Complete"
 """From this state on, the unit refuses RF commands (Azure Sphere)."""
 LOCKDOWN_STATE = "DeviceComplete"
 """From this state on, the unit refuses to change its software, settings or identities."""
+RECOVERY_KIND = "recovery"
+"""The image kind written by an OS recovery, which leaves the OS alone on storage (not listed as an image)."""
 _DEFAULT_OS = "1.0"
 _DEFAULT_REGION = "EU"
 _DEFAULT_TARGET_DBM = 16.0
@@ -37,6 +39,8 @@ class LineModel:
     rf_region: str
     rf_target_power_dbm: float
     boot_s: float
+    boot_banner: str = DEFAULT_BOOT_BANNER
+    """What a unit prints when it boots, before ``boot complete`` (a template: ``config.BANNER_FIELDS``)."""
 
     def state_index(self, state: str | None) -> int:
         return -1 if state is None or state not in self.lifecycle else self.lifecycle.index(state)
@@ -62,4 +66,5 @@ def line_model(flow: Flow, config: SimConfig) -> LineModel:
         rf_region=config.rf_region if config.rf_region is not None else region,
         rf_target_power_dbm=config.rf_target_power_dbm if config.rf_target_power_dbm is not None else target,
         boot_s=config.boot_s,
+        boot_banner=config.boot_banner,
     )

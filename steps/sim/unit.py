@@ -15,8 +15,8 @@ from typing import Any
 
 from engine.outcome import StationError, StepFailed
 from steps.common import CommandRefused
-from steps.sim.config import UnitFaults
-from steps.sim.model import LOCKDOWN_STATE, LineModel
+from steps.sim.config import Storage, UnitFaults
+from steps.sim.model import LOCKDOWN_STATE, RECOVERY_KIND, LineModel, image_digest
 from steps.sim.radio import UnitRadio
 
 
@@ -36,6 +36,7 @@ class SimUnit:
         """Images on persistent storage, name -> temporary."""
         self.os_image: str | None = None
         self.storage_hash: str | None = None
+        self._arrive_with(faults.starts_with)
         self.ram: dict[str, bool] = {}
         self.running = False
         self.console = ""
@@ -58,6 +59,18 @@ class SimUnit:
         """Called with what the unit prints on its console when it boots (the UART firmware)."""
         self.on_change: Callable[[SimUnit], None] | None = None
         """Called after every lasting change (the line saves the unit's state with it)."""
+
+    def _arrive_with(self, start: Storage) -> None:
+        """Storage as the steps that write ``start`` leave it: the OS as its write leaves it (a full storage
+        write lists its image among the unit's images, a recovery image is the OS alone), the images as
+        installing them on it does. Reads back the image's nominal hash until the line sets its file's."""
+        if start.os is None:
+            return
+        os = start.os
+        self.os_image = os.name
+        self.storage = {} if os.kind == RECOVERY_KIND else {os.name: os.temporary}
+        self.storage.update({image.name: image.temporary for image in start.images})
+        self.storage_hash = image_digest(os)
 
     # -- the link and the faults ------------------------------------------------------------------
 
