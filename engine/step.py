@@ -60,6 +60,19 @@ class Effects:
     """Lifecycle state the unit must be in when the stage runs (the step checks it on the unit)."""
     asks: tuple[str, ...] = ()
     """Manual checks the operator is asked (an answers file is checked against them)."""
+    installs_os: bool = False
+    """Puts an OS on the unit's persistent storage (a full storage image, an OS recovery). A stage that
+    ``replaces_storage`` without installing one leaves the unit with no OS."""
+    needs_os: bool = False
+    """Works on the OS on the unit's storage (installs an image next to it): a unit without one refuses it."""
+    boots: bool = False
+    """Waits for the unit to come up: from the OS on its storage, or from the image it already runs in
+    RAM (unless ``clears_volatile``: rebooted first, it comes up from its storage only)."""
+    expects_images: tuple[str, ...] | None = None
+    """Images that must be exactly those on the unit (storage and RAM) when the stage runs; None checks none."""
+    needs_image_type: str | None = None
+    """An image of this ``type:`` must be on the unit when the stage runs (``test``: the factory test
+    application that self-tests over the UART answer from)."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class BootWait(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(clears_volatile=params.reboot)
+        return Effects(clears_volatile=params.reboot, boots=True)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

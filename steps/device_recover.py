@@ -1,7 +1,8 @@
 """``device.recover``: rewrite the unit's storage with an OS recovery image.
 
 On Azure Sphere this is ``az sphere device recover``: the whole flash is rewritten with the recovery
-images, so whatever was installed before is gone and the named image is what the unit now holds.
+images, so whatever was installed before is gone: the unit runs the OS of the named image, with no
+image installed on it (the recovery image is not one the unit lists).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class DeviceRecover(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(replaces_storage=True, loads=(params.image,))
+        return Effects(replaces_storage=True, installs_os=True)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

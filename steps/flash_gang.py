@@ -38,7 +38,7 @@ class FlashGang(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(replaces_storage=True, loads=(params.image,))
+        return Effects(replaces_storage=True, loads=(params.image,), installs_os=True)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -1,7 +1,8 @@
 """``image.sideload``: install one image on the unit next to what is already installed.
 
 On Azure Sphere this is ``az sphere device sideload deploy`` of an image package, typically the
-factory test application; the other images on the unit stay.
+factory test application; the other images on the unit stay. It installs on the unit's OS, so a
+unit whose storage holds no OS yet (before an OS recovery or a full storage image) refuses it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ImageSideload(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(loads=(params.image,))
+        return Effects(loads=(params.image,), needs_os=True)
 
     def run(self, ctx: StepContext) -> None:
         name = ctx.params.image

@@ -42,7 +42,7 @@ class QaReadyToShip(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(ready_check=True, expects_state=params.state)
+        return Effects(ready_check=True, expects_state=params.state, expects_images=params.images)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -1,7 +1,8 @@
 """``uart.functional``: run the factory test application's self-tests over the serial console.
 
 On Azure Sphere the sideloaded test application exercises the board's peripherals and reports each
-self-test over the UART; the stage passes when every named self-test passes.
+self-test over the UART; the stage passes when every named self-test passes. Only an image of
+``type: test`` on the unit is that application: without one, nothing answers the self-tests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Duration, StepType, Typical, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device, stop_if_cancelled
 
 
@@ -28,6 +29,10 @@ class UartFunctional(StepType):
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"tests": ("gpio",)}
     typical = Typical(Duration.triangular(30, 40, 60), fail=0.01)
+
+    @classmethod
+    def effects(cls, params: Any) -> Effects:
+        return Effects(needs_image_type="test")
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -358,7 +358,7 @@ YIELDS = """\
       - {id: a, step: device.connect, station: front}
       - {id: b, step: device.record_id, station: front, retry: {max: 2}, on_fail: scrap}
       - {id: c, step: manual.checklist, station: back, with: {checks: [seated]}, retry: {max: 1}}
-      - {id: d, step: boot.wait, station: back}
+      - {id: d, step: device.record_id, station: back}
 """
 FAIL = {"a": 0.05, "b": 0.3, "c": 0.2, "d": 0.1}
 RETRIES = {"a": 0, "b": 2, "c": 1, "d": 0}

@@ -85,16 +85,17 @@ def _doc_value(text: str, is_list: bool) -> Any:
 # What docs/steps.md's last column says each type does to the route rules; every other type
 # does nothing to them. Built from params, so a reference that does not reach the effects fails.
 EXPECTED_EFFECTS: dict[str, Callable[[Any], Effects]] = {
-    "device.recover": lambda p: Effects(replaces_storage=True, loads=(p.image,)),
-    "flash.gang": lambda p: Effects(replaces_storage=True, loads=(p.image,)),
+    "device.recover": lambda p: Effects(replaces_storage=True, installs_os=True),
+    "flash.gang": lambda p: Effects(replaces_storage=True, loads=(p.image,), installs_os=True),
     "flash.boot_ram": lambda p: Effects(loads_volatile=(p.image,)),
-    "boot.wait": lambda p: Effects(clears_volatile=p.reboot),
-    "image.sideload": lambda p: Effects(loads=(p.image,)),
+    "boot.wait": lambda p: Effects(clears_volatile=p.reboot, boots=True),
+    "image.sideload": lambda p: Effects(loads=(p.image,), needs_os=True),
     "image.delete": lambda p: Effects(removes=(p.image,)),
-    "qa.ready_to_ship": lambda p: Effects(ready_check=True, expects_state=p.state),
+    "qa.ready_to_ship": lambda p: Effects(ready_check=True, expects_state=p.state, expects_images=p.images),
     "lifecycle.advance": lambda p: Effects(advances_to=p.to),
     "manual.checklist": lambda p: Effects(asks=p.checks),
     "sample.inspect": lambda p: Effects(asks=p.tests),
+    "uart.functional": lambda p: Effects(needs_image_type="test"),
 }
 
 

@@ -49,6 +49,13 @@ class _Compiler:
                 pos=section.where(name, of_key=True),
                 feature_pos=tuple(features.where(i) for i in range(len(features))),
             )
+            if images[name].file is None:
+                self.error(
+                    images[name].pos,
+                    "image-no-file",
+                    f"image '{name}' has no file: a station has nothing to write to the unit; "
+                    "name its file (relative to the station's image directory)",
+                )
         return images
 
     def compile(self) -> Flow:

@@ -3,8 +3,10 @@
 The walk carries an abstract unit (lifecycle state, irreversible stages entered, images on storage
 and in RAM) through every any_order ordering and every failure that leads into rework, and
 reports: an irreversible stage entered twice (check 3), the lifecycle not moving forward or a
-lifecycle window always closed (check 4), and a temporary image still on the unit at a
-ready-to-ship stage or the final lifecycle advance (check 5).
+lifecycle window always closed (check 4), a temporary image still on the unit at a
+ready-to-ship stage or the final lifecycle advance (check 5), and through
+``engine.recipe.storagewalk`` what the unit's storage must hold at a stage (an OS, something to
+boot, exactly the images expected, an image of the type needed).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import NamedTuple, Protocol
 
 from engine.diagnostics import Pos
 from engine.flow import SCRAP, Flow, Group, Stage
+from engine.recipe.storagewalk import StorageRules, os_after
 from engine.step import Effects
 
 
@@ -105,6 +108,8 @@ class _Unit(NamedTuple):
     ram: frozenset[str]
     via: str | None
     """The last rework the unit came through, to explain a route."""
+    has_os: bool = False
+    """The unit's storage holds an OS."""
 
 
 class RouteWalk:
@@ -119,6 +124,7 @@ class RouteWalk:
         self.inside = {entry.id: _requires_inside(flow, entry) for entry in flow.route if isinstance(entry, Group)}
         self.work = 0
         self.in_loop = _blocks_in_loops(flow)
+        self.storage_rules = StorageRules(flow, problems)
         """The blocks a route can come back to after passing them: only an irreversible stage there
         is remembered (each one remembered makes the walk's unit states larger, and more of them)."""
 
@@ -148,6 +154,7 @@ class RouteWalk:
             for stage in runnable:
                 todo.extend(self._settle(u) for u in self._run(stage, unit))
         self._report_windows()
+        self.storage_rules.report()
         for rework_id in flow.rework_ids:
             if rework_id not in self.entered:
                 self.problems.add(
@@ -242,6 +249,9 @@ class RouteWalk:
 
     def _passed(self, stage: Stage, unit: _Unit) -> _Unit | None:
         fx = stage.effects
+        self.storage_rules.check(stage, unit.storage, unit.ram, unit.has_os, unit.via)
+        if fx.installs_os or fx.replaces_storage:
+            unit = unit._replace(has_os=os_after(fx, unit.has_os))
         storage, ram = unit.storage, unit.ram
         if fx.replaces_storage or fx.loads or fx.removes:  # most stages leave images alone
             storage = frozenset() if fx.replaces_storage else storage

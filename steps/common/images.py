@@ -1,7 +1,7 @@
 """The station's image files: where a recipe's image is on disk, its size and its sha256.
 
-An image's ``file:`` is a path relative to the station's image directory (an image without one is
-looked up by its name). The hash is what the
+An image's ``file:`` is a path relative to the station's image directory (every recipe's image
+names one; an image built in code without one is looked up by its name). The hash is what the
 unit's storage must read back after a write; it is computed once per file version (path, size and
 modification time) and shared by every slot, however many ask at once.
 """
