@@ -53,18 +53,26 @@ class Outbox(Protocol):
 def pump(sink: Sink, timeout: float, also: Iterable[int] = ()) -> list[int]:
     """Wait up to ``timeout`` seconds for the sink's connection or any of ``also`` (file descriptors), let the
     sink do its traffic, and return which of ``also`` are readable."""
-    driven = isinstance(sink, DrivenSink)
-    connection = sink.fileno() if driven else None
-    readers = [*also] if connection is None else [*also, connection]
-    writers = [connection] if connection is not None and sink.wants_write() else []
-    if readers or writers:
-        readable, writable, _ = select.select(readers, writers, [], timeout)
-    else:
-        time.sleep(timeout)
-        readable, writable = [], []
-    if driven:
-        sink.pump(connection in readable, connection in writable)
+    waited = [*also]
+    if not isinstance(sink, DrivenSink):  # it keeps its connection from a thread of its own
+        return _readable(waited, timeout)
+    connection = sink.fileno()
+    if connection is None:
+        readable = _readable(waited, timeout)
+        sink.pump(False, False)
+        return readable
+    writers = [connection] if sink.wants_write() else []
+    readable, writable, _ = select.select([*waited, connection], writers, [], timeout)
+    sink.pump(connection in readable, connection in writable)
     return [fd for fd in readable if fd != connection]
+
+
+def _readable(readers: list[int], timeout: float) -> list[int]:
+    """Which of ``readers`` can be read within ``timeout`` seconds (none to wait on: the time passes)."""
+    if not readers:
+        time.sleep(timeout)
+        return []
+    return select.select(readers, [], [], timeout)[0]
 
 
 class Publisher:
