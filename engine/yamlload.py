@@ -21,6 +21,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 from engine.diagnostics import Diagnostic, Pos, RecipeSyntaxError, quoted
+from engine.yamlindent import indentation_words
 
 MAX_BYTES = 1 << 20
 """A recipe is text written by people; a megabyte is far beyond any real one."""
@@ -312,6 +313,18 @@ def _inside_lines(lines: list[str], line: int, col: int) -> tuple[int, int]:
     return line, min(col, len(lines[line - 1]) + 1)
 
 
+def _parser_error(text: str, file: str, exc: MarkedYAMLError) -> RecipeSyntaxError:
+    """The parser's error at its place, in a recipe's words when it is an indentation mistake."""
+    mark = exc.problem_mark or exc.context_mark
+    message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
+    if mark is None:
+        return _whole_file(file, "yaml-syntax", message)
+    said = indentation_words(_LINE_BREAK.split(text), message, mark.line, mark.column)
+    line, col, message = (said[0], said[1], said[2]) if said else (mark.line, mark.column, message)
+    line, col = _inside_text(text, line + 1, col + 1)
+    return RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-syntax", message)])
+
+
 def load_text(text: str, file: str, *, finite: bool = False) -> Any:
     """Parse one YAML document; raise RecipeSyntaxError with a position on any problem.
 
@@ -333,10 +346,7 @@ def load_text(text: str, file: str, *, finite: bool = False) -> Any:
     try:
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = _inside_text(text, mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
-        raise RecipeSyntaxError([Diagnostic(Pos(file, line, col), "error", "yaml-syntax", message)]) from None
+        raise _parser_error(text, file, exc) from None
     except YAMLError as exc:
         offset = getattr(exc, "position", None)
         if isinstance(offset, int) and 0 <= offset <= len(text):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from engine.diagnostics import Diagnostic, Pos, RecipeError
+from engine.diagnostics import Diagnostic, Pos, RecipeError, quoted
 from engine.flow import Flow
 from engine.recipe.compile import compile_recipe
 from engine.recipe.features import check_features
-from engine.recipe.load import load_recipe
+from engine.recipe.load import LoadedRecipe, load_recipe
 from engine.recipe.rules import check_flow
 from engine.registry import Registry
 
@@ -63,10 +64,40 @@ def _check(
     problems += check_features(flow)
     if not any(d.severity == "error" for d in problems):
         problems += check_flow(flow)
+    problems = [_naming_the_route(d, recipe) for d in reported_once(problems)]
     problems.sort(key=lambda d: d.pos)
     if any(d.severity == "error" for d in problems):
         return None, problems
     return flow, problems
+
+
+def reported_once(problems: list[Diagnostic]) -> list[Diagnostic]:
+    """Each problem once: the same message at the same place and code is one problem, and so is a
+    message that only adds how the place was reached (``... (through rework 'fix')``) to one already
+    there. The first of each is kept, in the order found."""
+    by_place: dict[tuple[Pos, str], list[str]] = {}
+    for diag in problems:
+        by_place.setdefault((diag.pos, diag.code), []).append(diag.message)
+    kept: list[Diagnostic] = []
+    seen: set[tuple[Pos, str, str]] = set()
+    for diag in problems:
+        key = (diag.pos, diag.code, diag.message)
+        others = by_place[(diag.pos, diag.code)]
+        if key in seen or any(diag.message.startswith(other + " (") for other in others):
+            continue
+        seen.add(key)
+        kept.append(diag)
+    return kept
+
+
+def _naming_the_route(diag: Diagnostic, recipe: LoadedRecipe) -> Diagnostic:
+    """A problem found in a recipe the checked one extends names the recipe whose route made it one:
+    the base may be fine on its own, or in the route of another recipe."""
+    if diag.pos.file == recipe.shown_as:
+        return diag
+    name = recipe.data.get("recipe")
+    who = f"recipe {quoted(name)}, {recipe.shown_as}" if isinstance(name, str) else f"recipe {recipe.shown_as}"
+    return replace(diag, message=f"{diag.message} (in the route of {who})")
 
 
 def load_flow(path: Path, registry: Registry, recipe_root: Path | None = None) -> Flow:

@@ -17,6 +17,7 @@ from typing import Any
 from engine.diagnostics import Diagnostic, Pos, RecipeError, RecipeSchemaError, did_you_mean
 from engine.recipe.merge import merge_entries, merge_map
 from engine.recipe.schema import validate_document
+from engine.recipe.schemawords import recipe_place
 from engine.recipe.tree import extended_file, os_problem
 from engine.yamlload import YList, YMap, load_file
 
@@ -74,7 +75,7 @@ def _load_chain(path: Path, shown: str, chain: list[Path], root: Path) -> YMap:
                 )
             ]
         )
-    problems = validate_document(data)
+    problems = validate_document(data, place=recipe_place)
     if any(d.severity == "error" for d in problems):
         raise RecipeSchemaError(problems)
     parent_ref = data.get("extends")

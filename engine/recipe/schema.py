@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -21,6 +21,7 @@ from jsonschema.exceptions import ValidationError
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.recipe.params import NotAChoice
 from engine.recipe.schemawalk import explain
+from engine.recipe.schemawords import takes_hint
 from engine.resources import schema_path
 from engine.yamlload import YList, YMap
 
@@ -69,15 +70,23 @@ def _failing_paths(checker: Draft202012Validator, data: Any) -> list[list[str | 
         return None
 
 
-def validate_document(data: YMap, validator: Draft202012Validator | None = None) -> list[Diagnostic]:
-    """Every schema problem in one file (a recipe unless ``validator`` says otherwise), one diagnostic each."""
+PlaceNamer = Callable[[Any, Sequence[Any]], str]
+"""Names the place at a path of a document in a message (``stages[0].with`` unless told otherwise)."""
+
+
+def validate_document(
+    data: YMap, validator: Draft202012Validator | None = None, place: PlaceNamer | None = None
+) -> list[Diagnostic]:
+    """Every schema problem in one file (a recipe unless ``validator`` says otherwise), one diagnostic each.
+
+    ``place`` names where a problem is (a recipe's loader names stages by id); the path by default."""
     checker = validator if validator is not None else recipe_validator()
     failing = _failing_paths(checker, data)
     if failing == []:
         return []
     out: dict[tuple[Pos, str], Diagnostic] = {}
     for error in explain(checker, data, failing):
-        for diag in _diagnostics(error, data, checker.schema):
+        for diag in _diagnostics(error, data, checker.schema, place or (lambda _data, path: _dotted(list(path)))):
             out.setdefault((diag.pos, diag.message), diag)
     return sorted(out.values(), key=lambda d: d.pos)
 
@@ -111,7 +120,10 @@ def _leaf_errors(error: ValidationError) -> list[ValidationError]:
     return [error]
 
 
-def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnostic]:
+def _diagnostics(error: ValidationError, data: YMap, root: Any, place: PlaceNamer) -> list[Diagnostic]:
+    def at(path: list[Any]) -> str:
+        return place(data, path)
+
     diags = []
     for leaf in _leaf_errors(error):
         path = list(leaf.absolute_path)
@@ -126,7 +138,7 @@ def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnost
                         _locate(data, [*path, extra], key=True),
                         "error",
                         "schema-unknown-key",
-                        f"unknown key '{extra}'{_where(path)}{did_you_mean(extra, known)}",
+                        f"unknown key '{extra}'{_where(at(path))}{did_you_mean(extra, known)}",
                     )
                 )
             continue
@@ -138,7 +150,7 @@ def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnost
                     _locate(data, path),
                     "error",
                     "schema-required",
-                    f"{_subject(path)}give {'exactly ' if kind == 'oneOf' else ''}one of {', '.join(choices)}",
+                    f"{_subject(at(path))}give {'exactly ' if kind == 'oneOf' else ''}one of {', '.join(choices)}",
                 )
             )
             continue
@@ -148,7 +160,7 @@ def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnost
                     _locate(data, path),
                     "error",
                     "schema-required",
-                    f"{leaf.message.replace('is a required property', 'is required')}{_where(path)}",
+                    f"{leaf.message.replace('is a required property', 'is required')}{_where(at(path))}",
                 )
             )
             continue
@@ -157,7 +169,9 @@ def _diagnostics(error: ValidationError, data: YMap, root: Any) -> list[Diagnost
             values = tuple(str(value) for value in leaf.validator_value)
             named = path[-1] if path and isinstance(path[-1], str) else "value"
             message = NotAChoice(instance, values).explain(named)
-        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}", f"{_subject(path)}{message}"))
+        hint = takes_hint(leaf)
+        said = f"{_subject(at(path[:-1]))}{hint}" if hint else f"{_subject(at(path))}{message}"  # a hint names its key
+        diags.append(Diagnostic(_locate(data, path), "error", f"schema-{kind}", said))
     return diags
 
 
@@ -170,12 +184,12 @@ def _known_keys(schema: dict[str, Any], root: Any) -> set[str]:
     return keys
 
 
-def _where(path: list[Any]) -> str:
-    return f" in {_dotted(path)}" if path else ""
+def _where(place: str) -> str:
+    return f" in {place}" if place else ""
 
 
-def _subject(path: list[Any]) -> str:
-    return f"{_dotted(path)}: " if path else ""
+def _subject(place: str) -> str:
+    return f"{place}: " if place else ""
 
 
 def _dotted(path: list[Any]) -> str:
