@@ -1,24 +1,28 @@
 """The drawings of a compiled Flow: the edge list, Mermaid ``stateDiagram-v2`` and Graphviz DOT.
 
 The edges are checked against what the Flow says (route order, any_order groups, retries, on_fail,
-rework ``then``), for two example workflows and for a small Flow built by hand. Neither Graphviz
-nor Mermaid is needed: the DOT text is checked by hand for structure, and the Mermaid text against
-the lexical rules of Mermaid's state-diagram grammar (``stateDiagram.jison``).
+rework ``then``), for two example workflows and for small Flows built by hand; so is what the
+drawing adds: a lane per station, one scrap edge per lane, the way past a sampled stage. Neither
+Graphviz nor Mermaid is needed: the DOT text is checked by hand for structure (and by Graphviz's
+``dot`` where it is installed), and the Mermaid text against the lexical rules of Mermaid's
+state-diagram grammar (``stateDiagram.jison``).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from engine.flow import SCRAP, SCRAPPED, SHIPPED, Flow, Group, Stage
+from engine.flow import SCRAP, SCRAPPED, SHIPPED, Flow, Group, Sampling, Stage
 from engine.recipe.check import load_flow
-from engine.recipe.graph import Edge, edges, join_of, to_dot, to_mermaid
+from engine.recipe.graph import NOT_SAMPLED, Edge, drawing, edges, join_of, to_dot, to_mermaid
 from engine.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,6 +213,8 @@ def test_mermaid_marks_nothing_irreversible_without_such_stages() -> None:
 _MERMAID_ID = r"(?:\[\*\]|[^:\s\-{]+)"
 _MERMAID_TRANSITION = re.compile(rf"^\s*{_MERMAID_ID} --> {_MERMAID_ID}(?: : [^:;\n]+)?$")
 _MERMAID_STATE = re.compile(r"^\s*[^:\s\-{]+ : [^:;\n]+$")
+_MERMAID_COMPOSITE = re.compile(r'^    state "([^"\n]+)" as ([^:\s\-{]+) \{$')
+"""A composite state with a description: ``STATE_DESCR AS ID STRUCT_START`` in the grammar."""
 
 
 def _mermaid_lexical_problems(text: str) -> list[str]:
@@ -216,7 +222,9 @@ def _mermaid_lexical_problems(text: str) -> list[str]:
     for line in text.splitlines()[1:]:
         if "-->" in line:
             ok = _MERMAID_TRANSITION.match(line) is not None
-        elif re.match(r"^\s*(%%|state |classDef |class )", line):
+        elif line.lstrip().startswith('state "'):
+            ok = _MERMAID_COMPOSITE.match(line) is not None
+        elif line == "    }" or re.match(r"^\s*(%%|state |classDef |class )", line):
             ok = True
         else:
             ok = _MERMAID_STATE.match(line) is not None
@@ -281,7 +289,8 @@ def _dot_structure(text: str) -> tuple[list[str], list[tuple[str, str]]]:
 def test_dot_is_structurally_valid_and_declares_every_endpoint(example: Flow) -> None:
     """The DOT text is one balanced digraph whose edges all join declared nodes."""
     nodes, found = _dot_structure(to_dot(example))
-    assert len(found) == len(edges(example))
+    drawn = drawing(example)
+    assert len(found) == len(drawn.edges) + len(drawn.lane_fails)
     stray = {end for edge in found for end in edge} - set(nodes)
     assert len(nodes) == len(set(nodes)), "a node is declared twice"
     assert not stray, f"edges to undeclared nodes: {sorted(stray)}"
@@ -328,6 +337,217 @@ def test_dot_marks_only_the_irreversible_stage() -> None:
     assert marked == ['"lock"']
 
 
+# -- stations as lanes, scrap edges per lane, the way past sampled stages --------------------------
+
+SAMPLE = Sampling(rate=0.1)
+
+
+def station_flow(*, sampled: tuple[str, ...] = ("inspect",), group_id: str = "checks") -> Flow:
+    """bench: connect; rf: measure (retry 2, on_fail fix), inspect, tune; qa: any_order group
+    {leds, keys}; bench: lock (irreversible) and the rework stage fix (back to measure, at most twice).
+
+    The stages named in ``sampled`` are random sample tests.
+    """
+    stages = [
+        Stage("connect", "device.connect", station="bench"),
+        Stage("measure", "rf.measure", station="rf", retry_max=2, on_fail="fix"),
+        Stage("inspect", "sample.inspect", station="rf"),
+        Stage("tune", "rf.calibrate", station="rf"),
+        Stage("leds", "uart.functional", station="qa", group=group_id),
+        Stage("keys", "manual.checklist", station="qa", group=group_id),
+        Stage("lock", "lifecycle.advance", station="bench", irreversible=True),
+        Stage("fix", "manual.checklist", station="bench", rework=True, then="measure", max_visits=2),
+    ]
+    stages = [Stage(**{**s.__dict__, "sampling": SAMPLE}) if s.id in sampled else s for s in stages]
+    route = ("connect", "measure", "inspect", "tune", Group(group_id, ("leds", "keys")), "lock")
+    return Flow("lanes", 1, {s.id: s for s in stages}, route, stations={"bench": 1, "rf": 1, "qa": 1})
+
+
+STATION_STAGES = {"bench": {"connect", "lock", "fix"}, "rf": {"measure", "inspect", "tune"}, "qa": {"leds", "keys"}}
+
+
+def _mermaid_composites(text: str) -> dict[str, tuple[str, set[str]]]:
+    """Each composite state: its id -> (its description, the state ids declared inside it)."""
+    found: dict[str, tuple[str, set[str]]] = {}
+    inside: str | None = None
+    for line in text.splitlines():
+        if composite := _MERMAID_COMPOSITE.match(line):
+            inside = composite.group(2)
+            found[inside] = (composite.group(1), set())
+        elif line == "    }":
+            inside = None
+        elif inside and (state := re.match(r"^\s+(?:state )?([^:\s\-{]+)(?: : | <<)", line)):
+            found[inside][1].add(state.group(1))
+    return found
+
+
+def test_mermaid_breaks_label_lines_with_br(example: Flow) -> None:
+    """Mermaid 11 prints a literal \\n: every stage's box breaks its lines with <br/> instead."""
+    text = to_mermaid(example)
+    assert "\\n" not in text
+    for stage in example.stages:
+        assert re.search(rf"^\s+{re.escape(stage)} : {re.escape(stage)}<br/>\S", text, re.M), stage
+
+
+def test_mermaid_draws_a_composite_state_per_station() -> None:
+    """Each station is one composite state, named for the station, holding exactly its stages."""
+    composites = _mermaid_composites(to_mermaid(station_flow()))
+    stages = {label: inside & set(STATION_STAGES[label]) for label, inside in composites.values()}
+    assert stages == STATION_STAGES
+    assert set(composites) == {"station_bench", "station_rf", "station_qa"}
+    assert composites["station_qa"][1] == {"checks", "checks_done", "leds", "keys"}
+
+
+def test_mermaid_composite_ids_never_take_a_stage_id() -> None:
+    """A stage named like a station's composite keeps its id; the composite takes another, unique one."""
+    flow = station_flow()
+    stages = {**flow.stages, "station_rf": Stage("station_rf", "device.connect", station="bench")}
+    flow = Flow("lanes", 1, stages, (*flow.route, "station_rf"), stations=flow.stations)
+    text = to_mermaid(flow)
+    composites = _mermaid_composites(text)
+    assert "station_rf" in composites["station_bench"][1]
+    assert {label for label, _ in composites.values()} == {"bench", "rf", "qa"}
+    assert len(set(composites)) == 3 and "station_rf" not in composites
+    assert _mermaid_lexical_problems(text) == []
+
+
+def test_mermaid_writes_every_transition_at_the_top_level() -> None:
+    """Transitions sit outside every composite state, where Mermaid lets them cross lanes."""
+    depth = 0
+    for line in to_mermaid(station_flow()).splitlines():
+        depth += line.count("{") - line.count("}")
+        if "-->" in line:
+            assert depth == 0 and line.startswith("    ") and not line.startswith("     "), line
+
+
+def _dot_clusters(text: str) -> dict[str, tuple[str, set[str]]]:
+    """Each DOT cluster: its name -> (its label, the nodes declared inside it, nested clusters too)."""
+    found: dict[str, tuple[str, set[str]]] = {}
+    stack: list[str] = []
+    for line in text.splitlines():
+        if sub := re.match(rf"^\s*subgraph ({_DOT_STRING}) \{{$", line):
+            stack.append(_unquote(sub.group(1)))
+            found[stack[-1]] = ("", set())
+        elif line.strip() == "}" and stack:
+            stack.pop()
+        elif stack and (label := re.match(rf"^\s*label=({_DOT_STRING});", line)):
+            found[stack[-1]] = (_unquote(label.group(1)), found[stack[-1]][1])
+        elif stack and "->" not in line and (node := _DOT_NODE.match(line)):
+            for name in stack:
+                found[name][1].add(_unquote(node.group(1)))
+    return found
+
+
+def test_dot_draws_a_cluster_per_station() -> None:
+    """Each station is a cluster_<station> labelled with the station's name, holding exactly its stages."""
+    flow = station_flow()
+    clusters = _dot_clusters(to_dot(flow))
+    for station, stages in STATION_STAGES.items():
+        label, nodes = clusters[f"cluster_{station}"]
+        assert label == station
+        assert nodes & set(flow.stages) == stages
+
+
+def test_dot_cluster_names_stay_unique_when_a_group_is_named_like_a_station() -> None:
+    """A group named like a station gets a cluster of its own, inside the station's."""
+    text = to_dot(station_flow(group_id="qa"))
+    names = re.findall(rf"subgraph ({_DOT_STRING})", text)
+    assert len(names) == len(set(names)) == 4
+    clusters = _dot_clusters(text)
+    assert clusters["cluster_qa"][0] == "qa"
+    assert {"leds", "keys"} <= clusters["cluster_qa_"][1] <= clusters["cluster_qa"][1]
+
+
+def test_one_scrap_edge_per_station_and_rework_fail_edges_kept() -> None:
+    """Stages in a lane share its one fail edge into scrapped; a fail edge into rework stays the stage's."""
+    drawn = drawing(station_flow())
+    assert [(e.source, e.target) for e in drawn.lane_fails] == [("bench", SCRAPPED), ("rf", SCRAPPED), ("qa", SCRAPPED)]
+    assert not [e for e in drawn.edges if e.kind == "fail" and e.target == SCRAPPED]
+    assert ("measure", "fix", "fail") in triples(list(drawn.edges))
+    assert ("fix", SCRAPPED, "exhausted") in triples(list(drawn.edges))
+    labels = {e.source: e.label for e in drawn.lane_fails}
+    assert labels["bench"] == "fail (any stage)" and "without on_fail" in labels["rf"]
+
+
+def test_scrap_edges_per_station_in_both_formats() -> None:
+    """Mermaid draws one transition from each station's composite, DOT one edge from each cluster."""
+    flow = station_flow()
+    mermaid = to_mermaid(flow)
+    assert re.findall(rf"^    (\S+) --> {SCRAPPED} : fail", mermaid, re.M) == [
+        "station_bench",
+        "station_rf",
+        "station_qa",
+    ]
+    assert re.search(r"^    measure --> fix : fail$", mermaid, re.M)
+    _, found = _dot_structure(to_dot(flow))
+    into_scrap = [line for line in to_dot(flow).splitlines() if f'-> "{SCRAPPED}"' in line]
+    tails = [re.search(rf"ltail=({_DOT_STRING})", line) for line in into_scrap]
+    assert sorted(_unquote(t.group(1)) for t in tails if t) == ["cluster_bench", "cluster_qa", "cluster_rf"]
+    assert len(into_scrap) == 4, "the lanes' three, and fix past max_visits"
+    assert ("measure", "fix") in found
+
+
+def test_stages_without_a_station_keep_their_own_scrap_edges() -> None:
+    """With no stations there are no lanes: each stage that scraps keeps its own fail edge."""
+    drawn = drawing(mini_flow())
+    assert drawn.lanes == {} and drawn.lane_fails == ()
+    assert triples(list(drawn.edges), "fail") == triples(edges(mini_flow()), "fail")
+    assert 'subgraph "cluster_g"' in to_dot(mini_flow())
+
+
+@pytest.mark.parametrize(
+    "sampled, expected",
+    [
+        (("inspect",), {("measure", "tune")}),
+        (("inspect", "tune"), {("measure", "tune"), ("measure", "checks"), ("inspect", "checks")}),
+        (("lock",), {("checks_done", SHIPPED)}),
+        (("connect",), {("start", "measure")}),
+        (("keys",), {("checks", "checks_done")}),
+        ((), set()),
+    ],
+)
+def test_not_sampled_edges_go_past_sampled_stages(sampled: tuple[str, ...], expected: set[tuple[str, str]]) -> None:
+    """Units not sampled skip a sampled stage: an edge goes from the node before it to the node after."""
+    skips = [e for e in drawing(station_flow(sampled=sampled)).edges if e.kind == "skip"]
+    assert {(e.source, e.target) for e in skips} == expected
+    assert all(e.label.endswith(NOT_SAMPLED) for e in skips)
+    assert not [e for e in edges(station_flow(sampled=sampled)) if e.kind == "skip"], "the machine has no such move"
+
+
+def test_not_sampled_edge_and_sampling_drawn_in_both_formats() -> None:
+    """The skip edge is labelled "not sampled" in Mermaid and DOT; the sampled stage's box says its rate."""
+    flow = station_flow()
+    mermaid, dot = to_mermaid(flow), to_dot(flow)
+    assert re.search(rf"^    measure --> tune : {NOT_SAMPLED}$", mermaid, re.M)
+    assert re.search(rf'^    "measure" -> "tune" \[label="{NOT_SAMPLED}", .*style=dashed', dot, re.M)
+    assert "inspect : inspect<br/>sample.inspect<br/>sampled 10%" in mermaid
+    assert _mermaid_lexical_problems(mermaid) == []
+    _dot_structure(dot)
+
+
+needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+
+
+def _graphviz_problems(text: str) -> str:
+    """What Graphviz's dot says of DOT text it lays out: empty when it reads it cleanly."""
+    result = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "<svg" in result.stdout, result.stderr
+    return result.stderr
+
+
+@needs_graphviz
+def test_graphviz_reads_the_examples_without_a_warning(example: Flow) -> None:
+    """Graphviz's dot lays out an example's DOT text, lanes and lane edges included, and warns of nothing."""
+    assert _graphviz_problems(to_dot(example)) == ""
+
+
+@needs_graphviz
+@pytest.mark.parametrize("build", [station_flow, mini_flow], ids=["stations", "no-stations"])
+def test_graphviz_reads_the_hand_built_flows_without_a_warning(build: Callable[[], Flow]) -> None:
+    """Graphviz's dot reads the DOT text of a flow with stations and of one without, and warns of nothing."""
+    assert _graphviz_problems(to_dot(build())) == ""
+
+
 # -- floorflow graph ------------------------------------------------------------------------------
 
 
@@ -365,3 +585,15 @@ def test_cli_graph_of_a_bad_recipe_fails_cleanly(tmp_path: Path, kind: str) -> N
     assert proc.stdout == ""
     assert re.search(rf"^{re.escape(str(recipe))}:{line}:\d+: error: ", proc.stderr, re.M), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["mermaid", "dot"])
+def test_cli_graph_prints_the_same_bytes_twice(fmt: str) -> None:
+    """Two runs of `floorflow graph` on one recipe print the same text; Mermaid's has no literal \\n."""
+    first = floorflow("graph", str(WORKFLOWS / "phone-wim.yaml"), "--format", fmt)
+    second = floorflow("graph", str(WORKFLOWS / "phone-wim.yaml"), "--format", fmt)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert NOT_SAMPLED in first.stdout
+    if fmt == "mermaid":
+        assert "\\n" not in first.stdout and "<br/>" in first.stdout
