@@ -1,7 +1,7 @@
 """One ``transitions.Machine`` per compiled Flow; one model per active station slot.
 
 The machine's states are the flow's stages, its any_order forks and joins, ``start``, ``shipped``
-and ``scrapped``; its moves are exactly the edges ``engine.recipe.graph`` draws, each a trigger of
+and ``scrapped``; its moves are exactly the flow's edges (``engine.recipe.graph.edges``), each a trigger of
 the slot's model (``passed``, ``failed``, ``retry``, ``exhausted``, ``next_member``, ``run_<member>``).
 Besides them every stage has one internal transition, ``run``, which moves nothing: its conditions
 are the run-time guards (``engine.run.guards``), so a stage starts only when the machine lets it,
