@@ -118,6 +118,8 @@ class Flow:
     route: tuple[str | Group, ...]
     """The route: stage ids and any_order groups, in order."""
     lifecycle: tuple[str, ...] = ()
+    locks: Mapping[str, str] = field(default_factory=_frozen)
+    """Capabilities of the unit a lifecycle state locks away: capability -> the state it is locked from."""
     images: Mapping[str, Image] = field(default_factory=_frozen)
     stations: Mapping[str, int] = field(default_factory=_frozen)
     content_hash: str = ""
@@ -135,6 +137,7 @@ class Flow:
         if reserved:
             raise ValueError(f"stage or group ids {reserved} are reserved for the flow's own states")
         object.__setattr__(self, "stages", _frozen(self.stages))
+        object.__setattr__(self, "locks", _frozen(self.locks))
         object.__setattr__(self, "images", _frozen(self.images))
         object.__setattr__(self, "stations", _frozen(self.stations))
 
@@ -152,6 +155,18 @@ class Flow:
 
     def lifecycle_index(self, state: str) -> int:
         return self.lifecycle.index(state)
+
+    def first_lock(self, stage: Stage) -> tuple[str, str] | None:
+        """(capability, state) of the first lifecycle state that locks a capability ``stage`` needs, or None."""
+        locked = [
+            (self.lifecycle_index(self.locks[capability]), capability)
+            for capability in stage.effects.needs_capabilities
+            if self.locks.get(capability) in self.lifecycle
+        ]
+        if not locked:
+            return None
+        index, capability = min(locked)
+        return capability, self.lifecycle[index]
 
     @cached_property
     def _blocks(self) -> dict[str, int]:

@@ -60,6 +60,14 @@ class Effects:
     """Lifecycle state the unit must be in when the stage runs (the step checks it on the unit)."""
     asks: tuple[str, ...] = ()
     """Manual checks the operator is asked (an answers file is checked against them)."""
+    connects: bool = False
+    """Opens the station's link to the unit: every stage that talks to the unit comes after it."""
+    talks_to_unit: bool = True
+    """Talks to the unit (commands, reads, writes: most steps do). False for what the operator or the
+    station does alone (a manual check, a sample inspection): it may come before the connect, or after
+    the final lifecycle advance."""
+    needs_capabilities: tuple[str, ...] = ()
+    """Capabilities of the unit the stage uses (``rf-test-mode``): a lifecycle state may lock one away."""
     installs_os: bool = False
     """Puts an OS on the unit's persistent storage (a full storage image, an OS recovery). A stage that
     ``replaces_storage`` without installing one leaves the unit with no OS."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from engine.context import StepContext
-from engine.step import Duration, StepType, Typical, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device
 
 
@@ -31,6 +31,10 @@ class DeviceConnect(StepType):
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {}
     typical = Typical(Duration.triangular(5, 10, 20), fail=0.003)
+
+    @classmethod
+    def effects(cls, params: Any) -> Effects:
+        return Effects(connects=True)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

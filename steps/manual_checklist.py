@@ -42,7 +42,8 @@ class ManualChecklist(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(asks=tuple(params.checks))
+        # The operator checks the unit by hand (a meter reading is the fixture's): no command reaches it.
+        return Effects(asks=tuple(params.checks), talks_to_unit=False)
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -19,10 +19,11 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Duration, StepType, Typical, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common.radio import (
     FREQ_TRIM_RANGE_PPM,
     FREQ_TRIM_STEP_PPM,
+    RF_TEST_MODE,
     TRIM_RANGE_DB,
     TRIM_STEP_DB,
     BandName,
@@ -44,6 +45,10 @@ class RfCalibrate(StepType):
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"band": "wifi-2g4", "channels": (1, 6, 11)}
     typical = Typical(Duration.lognormal(90, 15), fail=0.03)
+
+    @classmethod
+    def effects(cls, params: Any) -> Effects:
+        return Effects(needs_capabilities=(RF_TEST_MODE,))
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

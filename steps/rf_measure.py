@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Duration, StepType, Typical, param
-from steps.common.radio import BandName
+from engine.step import Duration, Effects, StepType, Typical, param
+from steps.common.radio import RF_TEST_MODE, BandName
 from steps.common.rfsession import on_channel, open_radio, record_tx
 
 
@@ -35,6 +35,10 @@ class RfMeasure(StepType):
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"band": "wifi-2g4", "channels": (1, 6, 11)}
     typical = Typical(Duration.triangular(15, 25, 45), fail=0.02)
+
+    @classmethod
+    def effects(cls, params: Any) -> Effects:
+        return Effects(needs_capabilities=(RF_TEST_MODE,))
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 from engine.context import StepContext
 from engine.outcome import StepFailed
-from engine.step import Duration, StepType, Typical, param
+from engine.step import Duration, Effects, StepType, Typical, param
 from steps.common import open_device, valid_mac
+from steps.common.radio import RF_TEST_MODE
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class RfVerifyConfig(StepType):
     Params = Params
     example: ClassVar[Mapping[str, Any]] = {"region": "EU", "target_power_dbm": 16.0}
     typical = Typical(Duration.fixed(15), fail=0.002)
+
+    @classmethod
+    def effects(cls, params: Any) -> Effects:
+        return Effects(needs_capabilities=(RF_TEST_MODE,))
 
     def run(self, ctx: StepContext) -> None:
         p = ctx.params

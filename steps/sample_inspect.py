@@ -34,7 +34,8 @@ class SampleInspect(StepType):
 
     @classmethod
     def effects(cls, params: Any) -> Effects:
-        return Effects(asks=tuple(params.tests))
+        # An inspector tests the packed unit by hand: the station sends it nothing.
+        return Effects(asks=tuple(params.tests), talks_to_unit=False)
 
     def run(self, ctx: StepContext) -> None:
         open_device(ctx)

@@ -458,7 +458,7 @@ def test_rework_loop_scraps_after_max_visits(tmp_path: Path) -> None:
 LIFECYCLE_REWORK = """\
     recipe: lifecycle-rework
     version: 1
-    lifecycle: [Built, Tested]
+    lifecycle: [Built, Tested, Shipped]  # Tested is not final: stages may follow it
     stations:
       cell: {slots: 2}
       bench: {slots: 1}

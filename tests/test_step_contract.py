@@ -93,8 +93,12 @@ EXPECTED_EFFECTS: dict[str, Callable[[Any], Effects]] = {
     "image.delete": lambda p: Effects(removes=(p.image,)),
     "qa.ready_to_ship": lambda p: Effects(ready_check=True, expects_state=p.state, expects_images=p.images),
     "lifecycle.advance": lambda p: Effects(advances_to=p.to),
-    "manual.checklist": lambda p: Effects(asks=p.checks),
-    "sample.inspect": lambda p: Effects(asks=p.tests),
+    "manual.checklist": lambda p: Effects(asks=p.checks, talks_to_unit=False),
+    "sample.inspect": lambda p: Effects(asks=p.tests, talks_to_unit=False),
+    "device.connect": lambda p: Effects(connects=True),
+    "rf.measure": lambda p: Effects(needs_capabilities=("rf-test-mode",)),
+    "rf.calibrate": lambda p: Effects(needs_capabilities=("rf-test-mode",)),
+    "rf.verify_config": lambda p: Effects(needs_capabilities=("rf-test-mode",)),
     "uart.functional": lambda p: Effects(needs_image_type="test"),
 }
 

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = verbs.add_parser("validate", help="check recipes: schema, step parameters, route rules")
     validate.add_argument("recipes", nargs="+", metavar="RECIPE", type=Path)
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 1)")
     _recipe_root_option(validate)
     validate.set_defaults(run=_validate)
 
@@ -225,7 +226,8 @@ def _validate(args: argparse.Namespace) -> int:
     failed = False
     for path in args.recipes:
         _flow, problems = check_recipe(path, registry, recipe_root=args.recipe_root)
-        failed |= any(d.severity == "error" for d in problems)
+        failing = ("error", "warning") if args.strict else ("error",)
+        failed |= any(d.severity in failing for d in problems)
         everything.extend(problems)
         if args.format == "text":
             for diag in problems:

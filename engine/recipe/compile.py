@@ -21,8 +21,7 @@ class _Compiler:
         self.data = recipe.data
         self.registry = registry
         self.problems: list[Diagnostic] = []
-        lifecycle = self.data.get("lifecycle") or []
-        self.lifecycle: tuple[str, ...] = tuple(lifecycle)
+        self.lifecycle, self.locks = self._lifecycle()
         self.images = self._images()
         stations = self.data.get("stations") or {}
         self.stations = {name: (spec or {}).get("slots", 1) for name, spec in stations.items()}
@@ -31,6 +30,25 @@ class _Compiler:
 
     def error(self, pos: Pos, code: str, message: str) -> None:
         self.problems.append(Diagnostic(pos, "error", code, message))
+
+    def _lifecycle(self) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The lifecycle's states, and the state each capability is locked from (``locks:``).
+
+        ``lifecycle:`` is a list of states, or ``{states: [...], locks: {CAPABILITY: STATE}}``.
+        """
+        section = self.data.get("lifecycle")
+        if not isinstance(section, YMap):
+            return tuple(section or ()), {}
+        states = tuple(section.get("states") or ())
+        locks = section.get("locks") or YMap(section.pos)
+        for capability, state in locks.items():
+            if state not in states:
+                self.error(
+                    locks.where(capability),
+                    "unknown-state",
+                    f"lifecycle lock {capability}: unknown lifecycle state '{state}'{did_you_mean(state, states)}",
+                )
+        return states, {capability: state for capability, state in locks.items() if state in states}
 
     def _images(self) -> dict[str, Image]:
         images: dict[str, Image] = {}
@@ -87,6 +105,7 @@ class _Compiler:
             stages=self.stages,
             route=tuple(route),
             lifecycle=self.lifecycle,
+            locks=self.locks,
             images=self.images,
             stations=self.stations,
             content_hash=self.recipe.content_hash,

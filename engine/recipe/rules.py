@@ -2,7 +2,9 @@
 
 Structural rules (references, ordering inside any_order groups, bounded loops, reachability) are
 checked here on the stage graph; the rules that hold "on every route" (irreversible once,
-lifecycle forward, lifecycle windows, temporary images gone) by ``engine.recipe.routewalk``.
+lifecycle forward, lifecycle windows, temporary images gone) by ``engine.recipe.routewalk``, and the
+order rules (connect first, finalize last, capabilities a lifecycle state locks) by
+``engine.recipe.orderwalk``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections import defaultdict
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.flow import SCRAP, Flow, Group
+from engine.recipe.orderwalk import OrderWalk
 from engine.recipe.routewalk import RouteWalk
 
 
@@ -21,6 +24,7 @@ def check_flow(flow: Flow) -> list[Diagnostic]:
     _check_loops(flow, problems)
     if not problems.errors:
         RouteWalk(flow, problems).run()
+        OrderWalk(flow, problems).run()
     return problems.items
 
 

@@ -60,6 +60,11 @@ def refusal(state: UnitState, stage: Stage, lot_hold: str | None) -> Refusal | N
             "lifecycle",
             f"'{stage.id}' is allowed from {stage.allowed_from}, and the unit is {states[state.lifecycle]}",
         )
+    lock = flow.first_lock(stage)  # a capability the stage needs, locked from a lifecycle state on
+    if lock is not None and state.lifecycle >= index.state_index[lock[1]]:
+        needs, locked_from = lock
+        now = states[state.lifecycle]
+        return Refusal("lifecycle", f"'{stage.id}' needs {needs}, which {locked_from} locks, and the unit is {now}")
     advance = stage.effects.advances_to
     if advance in index.state_index and index.state_index[advance] <= state.lifecycle:
         return Refusal("lifecycle", f"the unit is {states[state.lifecycle]}: it cannot move to {advance}")

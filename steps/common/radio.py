@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 from engine.diagnostics import did_you_mean
 from engine.outcome import StationError
 
+RF_TEST_MODE = "rf-test-mode"
+"""The unit's capability the RF step types use: Azure Sphere locks it from Module1Complete on."""
 _CELLULAR = re.compile(r"lte-b[1-9]\d?")
 LTE_BANDS = tuple(f"lte-b{number}" for number in range(1, 100))
 """The cellular bands a call box is driven on: E-UTRA operating bands 1 to 99."""
