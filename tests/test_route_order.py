@@ -157,3 +157,15 @@ def test_strict_fails_on_warnings(
     assert main(["validate", *options, str(path)]) == code
     out = capsys.readouterr().out
     assert ": warning: " in out and "[feature-unknown]" in out
+
+
+def test_a_lock_no_stage_needs_is_a_warning_with_a_suggestion(tmp_path: Path) -> None:
+    """A misspelt capability locks nothing: a warning at the lock, suggesting the capability the stages need."""
+    text = (
+        SPHERE.replace("rf-test-mode", "rf-tset-mode")
+        + f"stages:\n  - {{id: c, step: device.connect}}\n  - {{id: rf, {RF}}}\n"
+    )
+    (problem,) = _problems(text, tmp_path)
+    assert (problem.severity, problem.code, problem.pos.line) == ("warning", "lock-unused", 5)
+    assert "(did you mean 'rf-test-mode'?)" in problem.message
+    assert _problems(SPHERE + f"stages:\n  - {{id: c, step: device.connect}}\n  - {{id: rf, {RF}}}\n", tmp_path) == []

@@ -21,6 +21,7 @@ class _Compiler:
         self.data = recipe.data
         self.registry = registry
         self.problems: list[Diagnostic] = []
+        self.lock_pos: dict[str, Pos] = {}
         self.lifecycle, self.locks = self._lifecycle()
         self.images = self._images()
         stations = self.data.get("stations") or {}
@@ -48,7 +49,21 @@ class _Compiler:
                     "unknown-state",
                     f"lifecycle lock {capability}: unknown lifecycle state '{state}'{did_you_mean(state, states)}",
                 )
+        self.lock_pos = {capability: locks.where(capability, of_key=True) for capability in locks}
         return states, {capability: state for capability, state in locks.items() if state in states}
+
+    def _unused_locks(self) -> None:
+        """A lock of a capability no stage needs locks nothing: a misspelt capability, most likely."""
+        if self.data.get("abstract"):
+            return  # a base may lock what the recipes extending it need
+        needed = {c for stage in self.stages.values() for c in stage.effects.needs_capabilities}
+        for capability, pos in self.lock_pos.items():
+            if capability not in needed:
+                message = (
+                    f"lifecycle lock {capability}: no stage of the recipe needs it, so it locks nothing"
+                    f"{did_you_mean(capability, sorted(needed))}"
+                )
+                self.problems.append(Diagnostic(pos, "warning", "lock-unused", message))
 
     def _images(self) -> dict[str, Image]:
         images: dict[str, Image] = {}
@@ -97,6 +112,7 @@ class _Compiler:
                     route.append(stage.id)
         for entry in self.data.get("rework") or []:
             self._stage(entry, rework=True)
+        self._unused_locks()
         if not route and not self.data.get("abstract"):
             self.error(self.data.where("stages", of_key=True), "empty-route", "the route has no stages")
         return Flow(
