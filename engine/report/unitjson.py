@@ -15,9 +15,8 @@ from engine.record import UnitRecord
 from engine.report.text import iso
 
 
-def unit_document(record: UnitRecord, *, lot_hold: str | None = None) -> dict[str, Any]:
-    """Everything recorded of one unit; ``lot_hold`` is why its lot is on hold, when it is."""
-    last = record.attempts[-1].recipe if record.attempts else None
+def _standing(record: UnitRecord, lot_hold: str | None) -> dict[str, Any]:
+    """What a unit is and where it stands, the first keys of both its record and its summary."""
     return {
         "serial": record.serial,
         "lot": record.lot,
@@ -26,6 +25,14 @@ def unit_document(record: UnitRecord, *, lot_hold: str | None = None) -> dict[st
         "reason": record.reason,
         "lifecycle": record.lifecycle,
         "lot_hold": lot_hold,
+    }
+
+
+def unit_document(record: UnitRecord, *, lot_hold: str | None = None) -> dict[str, Any]:
+    """Everything recorded of one unit; ``lot_hold`` is why its lot is on hold, when it is."""
+    last = record.attempts[-1].recipe if record.attempts else None
+    return {
+        **_standing(record, lot_hold),
         "recipe": None if last is None else {"id": last.recipe, "version": last.version, "hash": last.content_hash},
         "identities": [identity.as_json() for identity in record.identities],
         "images": [image.as_json() for image in record.images],
@@ -38,13 +45,7 @@ def unit_summary(record: UnitRecord, *, lot_hold: str | None = None) -> dict[str
     """What ``units list`` says of a unit: what it is, where it stands and its last attempt."""
     last = record.attempts[-1] if record.attempts else None
     return {
-        "serial": record.serial,
-        "lot": record.lot,
-        "product": record.product,
-        "status": str(record.status),
-        "reason": record.reason,
-        "lifecycle": record.lifecycle,
-        "lot_hold": lot_hold,
+        **_standing(record, lot_hold),
         "attempts": len(record.attempts),
         "last_attempt": None
         if last is None
