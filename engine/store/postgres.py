@@ -34,6 +34,17 @@ class PostgresBackend:
         "blob": "BYTEA",
         "same": "IS NOT DISTINCT FROM",
     }
+    figures: ClassVar[dict[str, str]] = {
+        "each": "jsonb_array_elements(a.measurements::jsonb) AS j(value)",
+        "name": "j.value ->> 0",
+        "verdict": "j.value ->> 2",
+        "units": "j.value ->> 3",
+        **{
+            key: f"CASE WHEN jsonb_typeof(j.value -> {i}) = 'number' THEN (j.value ->> {i})::float8 END"
+            for key, i in (("value", 1), ("low", 4), ("high", 5))
+        },
+        "whole": "CAST(floor({}) AS BIGINT)",
+    }
     for_update = " FOR UPDATE"
     one_writer = False
 

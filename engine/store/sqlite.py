@@ -53,6 +53,18 @@ class SqliteBackend:
         "blob": "BLOB",
         "same": "IS",
     }
+    figures: ClassVar[dict[str, str]] = {
+        "each": "json_each(a.measurements) AS j",
+        "name": "json_extract(j.value, '$[0]')",
+        "verdict": "json_extract(j.value, '$[2]')",
+        "units": "json_extract(j.value, '$[3]')",
+        **{
+            key: f"CASE WHEN json_type(j.value, '$[{i}]') IN ('integer', 'real') "
+            f"THEN json_extract(j.value, '$[{i}]') END"
+            for key, i in (("value", 1), ("low", 4), ("high", 5))
+        },
+        "whole": "CAST({} AS INTEGER)",
+    }
     for_update = ""
     one_writer = True
 

@@ -18,7 +18,7 @@ from functools import partial
 from engine.messages import Message, Source, lot_held, unit_finished
 from engine.outcome import UnitStatus
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
-from engine.store import claims, decisions, outbox, reading, recovery
+from engine.store import claims, decisions, figures, outbox, reading, recovery
 from engine.store.backend import Backend
 from engine.store.decisions import DECISIONS
 from engine.store.history import Decide
@@ -326,6 +326,10 @@ class SqlStore:
 
     def audit(self, subject: str | None = None) -> list[Decision]:
         return self._worker.call(lambda tx: reading.audit_log(tx, subject), write=False)
+
+    def figures(self, window: figures.Window) -> figures.Tallies:
+        """The line's figures over the window, summed by the database (``engine.store.figures``)."""
+        return self._worker.call(lambda tx: figures.tallies(tx, window), write=False)
 
     # -- the line's events (engine.store.outbox) ---------------------------------------------------
 
