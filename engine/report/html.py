@@ -90,7 +90,7 @@ def render(
         "<h1>floorflow report</h1>",
         f'<p class="meta">generated {_e(readable_time(generated))}{since_text}</p>',
         _html_unreleased(units, unreleased, flagged),
-        _html_summary(units),
+        _html_summary(units, lots),
         _html_lots(units, lots),
         "<h2>Units</h2>",
     ]
@@ -102,17 +102,20 @@ def render(
     return "\n".join(parts).encode()
 
 
-def _html_summary(units: Sequence[UnitRecord]) -> str:
+def _html_summary(units: Sequence[UnitRecord], lots: Sequence[LotRecord]) -> str:
     statuses = Counter(unit.status for unit in units)
     ordered = list(STATUSES) + sorted(set(statuses) - set(STATUSES))
     attempts = sum(len(unit.attempts) for unit in units)
-    passed = sum(1 for unit in units if first_pass(unit))
-    share = f" ({passed / len(units):.1%})" if units else ""
+    held_lots = {lot.lot for lot in lots if lot.hold is not None}
+    counted = [unit for unit in units if unit.lot not in held_lots]  # a held lot's units are counted apart
+    passed = sum(1 for unit in counted if first_pass(unit))
+    share = f" ({passed / len(counted):.1%})" if counted else ""
     rows = [[_td("units"), _td(len(units), "num")]]
     rows += [[_td(status, status), _td(statuses[status], "num")] for status in ordered]
     rows += [
         [_td("attempts"), _td(attempts, "num")],
-        [_td("first-pass yield"), _td(f"{passed} / {len(units)}{share}", "num")],
+        [_td("first-pass yield"), _td(f"{passed} / {len(counted)}{share}", "num")],
+        [_td("units of held lots (not in the yield)"), _td(len(units) - len(counted), "num")],
     ]
     return "<h2>Summary</h2>" + _table(("", "count"), rows)
 

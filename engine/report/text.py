@@ -13,14 +13,21 @@ STATUSES = (UnitStatus.SHIPPED, UnitStatus.SCRAPPED, UnitStatus.QUARANTINED, Uni
 """A unit's statuses, in the order the reports count them."""
 
 
-def first_pass(unit: UnitRecord) -> bool:
-    """True when every stage of the unit passed on its first attempt (a skipped stage does not count against it).
+UNCOUNTED = frozenset((Outcome.ABORTED, Outcome.NOT_DONE))
+"""Attempts that count neither for nor against a yield: stopped by the operator, or decided not to have run."""
 
-    A unit without an attempt has passed nothing, so it is not first-pass.
+
+def first_pass(unit: UnitRecord) -> bool:
+    """True when at every stage the unit's first counted attempt passed (a skipped stage does not count against it).
+
+    An aborted attempt, or one a supervisor decided was not done, is not counted: the stage's next
+    attempt is its first. A unit without a counted attempt has passed nothing, so it is not first-pass.
+    Units of held lots are counted apart by the reports, not here.
     """
     first: dict[str, Attempt] = {}
     for attempt in unit.attempts:
-        first.setdefault(attempt.stage, attempt)
+        if attempt.outcome not in UNCOUNTED:
+            first.setdefault(attempt.stage, attempt)
     return bool(first) and all(a.outcome in (Outcome.PASS, Outcome.SKIPPED) for a in first.values())
 
 
