@@ -346,6 +346,80 @@ def test_without_arrivals_units_come_at_90_percent_of_the_bottlenecks_capacity(t
     assert _within(figures["stations"]["cell"]["utilization"], 0.9, 0.03), figures["stations"]
 
 
+# -- arrivals against capacity ---------------------------------------------------------------------
+
+TWO_SLOTS = """\
+    recipe: two-slots
+    version: 1
+    stations:
+      cell: {slots: 2}
+    stages:
+      - {id: work, step: device.connect, station: cell}
+"""
+
+
+def _two_slots(tmp_path: Path, rate: float) -> dict[str, Any]:
+    """The two-slot line fed ``rate`` units/h, each unit a fixed 60 s at its one station."""
+    flow = _recipe(tmp_path, TWO_SLOTS)
+    profile = _profile(
+        tmp_path,
+        flow,
+        f"""\
+        profile: fed-{rate}
+        arrivals: {{rate_per_hour: {rate}}}
+        defaults: {{fail: 0}}
+        stages:
+          work: {{time: {{fixed: 60}}}}
+        """,
+    )
+    return simulate(flow, profile, units=300, seed=31).figures
+
+
+def test_the_line_capacity_is_the_slowest_stations_slots_over_its_time_per_unit(tmp_path: Path) -> None:
+    """One station, two slots, a fixed 60 s stage: 2 x 3600 / 60 = 120 units/h, worked by hand."""
+    figures = _two_slots(tmp_path, 90)
+    assert figures["stations"]["cell"]["capacity_per_hour"] == 120.0
+    assert figures["capacity_per_hour"] == 120.0 and figures["capacity_station"] == "cell"
+    assert figures["arrival_rate_per_hour"] == 90.0
+
+
+@pytest.mark.parametrize("rate", [119, 120])
+def test_arrivals_within_capacity_give_no_warning(tmp_path: Path, rate: int) -> None:
+    """Up to the capacity, exactly 120 units/h included, the queue figures are a steady state's: no warning."""
+    assert _two_slots(tmp_path, rate)["warnings"] == []
+
+
+def test_arrivals_past_capacity_are_warned_with_the_figures(tmp_path: Path) -> None:
+    """121 units/h into a line that takes 120: the warning names both rates and the station that limits it."""
+    figures = _two_slots(tmp_path, 121)
+    assert figures["warnings"] == [
+        "arrivals (121 units/h) exceed the line's capacity (120 units/h, bottleneck: station 'cell'): queues grow "
+        "without bound for as long as the simulation runs; the queue figures describe this run's length, not a "
+        "steady state"
+    ]
+
+
+def test_each_stage_reports_the_wait_for_a_slot_before_it(tmp_path: Path) -> None:
+    """Batches of 4 every 240 s into two slots of a fixed 60 s: in each batch two start at once and two
+    wait 60 s, so the mean wait is 30 s and the 95th percentile 60 s, exactly."""
+    flow = _recipe(tmp_path, TWO_SLOTS)
+    profile = _profile(
+        tmp_path,
+        flow,
+        """\
+        profile: batches
+        arrivals: {batch: {size: 4, every_s: 240}}
+        defaults: {fail: 0}
+        stages:
+          work: {time: {fixed: 60}}
+        """,
+    )
+    work = simulate(flow, profile, units=400, seed=32).figures["stages"]["work"]
+    assert work["queued"] == 400
+    assert work["queue_mean_s"] == 30.0
+    assert abs(work["queue_p95_s"] - 60.0) <= 0.006 * 60, work
+
+
 # -- yields ------------------------------------------------------------------------------------------
 
 YIELDS = """\
@@ -534,6 +608,17 @@ def test_a_sampled_stage_failed_then_passed_on_retry_is_not_first_pass(tmp_path:
     )
     assert abs(figures["rolled_throughput_yield"] - 0.63) <= 4 * 0.63 * rty_rel_se, figures
     assert abs(figures["first_pass_yield"] - 0.63) <= 4 * _binomial_se(0.63, units), figures
+
+
+def test_units_of_a_held_lot_are_counted_apart_from_first_pass_yield(tmp_path: Path) -> None:
+    """phone-wim with nothing failing but sample_test, which always fails: lots go on hold at their
+    second sampled failure, and their units stop. Every shipped unit passed everything first time, so
+    first-pass yield is shipped / (shipped + scrapped): held units are not failures and not counted."""
+    flow = _seed_flow("phone-wim")
+    profile = _profile(tmp_path, flow, "profile: held\ndefaults: {fail: 0}\nstages:\n  sample_test: {fail: 1}\n")
+    figures = simulate(flow, profile, units=1500, seed=5).figures
+    assert figures["held"] > 0 and figures["scrapped"] > 0 and figures["refused"] == 0, figures
+    assert figures["first_pass_yield"] == round(figures["shipped"] / (figures["shipped"] + figures["scrapped"]), 6)
 
 
 # -- the profile: distributions and precedence ----------------------------------------------------------------

@@ -36,6 +36,8 @@ def run_simulation(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     result = simulate(flow, profile, args.units, args.seed)
     figures = result.figures
+    for warning in figures["warnings"]:
+        print(f"{args.recipe}: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(figures))
     else:
@@ -55,7 +57,7 @@ def run_simulation(args: argparse.Namespace) -> int:
 
 
 def show(figures: dict[str, Any], console: Console) -> None:
-    """The figures as tables: the line, its stations, lead times, lot holds."""
+    """The figures as tables: the line (arrivals against capacity), its stations, its stages, lot holds."""
     title = f"{figures['recipe']} v{figures['version']} · profile {figures['profile']} · seed {figures['seed']}"
     line = Table(title=title)
     line.add_column("line")
@@ -71,7 +73,9 @@ def show(figures: dict[str, Any], console: Console) -> None:
         ("units per hour (shipped)", f"{figures['uph']:,.1f}"),
         ("first-pass yield", f"{100 * figures['first_pass_yield']:.2f} %"),
         ("rolled throughput yield", f"{100 * figures['rolled_throughput_yield']:.2f} %"),
-        ("bottleneck", str(figures["bottleneck"])),
+        ("arrival rate", f"{figures['arrival_rate_per_hour']:,.1f} units/h"),
+        ("line capacity (slowest station)", _capacity(figures)),
+        ("bottleneck (busiest station)", str(figures["bottleneck"])),
         ("WIP mean / peak", f"{figures['wip']['mean']:,.1f} / {figures['wip']['peak']:,}"),
         (
             "lead time p50 / p90 / p95 / p99",
@@ -82,21 +86,57 @@ def show(figures: dict[str, Any], console: Console) -> None:
     for name, value in rows:
         line.add_row(name, value)
     console.print(line)
+    _show_stations(figures, console)
+    _show_stages(figures, console)
+    _show_holds(figures, console)
+
+
+def _capacity(figures: dict[str, Any]) -> str:
+    if figures["capacity_per_hour"] is None:
+        return "no limit (no stage at a station)"
+    return f"{figures['capacity_per_hour']:,.1f} units/h ({figures['capacity_station']})"
+
+
+def _show_stations(figures: dict[str, Any], console: Console) -> None:
 
     stations = Table(title="stations")
-    for heading in ("station", "slots", "utilization", "mean queue", "visits"):
+    for heading in ("station", "slots", "capacity", "utilization", "mean queue", "visits"):
         stations.add_column(heading, justify="left" if heading == "station" else "right")
     for name, s in [*figures["stations"].items(), ("operators", figures["operators"])]:
         mark = " ◀" if name == figures["bottleneck"] else ""
+        capacity = s.get("capacity_per_hour")
         stations.add_row(
             f"{name}{mark}",
             f"{s['slots']:,}",
+            f"{capacity:,.1f} units/h" if capacity is not None else "",
             f"{100 * s['utilization']:.1f} %",
             f"{s['mean_queue_s']:,.1f} s",
             f"{s['visits']:,}",
         )
     console.print(stations)
 
+
+def _show_stages(figures: dict[str, Any], console: Console) -> None:
+    """Each stage's yields, and the wait for a slot before the stages units queued for."""
+    stages = Table(title="stages: yields per arrival at the stage; wait for a slot before it (mean, p95)")
+    stages.add_column("stage", no_wrap=True, min_width=max(map(len, figures["stages"]), default=5))
+    for heading in ("1st pass %", "final %", "attempts", "queued", "wait s", "p95 s"):
+        stages.add_column(heading, justify="right")
+    for name, s in figures["stages"].items():
+        queued = s["queued"]
+        stages.add_row(
+            name,
+            f"{100 * s['first_pass_yield']:.2f}",
+            f"{100 * s['final_yield']:.2f}",
+            f"{s['attempts']:,}",
+            f"{queued:,}",
+            f"{s['queue_mean_s']:,.1f}" if queued else "",
+            f"{s['queue_p95_s']:,.1f}" if queued else "",
+        )
+    console.print(stages)
+
+
+def _show_holds(figures: dict[str, Any], console: Console) -> None:
     if figures["holds"]:
         holds = Table(title=f"lot holds (first 10 of {len(figures['holds'])})")
         for heading in ("at", "lot", "stage", "failed sampled units"):

@@ -53,6 +53,12 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         if pool.name != NO_STATION or pool.visits
     }
     busiest = max(stations, key=lambda name: stations[name]["utilization"], default=None)
+    capacity = model.capacity_per_hour()
+    for name, per_hour in capacity.items():
+        stations[name]["capacity_per_hour"] = _rounded_rate(per_hour)
+    arrivals = 3600 / model.mean_gap
+    slowest = min(capacity, key=lambda name: capacity[name], default=None)
+    line_capacity = capacity[slowest] if slowest is not None else math.inf
     stages = _stage_figures(model)
     rty = math.prod(s["first_pass_yield"] for s in stages.values())
     return {
@@ -67,9 +73,13 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         "refused": tally.refused,
         "hours": round(hours, 4),
         "uph": round(tally.shipped / hours, 3) if hours > 0 else 0.0,
-        "first_pass_yield": round(_share(tally.first_pass, tally.started), 6),
+        "first_pass_yield": round(tally.first_pass_yield, 6),
         "rolled_throughput_yield": round(rty, 6),
         "bottleneck": busiest,
+        "arrival_rate_per_hour": round(arrivals, 3),
+        "capacity_per_hour": _rounded_rate(line_capacity),
+        "capacity_station": slowest,
+        "warnings": overload_warnings(arrivals, line_capacity, slowest),
         "stations": stations,
         "operators": _pool_figures(model.operators, end),
         "stages": {k: {**v, "first_pass_yield": round(v["first_pass_yield"], 6)} for k, v in stages.items()},
@@ -85,26 +95,56 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     }
 
 
+def overload_warnings(arrivals: float, capacity: float, station: str | None) -> list[str]:
+    """What the figures cannot be read as: a steady state, when units arrive faster than the line can take them."""
+    if station is None or arrivals <= capacity:
+        return []
+    return [
+        f"arrivals ({_per_hour(arrivals)} units/h) exceed the line's capacity ({_per_hour(capacity)} units/h, "
+        f"bottleneck: station '{station}'): queues grow without bound for as long as the simulation runs; "
+        "the queue figures describe this run's length, not a steady state"
+    ]
+
+
+def _per_hour(rate: float) -> str:
+    """A rate as the warnings write it: one decimal, none when it is whole."""
+    return f"{rate:,.1f}".removesuffix(".0")
+
+
+def _rounded_rate(rate: float) -> float | None:
+    """A rate for the JSON object: None for a station that takes units without limit."""
+    return round(rate, 3) if math.isfinite(rate) else None
+
+
 def _stage_figures(model: LineModel) -> dict[str, dict[str, Any]]:
-    """Each stage a unit reached: its first-attempt yield (unrounded), first attempts and attempts."""
+    """Each stage a unit reached: first-attempt (unrounded) and final yields, attempts, the wait before it."""
     first = {stage_id: m.first for stage_id, m in model.models.items()}
     first_passed = {stage_id: m.first_passed for stage_id, m in model.models.items()}
+    final_passed = {stage_id: m.final_passed for stage_id, m in model.models.items()}
     attempts = {stage_id: m.attempts for stage_id, m in model.models.items()}
     for run in model.table.runs():  # stages a unit passed inside a run passed at their first attempt
         for j, stage in enumerate(run.stages):
             through = sum(run.reached[j + 1 :])
             first[stage.id] += through
             first_passed[stage.id] += through
+            final_passed[stage.id] += through
             attempts[stage.id] += through
     return {
         stage_id: {
             "first_pass_yield": _share(first_passed[stage_id], first[stage_id]),
+            "final_yield": round(_share(final_passed[stage_id], first[stage_id]), 6),
             "first_attempts": first[stage_id],
             "attempts": attempts[stage_id],
+            **_queue_figures(model.models[stage_id].waits),
         }
         for stage_id in model.models
         if first[stage_id]
     }
+
+
+def _queue_figures(waits: Histogram) -> dict[str, Any]:
+    """The wait for a slot before a stage: how many units queued for it, the mean and the 95th percentile."""
+    return {"queued": waits.count, "queue_mean_s": round(waits.mean, 3), "queue_p95_s": round(waits.quantile(0.95), 3)}
 
 
 def _lead_figures(lead: Histogram) -> dict[str, float]:

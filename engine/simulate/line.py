@@ -183,6 +183,7 @@ class LineModel:
                 yield turn
             began = env.now
             station.waited += began - arrived
+            self.models[stage.id].waits.add(began - arrived)
             station.visits += 1
             self._visit(unit, stage.station, station)
             if unit.manual:
@@ -321,6 +322,7 @@ class LineModel:
             node = table.after(node, stage, outcome)
             if outcome is Outcome.PASS or tries > stage.retry_max:
                 break
+        model.final_passed += outcome is Outcome.PASS
         if outcome is Outcome.FAIL and sampling is not None:
             self._sample_failed(stage, lot)
         return node, spent, outcome is Outcome.PASS, failed

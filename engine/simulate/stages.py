@@ -10,6 +10,7 @@ import numpy as np
 from engine.flow import Stage
 from engine.sampling import rate_of
 from engine.simulate.profile import Profile, Timing
+from engine.simulate.stats import Histogram
 
 BLOCK = 4096
 """Random draws made at a time, per stream."""
@@ -32,9 +33,21 @@ def stream(rng: np.random.Generator, timing: Timing | None = None) -> Callable[[
 
 
 class StageModel:
-    """A stage as the simulation runs it: its times, its chance to fail, what its attempts came to."""
+    """A stage as the simulation runs it: its times, its chance to fail, what its attempts came to, its queue."""
 
-    __slots__ = ("attempts", "chance", "draw", "first", "first_passed", "manual", "rate", "stage", "time")
+    __slots__ = (
+        "attempts",
+        "chance",
+        "draw",
+        "final_passed",
+        "first",
+        "first_passed",
+        "manual",
+        "rate",
+        "stage",
+        "time",
+        "waits",
+    )
 
     def __init__(self, stage: Stage, profile: Profile, seeds: Iterator[np.random.SeedSequence]) -> None:
         self.stage = stage
@@ -46,5 +59,10 @@ class StageModel:
         self.manual = stage.step in profile.manual_steps
         self.rate = rate_of(stage.sampling) if stage.sampling is not None else 1.0
         self.first = 0
+        """Times a unit came to the stage: its first attempts (after a rework, the attempts count from 1 again)."""
         self.first_passed = 0
+        self.final_passed = 0
+        """Times the stage passed in the end, retries included."""
         self.attempts = 0
+        self.waits = Histogram()
+        """Seconds each unit waited for a slot at the station before this stage (the first of its visit)."""

@@ -8,7 +8,10 @@ from typing import Any
 
 
 class Histogram:
-    """Positive values in logarithmic bins: percentiles to within half a bin (0.6%), in fixed memory."""
+    """Positive values in logarithmic bins: percentiles to within half a bin (0.6%), in fixed memory.
+
+    Zeros (a wait for a free slot) are counted apart, so a percentile among them is exactly 0.
+    """
 
     PER_DECADE = 200
     LOW = 1e-3
@@ -16,12 +19,16 @@ class Histogram:
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
+        self.zeros = 0
         self.count = 0
         self.total = 0.0
         self.largest = 0.0
 
     def add(self, value: float) -> None:
         self.count += 1
+        if value <= 0:
+            self.zeros += 1
+            return
         self.total += value
         if value > self.largest:
             self.largest = value
@@ -37,7 +44,9 @@ class Histogram:
         if not self.count:
             return 0.0
         rank = q * self.count
-        seen = 0
+        seen = self.zeros
+        if seen and seen >= rank:
+            return 0.0
         for index in sorted(self.counts):
             seen += self.counts[index]
             if seen >= rank:
@@ -104,8 +113,20 @@ class Tally:
     held: int = 0
     refused: int = 0
     first_pass: int = 0
+    """Shipped units none of whose attempts failed."""
     finished: int = 0
     lead: Histogram = field(default_factory=Histogram)
     problems: dict[tuple[str, str, str], int] = field(default_factory=dict)
     """(stage, rule, reason) of every refusal that is not a lot hold: a recipe problem, and how often."""
     holds: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def first_pass_yield(self) -> float:
+        """Of the units that came to an end of their own (shipped or scrapped), the share shipped first time.
+
+        Units stopped by a guard are counted apart, not as failures: a held unit's lot was stopped
+        (it is not judged bad), and a refused unit met a recipe problem (the line's fault, not the
+        unit's), as an aborted unit does not count against a report's first-pass yield.
+        """
+        judged = self.shipped + self.scrapped
+        return self.first_pass / judged if judged else 0.0
