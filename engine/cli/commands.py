@@ -1,4 +1,5 @@
-"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · events · steps.
+"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · report · events ·
+steps.
 
 Builds the parser, hands each verb its arguments and turns what goes wrong into an exit code
 (``engine.cli.shared.ExitCode``, the same meaning under every verb). A user mistake gets a message,
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(run=_simulate)
 
     _store_verbs(verbs)
+    _report_verb(verbs)
     _event_verbs(verbs)
 
     steps = verbs.add_parser("steps", help="list the registered step types and their parameters")
@@ -157,6 +159,35 @@ def _store_verbs(verbs: Any) -> None:
     out.add_argument("--since", metavar="WHEN", help="only attempts ended since this ISO 8601 date or time")
     _store_option(out)
     out.set_defaults(run=_store_verb("export"))
+
+
+def _report_verb(verbs: Any) -> None:
+    report = verbs.add_parser("report", help="the line's report: yields, failures, retests, throughput, measurements")
+    report.add_argument("out", metavar="OUT", help="the file to write (- for stdout)")
+    report.add_argument(
+        "--format", choices=("html", "json"), default="html", help="html: one page with charts (default); json: figures"
+    )
+    report.add_argument("--since", metavar="WHEN", help="only attempts ended since this ISO 8601 date or time")
+    report.add_argument("--until", metavar="WHEN", help="and up to this one (default: all since)")
+    report.add_argument("--lot", type=name_argument, help="only the units of this lot")
+    report.add_argument("--station", type=name_argument, help="only the attempts of this station")
+    report.add_argument(
+        "--recipe",
+        metavar="RECIPE",
+        help="only the units run with this recipe (a name, or its file: then its marginal bands are drawn)",
+    )
+    _store_option(report)
+    report.set_defaults(run=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from engine.cli.report import report
+    from engine.store import StoreError
+
+    try:
+        return report(args)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _event_verbs(verbs: Any) -> None:
