@@ -278,7 +278,8 @@ def _measured(tx: Tx, window: Window) -> tuple[str, list[Any]]:
 
 
 def spreads(tx: Tx, window: Window) -> list[Spread]:
-    """Each measurement's count, mean, spread, histogram and thinned run, by stage and name (route order)."""
+    """Each measurement's count, mean, spread, histogram and thinned run, by stage and name: in the order first
+    measured, those first measured by one attempt by name."""
     measured, params = _measured(tx, window)
     found = [
         Spread(stage, name, units, low, high, int(count), float(total), float(least), float(most))
