@@ -449,10 +449,10 @@ def test_yields_and_attempts_match_their_closed_forms(tmp_path: Path) -> None:
     """Four stages on two stations (two in a row at each, one manual) failing with p_i, some retried, scrap after.
 
     Closed forms: first-pass yield = rolled throughput yield = prod(1 - p_i); shipped share
-    prod(1 - p_i^(r_i+1)); each stage's first-pass yield 1 - p_i over its first attempts n_i, and its
-    attempts n_i x E[attempts per unit]. 100k units; each tolerance is 4 standard errors: binomial
-    for the shares, the delta method for the product of stage yields (sum p_i/((1 - p_i) n_i) relative
-    variance), and n_i x Var[attempts per unit] for attempt counts.
+    prod(1 - p_i^(r_i+1)); each stage's first-pass yield 1 - p_i over its first attempts n_i, its final
+    yield 1 - p_i^(r_i+1), and its attempts n_i x E[attempts per unit]. 100k units; each tolerance is
+    4 standard errors: binomial for the shares, the delta method for the product of stage yields
+    (sum p_i/((1 - p_i) n_i) relative variance), and n_i x Var[attempts per unit] for attempt counts.
     """
     flow = _recipe(tmp_path, YIELDS)
     stages = "\n".join(f"  {sid}: {{fail: {p}}}" for sid, p in FAIL.items())
@@ -479,6 +479,8 @@ def test_yields_and_attempts_match_their_closed_forms(tmp_path: Path) -> None:
         # A unit reaches a stage when it got through every stage before it: binomial, 4 sd.
         assert abs(n - units * reach) <= 4 * units * _binomial_se(reach, units), (sid, stage, reach)
         assert abs(stage["first_pass_yield"] - (1 - p)) <= 4 * _binomial_se(p, n), (sid, stage)
+        final = 1 - p ** (RETRIES[sid] + 1)  # passed in the end, its retries included
+        assert abs(stage["final_yield"] - final) <= 4 * _binomial_se(final, n), (sid, stage)
         mean, var = _attempts_mean_var(p, RETRIES[sid])
         assert abs(stage["attempts"] - n * mean) <= 4 * math.sqrt(n * var), (sid, stage)
         reach *= 1 - p ** (RETRIES[sid] + 1)
@@ -968,6 +970,15 @@ def test_histogram_quantiles_match_numpy(kind: str) -> None:
         assert _within(histogram.quantile(q), float(np.percentile(values, 100 * q)), 0.01), q
     assert histogram.quantile(1.0) <= histogram.largest
     assert sum(count for _, _, count in histogram.bins()) == len(values)
+
+
+def test_histogram_percentiles_among_zeros_are_zero() -> None:
+    """Waits for a free slot are 0 s: a percentile that falls among them is exactly 0, not a bin's middle."""
+    histogram = Histogram()
+    for value in [0.0] * 96 + [10.0] * 4:
+        histogram.add(value)
+    assert histogram.quantile(0.95) == 0.0 and histogram.quantile(0.0) == 0.0
+    assert abs(histogram.quantile(0.99) - 10.0) <= 0.006 * 10 and histogram.mean == 0.4
 
 
 def test_level_time_average_and_samples_of_a_known_step_function() -> None:
