@@ -53,7 +53,7 @@ def _drawing() -> Iterator[Any]:
 def _svg(plt: Any, fig: Any) -> str:
     """The figure as one ``<svg>`` element for an HTML page: no XML prolog, doctype, metadata or namespace."""
     out = io.StringIO()
-    fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(out, format="svg", bbox_inches="tight", pad_inches=0.25, metadata={"Date": None})
     plt.close(fig)
     text = out.getvalue()
     text = _METADATA.sub("", text[text.index("<svg") :])
@@ -72,13 +72,14 @@ def _legend(ax: Any, **where: Any) -> None:
         ax.legend(**where)
 
 
-def _time_axis(fig: Any, ax: Any) -> None:
-    """The x axis as times in UTC, month-day hour:minute, slanted so they do not overlap."""
+def _time_axis(ax: Any) -> None:
+    """The x axis as times in UTC, ticks as the span asks (minutes for a short run, days for a long one)."""
     from matplotlib import dates
 
-    formatter: Any = dates.DateFormatter  # untyped in matplotlib
-    ax.xaxis.set_major_formatter(formatter("%m-%d %H:%M", tz=UTC))
-    fig.autofmt_xdate()
+    untyped: Any = dates  # its locators and formatters have no annotations
+    locator = untyped.AutoDateLocator(tz=UTC)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(untyped.ConciseDateFormatter(locator, tz=UTC))
 
 
 def percent(ratio: float | None) -> str:
@@ -108,13 +109,13 @@ def yield_chart(stages: Sequence[Figures]) -> str:
         ax.invert_yaxis()  # route order reads top to bottom
         ax.set_xlim(0, 1.15)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])
-        _legend(ax, loc="lower right", fontsize=8)
-        ax.set_title("Yield per stage")
+        _legend(ax, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)
         return _svg(plt, fig)
 
 
 def pareto_chart(labels: Sequence[str], failures: Sequence[int], title: str) -> str:
-    """Failures as bars, most first, with the cumulative share as a line on a second axis (0-100%)."""
+    """Failures as horizontal bars, most first from the top, each with its count, and the cumulative share as a
+    line on a second axis (0-100%, along the top)."""
     ranked = sorted(zip(labels, failures, strict=True), key=lambda pair: -pair[1])[:MOST_BARS]
     total = sum(failures) or 1
     cumulative, running = [], 0
@@ -122,19 +123,26 @@ def pareto_chart(labels: Sequence[str], failures: Sequence[int], title: str) -> 
         running += count
         cumulative.append(100 * running / total)
     with _drawing() as plt:
-        fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.2 + 0.4 * max(len(ranked), 1)))
         places = list(range(len(ranked)))
-        bars = ax.bar(places, [count for _, count in ranked], color=FAIL_COLOUR)
-        ax.bar_label(bars, padding=2, fontsize=9)
-        ax.set_xticks(places, [label for label, _ in ranked], rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("failures")
-        share = ax.twinx()
-        share.spines["right"].set_visible(True)
-        share.plot(places, cumulative, color="#333333", marker="o", markersize=4)
-        share.set_ylim(0, 105)
-        share.set_ylabel("cumulative %")
-        ax.set_title(title)
+        bars = ax.barh(places, [count for _, count in ranked], 0.6, color=FAIL_COLOUR)
+        ax.bar_label(bars, padding=3, fontsize=9)
+        ax.set_yticks(places, [_short(label) for label, _ in ranked], fontsize=8)
+        ax.invert_yaxis()  # most first, at the top
+        ax.set_xlabel("failures")
+        ax.set_xlim(0, max([count for _, count in ranked] + [1]) * 1.15)
+        share = ax.twiny()
+        share.spines["top"].set_visible(True)
+        share.plot(cumulative, places, color="#333333", marker="o", markersize=4)
+        share.set_xlim(0, 105)
+        share.set_xlabel("cumulative %", fontsize=8)
+        ax.set_title(title, loc="left")
         return _svg(plt, fig)
+
+
+def _short(label: str, most: int = 48) -> str:
+    """A bar's label cut to ``most`` characters (an error's words can run long)."""
+    return label if len(label) <= most else label[: most - 1] + "…"
 
 
 def retest_chart(stages: Sequence[Figures]) -> str:
@@ -163,7 +171,7 @@ def throughput_chart(rows: Sequence[Figures]) -> str:
         for station, points in sorted(stations.items()):
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=4, label=station)
-        _time_axis(fig, ax)
+        _time_axis(ax)
         ax.set_ylabel("units per hour")
         ax.set_ylim(bottom=0)
         ax.set_xlabel("hour (UTC)")
@@ -229,8 +237,9 @@ def run_chart(m: Figures) -> str:
             marker = markers[(n // 10) % len(markers)]  # past ten colours, another shape
             ax.scatter(times, values, s=12, marker=marker, color=f"C{n % 10}", label=source)
         _limits(ax, m, vertical=False)
-        _time_axis(fig, ax)
+        _time_axis(ax)
         ax.set_ylabel(m["units"] or m["name"])
+        ax.set_xlabel("time (UTC)")
         _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set_title(f"{m['stage']} · {m['name']} over time")
         return _svg(plt, fig)

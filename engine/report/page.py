@@ -261,12 +261,13 @@ def limits_text(m: Figures) -> str:
 def _measurement(m: Figures) -> str:
     """One measurement: its limits and statistics, its histogram and its run chart side by side."""
     named = f"{m['stage']}.{m['name']}"
+    article = f'<article class="measurement" data-measurement="{_e(named)}">'
     head = f'<h3>{_e(named)}</h3><p class="stats">{_e(limits_text(m))} · {_e(charts.stats_line(m))}</p>'
     if not m["count"]:
-        return f'<article class="measurement">{head}<p>No values in this window.</p></article>'
+        return f"{article}{head}<p>No values in this window.</p></article>"
     histogram = _figure("histogram", charts.histogram_chart(m), measurement=named)
     run = _figure("run", charts.run_chart(m), measurement=named)
-    return f'<article class="measurement">{head}<div class="pair">{histogram}{run}</div></article>'
+    return f'{article}{head}<div class="pair">{histogram}{run}</div></article>'
 
 
 def _measurements(measurements: Sequence[Figures]) -> str:
