@@ -51,7 +51,7 @@ from engine.record import UnitRecord
 from engine.report.figures import Window, line_figures
 from engine.report.text import first_pass
 from engine.store import SqlStore, open_store
-from engine.store import figures as store_figures
+from engine.store import spreads as store_spreads
 
 store_url = storekit.store_url
 
@@ -202,11 +202,32 @@ def test_a_measurements_mean_sd_cp_cpk_and_histogram(store: SqlStore) -> None:
 
 
 def test_the_run_chart_is_thinned_evenly(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With at most 2 points, every second value of 3 is kept: the first and the third."""
-    monkeypatch.setattr(store_figures, "RUN_POINTS", 2)
+    """With at most 2 points, the first of each half of vbat's 3 attempts is kept: the first and the third."""
+    monkeypatch.setattr(store_spreads, "RUN_POINTS", 2)
     vbat = _measurement(line_figures(store, Window()), "vbat")
     assert [p["value"] for p in vbat["run"]] == [9, 11]
-    assert vbat["count"] == 3
+    # vbat is not among the latest 2 attempts with measurements, so its bins are counted a second time, now
+    # over its known span: the same figures
+    assert (vbat["count"], vbat["low"], vbat["high"]) == (3, 4.0, 16.0)
+    assert (vbat["mean"], vbat["sd"], vbat["cpk"]) == pytest.approx((10.0, 1.0, 2.0))
+    assert vbat["histogram"]["counts"] == [0] * 8 + [1, 0, 1, 1] + [0] * 8
+
+
+def test_the_run_chart_takes_evenly_spread_attempts_and_values(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With at most 5 points: of 10 attempts (v 0..9), the first of each fifth of their ids (0, 2, 4, 6, 8); of one
+    attempt measuring ch 9 times, every second value (1, 3, 5, 7, 9)."""
+    for n in range(10):
+        store.add(attempt("U9", "burn", started=T + 3 * HOUR + n, number=n + 1, measurements=(measurement("v", n),)))
+    channels = tuple(measurement("ch", n) for n in range(1, 10))
+    store.add(attempt("U9", "cal", started=T + 4 * HOUR, measurements=channels))
+    store.flush()
+    monkeypatch.setattr(store_spreads, "RUN_POINTS", 5)
+    figures = line_figures(store, Window())
+    assert [p["value"] for p in _measurement(figures, "v")["run"]] == [0, 2, 4, 6, 8]
+    assert [p["value"] for p in _measurement(figures, "ch")["run"]] == [1, 3, 5, 7, 9]
+    assert _measurement(figures, "ch")["count"] == 9
 
 
 def test_throughput_holds_and_decisions(store: SqlStore) -> None:

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from engine.flow import Flow, Limits
 from engine.outcome import UnitStatus
-from engine.store.figures import BINS, Spread, Tallies, Window
+from engine.store.figures import Tallies, Window
+from engine.store.spreads import BINS, Spread
 
 SCHEMA = "floorflow.report/1"
 ERROR_WORDS = 4
@@ -161,7 +162,7 @@ def _marginals(flow: Flow | None) -> dict[tuple[str, str], Limits]:
 def capability(s: Spread) -> dict[str, float | None]:
     """Mean, sample standard deviation, Cp and Cpk (from the one side when only one limit is set)."""
     mean = s.mean
-    sd = math.sqrt(s.squares / (s.count - 1)) if s.count > 1 else None
+    sd = math.sqrt(s.deviations / (s.count - 1)) if s.count > 1 else None
     cp = cpk = None
     if sd:
         sides = [x for x in (None if s.high is None else s.high - mean, None if s.low is None else mean - s.low)

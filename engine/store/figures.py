@@ -1,24 +1,21 @@
-"""The line's figures as SQL aggregates over the records: yields, failures, throughput, measurements.
+"""The line's figures as SQL aggregates over the records: yields, failures, throughput, decisions.
 
 Only the store's worker thread calls these, inside one read transaction. Nothing here loads the
 attempts themselves: every figure is a GROUP BY, and the measurements are unnested from their JSON
-column by the database (what differs between the two is the backend's ``figures`` fragments).
-``engine.report.figures`` turns what these return into the report's document.
+column by the database (``engine.store.spreads``; what differs between the two databases is the
+backend's ``figures`` fragments). ``engine.report.figures`` turns what these return into the
+report's document.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.outcome import Outcome, UnitStatus, Verdict
+from engine.store.spreads import Key, Spread, run_charts, spreads
 from engine.store.worker import Tx
 
-BINS = 20
-"""Bins of a measurement's histogram."""
-RUN_POINTS = 2000
-"""At most this many points of a measurement's run chart."""
 UNRELEASED_RUN = "unreleased-recipe-run"
 """The audit log's action for a run of recipe content never released (as ``engine.store.sqlstore`` writes it)."""
 
@@ -26,7 +23,6 @@ COUNTED = (Outcome.PASS, Outcome.FAIL, Outcome.ERROR)
 """Outcomes that count for a yield: an aborted attempt, a skipped one or one decided not done does not."""
 _COUNTED = "(" + ", ".join(f"'{outcome}'" for outcome in COUNTED) + ")"
 _FROM = "attempts a JOIN visits v ON v.id = a.visit"
-_HELD = "LEFT JOIN lots h ON h.lot = v.lot AND h.hold IS NOT NULL"
 
 
 @dataclass(frozen=True)
@@ -56,35 +52,15 @@ class Window:
             return "", []
         return " WHERE " + " AND ".join(sql for sql, _ in chosen), [value for _, value in chosen]
 
-
-@dataclass
-class Spread:
-    """One measurement's values at one stage, as the database summed them."""
-
-    stage: str
-    name: str
-    units: str | None
-    low: float | None
-    high: float | None
-    count: int
-    total: float
-    least: float
-    most: float
-    squares: float = 0.0
-    """Sum of squared deviations from the mean (the second pass)."""
-    bins: list[int] = field(default_factory=lambda: [0] * BINS)
-    run: list[tuple[float, float, str | None, int | None]] = field(default_factory=list)
+    @property
+    def visits(self) -> bool:
+        """Whether the window chooses by a visit's field (lot, station, recipe)."""
+        return (self.lot, self.station, self.recipe) != (None, None, None)
 
     @property
-    def mean(self) -> float:
-        return self.total / self.count
-
-    @property
-    def edges(self) -> tuple[float, float]:
-        """The histogram's span: the values and the limits."""
-        lo = min(x for x in (self.least, self.low) if x is not None)
-        hi = max(x for x in (self.most, self.high) if x is not None)
-        return (lo - 0.5, hi + 0.5) if hi <= lo else (lo, hi)
+    def attempts(self) -> str:
+        """The attempts to read, joined to their visits only when the window needs them."""
+        return _FROM if self.visits else "attempts a"
 
 
 @dataclass
@@ -105,18 +81,45 @@ class Tallies:
 
 def tallies(tx: Tx, window: Window) -> Tallies:
     """Every figure of the window, each a query of its own."""
+    where, params = window.where()
+    held = held_lots(tx)
+    by_unit = units_by_stage(tx, window, held)
+    by_check, failed = failed_checks(tx, window)
+    found = spreads(tx, window.attempts, where, params, failed)
+    rows = stage_rows(tx, window, held)
+    run_charts(tx, window.attempts, where, params, found, [(row[0], *row[-3:]) for row in rows])
     return Tallies(
         units=unit_standing(tx, window),
-        stages=stage_tallies(tx, window),
-        by_check=failed_checks(tx, window),
+        stages=[_stage(row[:-3], by_unit.get(row[0], (0, 0, 0, 0))) for row in rows],
+        by_check=by_check,
         errors=failed_errors(tx, window),
         throughput=throughput(tx, window),
         quarantines=quarantines(tx, window),
         lot_holds=lot_holds(tx, window),
         lot_decisions=lot_decisions(tx, window),
         unreleased=unreleased(tx, window),
-        spreads=spreads(tx, window),
+        spreads=found,
     )
+
+
+def _stage(row: tuple[Any, ...], units: tuple[int, int, int, int]) -> tuple[Any, ...]:
+    """A stage's figures: stage, station, units, first pass, passed, attempts, aborted, held, failed attempts."""
+    stage, station, attempts, aborted, failed = row
+    counted, first, passed, held = units
+    return (stage, station, counted, first, passed, int(attempts or 0), int(aborted or 0), held, int(failed or 0))
+
+
+def _and(where: str, term: str) -> str:
+    return f"{where} AND {term}" if where else f" WHERE {term}"
+
+
+def held_lots(tx: Tx) -> list[str]:
+    return [lot for (lot,) in tx.rows("SELECT lot FROM lots WHERE hold IS NOT NULL ORDER BY lot")]
+
+
+def _held(lots: list[str]) -> str:
+    """Whether visit ``v`` is of a held lot (never NULL)."""
+    return f"(v.lot IS NOT NULL AND v.lot IN ({', '.join('?' * len(lots))}))" if lots else "(1 = 0)"
 
 
 def unit_standing(tx: Tx, window: Window) -> dict[str, int]:
@@ -137,48 +140,57 @@ def unit_standing(tx: Tx, window: Window) -> dict[str, int]:
     return {str(standing): int(count) for standing, count in rows}
 
 
-def stage_tallies(tx: Tx, window: Window) -> list[tuple[Any, ...]]:
-    """Per stage in route order (first attempt first): station (None: several), units, first pass, passed,
-    counted attempts, aborted attempts, units of held lots, failed attempts. Held units count apart."""
+def units_by_stage(tx: Tx, window: Window, held: list[str]) -> dict[str, tuple[int, int, int, int]]:
+    """Per stage: units with a counted attempt, those whose first counted attempt passed, those that passed at
+    some attempt (units of held lots left out of the three), and units of held lots with a counted attempt."""
+    where, params = window.where()
+    rows = tx.rows(
+        f"""SELECT u.stage, sum(CASE WHEN u.held = 0 AND u.fc IS NOT NULL THEN 1 ELSE 0 END),
+               sum(CASE WHEN u.held = 0 AND u.fp = u.fc THEN 1 ELSE 0 END),
+               sum(CASE WHEN u.held = 0 AND u.fp IS NOT NULL THEN 1 ELSE 0 END),
+               sum(CASE WHEN u.held = 1 AND u.fc IS NOT NULL THEN 1 ELSE 0 END)
+        FROM (SELECT a.stage, v.serial, min(CASE WHEN a.outcome IN {_COUNTED} THEN a.id END) AS fc,
+                     min(CASE WHEN a.outcome = 'PASS' THEN a.id END) AS fp,
+                     max(CASE WHEN {_held(held)} THEN 1 ELSE 0 END) AS held
+              FROM {_FROM}{where} GROUP BY a.stage, v.serial) u
+        GROUP BY u.stage""",
+        held + params,
+    )
+    return {stage: (int(units or 0), int(first or 0), int(passed or 0), int(apart or 0))
+            for stage, units, first, passed, apart in rows}  # fmt: skip
+
+
+def stage_rows(tx: Tx, window: Window, held: list[str]) -> list[tuple[Any, ...]]:
+    """Per stage in route order (first attempt first): its station (None: several), counted attempts (of units of
+    lots not held), aborted attempts, failed attempts; its attempts with measurements, the first's and last's id."""
     where, params = window.where()
     return tx.rows(
-        f"""WITH u AS (
-            SELECT a.stage, v.serial, min(a.id) AS seen, min(v.station) AS s_lo, max(v.station) AS s_hi,
-                   min(CASE WHEN a.outcome IN {_COUNTED} THEN a.id END) AS first_counted,
-                   min(CASE WHEN a.outcome = 'PASS' THEN a.id END) AS first_passed,
-                   sum(CASE WHEN a.outcome IN {_COUNTED} THEN 1 ELSE 0 END) AS counted,
-                   sum(CASE WHEN a.outcome = 'ABORTED' THEN 1 ELSE 0 END) AS aborted,
-                   sum(CASE WHEN a.outcome = 'FAIL' THEN 1 ELSE 0 END) AS failed,
-                   max(CASE WHEN h.lot IS NULL THEN 0 ELSE 1 END) AS held
-            FROM {_FROM} {_HELD}{where} GROUP BY a.stage, v.serial)
-        SELECT stage, CASE WHEN min(s_lo) = max(s_hi) THEN min(s_lo) END,
-               sum(CASE WHEN held = 0 AND counted > 0 THEN 1 ELSE 0 END),
-               sum(CASE WHEN held = 0 AND first_passed = first_counted THEN 1 ELSE 0 END),
-               sum(CASE WHEN held = 0 AND first_passed IS NOT NULL THEN 1 ELSE 0 END),
-               sum(CASE WHEN held = 0 THEN counted ELSE 0 END),
-               sum(aborted),
-               sum(CASE WHEN held = 1 AND counted > 0 THEN 1 ELSE 0 END),
-               sum(failed)
-        FROM u GROUP BY stage ORDER BY min(seen)""",
-        params,
+        f"""SELECT a.stage, CASE WHEN min(v.station) = max(v.station) THEN min(v.station) END,
+               sum(CASE WHEN a.outcome IN {_COUNTED} AND NOT {_held(held)} THEN 1 ELSE 0 END),
+               sum(CASE WHEN a.outcome = 'ABORTED' THEN 1 ELSE 0 END),
+               sum(CASE WHEN a.outcome = 'FAIL' THEN 1 ELSE 0 END),
+               sum(CASE WHEN a.measurements <> '[]' THEN 1 ELSE 0 END),
+               min(CASE WHEN a.measurements <> '[]' THEN a.id END), max(CASE WHEN a.measurements <> '[]' THEN a.id END)
+        FROM {_FROM}{where} GROUP BY a.stage ORDER BY min(a.id)""",
+        held + params,
     )
 
 
-def _and(where: str, term: str) -> str:
-    return f"{where} AND {term}" if where else f" WHERE {term}"
-
-
-def failed_checks(tx: Tx, window: Window) -> list[tuple[str, str, int]]:
-    """Failed measurements of failed attempts, by stage and name."""
+def failed_checks(tx: Tx, window: Window) -> tuple[list[tuple[str, str, int]], dict[Key, tuple[float, float]]]:
+    """Failed measurements of failed attempts, by stage and name; and of every attempt that did not pass, the least
+    and greatest value judged FAIL of each measurement."""
     where, params = window.where()
     f = tx.backend.figures
     rows = tx.rows(
-        f"""SELECT a.stage, {f["name"]}, count(*) FROM {_FROM}, {f["each"]}
-        {_and(where, f"a.outcome = 'FAIL' AND {f['verdict']} = '{Verdict.FAIL}'")}
+        f"""SELECT a.stage, {f["name"]}, sum(CASE WHEN a.outcome = 'FAIL' THEN 1 ELSE 0 END),
+               min({f["value"]}), max({f["value"]})
+        FROM {window.attempts}, {f["each"]}
+        {_and(where, f"a.outcome <> 'PASS' AND {f['verdict']} = '{Verdict.FAIL}'")}
         GROUP BY a.stage, {f["name"]}""",
         params,
     )
-    return [(str(stage), str(name), int(count)) for stage, name, count in rows]
+    checks = [(str(stage), str(name), int(count)) for stage, name, count, _, _ in rows if count]
+    return checks, {(stage, name): (least, most) for stage, name, _, least, most in rows if least is not None}
 
 
 def failed_errors(tx: Tx, window: Window) -> list[tuple[str, str | None, int]]:
@@ -186,7 +198,7 @@ def failed_errors(tx: Tx, window: Window) -> list[tuple[str, str | None, int]]:
     where, params = window.where()
     f = tx.backend.figures
     rows = tx.rows(
-        f"""SELECT a.stage, a.error, count(*) FROM {_FROM}
+        f"""SELECT a.stage, a.error, count(*) FROM {window.attempts}
         {_and(where, f"a.outcome = 'FAIL' AND NOT EXISTS (SELECT 1 FROM {f['each']} WHERE {f['verdict']} = 'FAIL')")}
         GROUP BY a.stage, a.error""",
         params,
@@ -195,13 +207,13 @@ def failed_errors(tx: Tx, window: Window) -> list[tuple[str, str | None, int]]:
 
 
 def throughput(tx: Tx, window: Window) -> list[tuple[str | None, int, int]]:
-    """Units that left each station per hour (hours since the epoch): each unit once, at its last attempt there."""
+    """Units that left each station per hour (hours since the epoch): each visit of a unit to a station once, when
+    its last attempt there ended."""
     where, params = window.where()
-    hour = tx.backend.figures["whole"].format("w.ended / 3600")
+    hour = tx.backend.figures["whole"].format("l.ended / 3600")
     rows = tx.rows(
-        f"""WITH w AS (SELECT v.station, v.serial, max(a.ended) AS ended FROM {_FROM}{where}
-                       GROUP BY v.station, v.serial)
-        SELECT w.station, {hour} AS hour, count(*) FROM w GROUP BY w.station, {hour} ORDER BY 2, 1""",
+        f"""WITH w AS (SELECT v.id, v.station, max(a.id) AS last FROM {_FROM}{where} GROUP BY v.id, v.station)
+        SELECT w.station, {hour}, count(*) FROM w JOIN attempts l ON l.id = w.last GROUP BY 1, 2 ORDER BY 2, 1""",
         params,
     )
     return [(station, int(at), int(count)) for station, at, count in rows]
@@ -211,11 +223,12 @@ def quarantines(tx: Tx, window: Window) -> list[tuple[Any, ...]]:
     """Each quarantine of a unit of the window: serial, reason, when, and the decision that followed (action, by,
     when), from the audit log."""
     where, params = window.where()
+    of_window = f" AND q.subject IN (SELECT v.serial FROM {_FROM}{where})" if where else ""
     return tx.rows(
         f"""SELECT q.subject, q.reason, q.at, d.action, d.by, d.at FROM audit q
         LEFT JOIN audit d ON d.id = (SELECT min(x.id) FROM audit x WHERE x.subject = q.subject AND x.id > q.id
                                      AND x.action LIKE 'release-%')
-        WHERE q.action = 'quarantine' AND q.subject IN (SELECT v.serial FROM {_FROM}{where})
+        WHERE q.action = 'quarantine'{of_window}
         ORDER BY q.id""",
         params,
     )
@@ -251,90 +264,15 @@ def unreleased(tx: Tx, window: Window) -> list[tuple[str, int, str, int]]:
     """Recipe content run in the window and never released, on a store that holds releases (or whose audit log
     notes its unreleased runs): recipe, version, hash, units run with it."""
     where, params = window.where()
+    timed = window.since is not None or window.until is not None
+    of_window = f" AND v.id IN (SELECT a.visit FROM {_FROM}{where})" if timed else where.replace(" WHERE ", " AND ")
     rows = tx.rows(
         f"""SELECT v.recipe, v.recipe_version, v.recipe_hash, count(DISTINCT v.serial) FROM visits v
         WHERE v.recipe_hash NOT IN (SELECT recipe_hash FROM releases)
           AND (EXISTS (SELECT 1 FROM releases)
                OR EXISTS (SELECT 1 FROM audit x WHERE x.action = '{UNRELEASED_RUN}' AND x.subject = v.recipe_hash))
-          AND v.id IN (SELECT a.visit FROM {_FROM}{where})
+          {of_window}
         GROUP BY v.recipe, v.recipe_version, v.recipe_hash ORDER BY v.recipe, v.recipe_version""",
         params,
     )
     return [(str(recipe), int(version), str(h), int(count)) for recipe, version, h, count in rows]
-
-
-def _measured(tx: Tx, window: Window) -> tuple[str, list[Any]]:
-    """A subquery ``m`` of every numeric measured value of the window: stage, name, x, units, low, high, seen (the
-    attempt's id), at (when it ended), station, slot."""
-    where, params = window.where()
-    f = tx.backend.figures
-    return (
-        f"""(SELECT a.stage AS stage, {f["name"]} AS name, {f["value"]} AS x, {f["units"]} AS units,
-                {f["low"]} AS low, {f["high"]} AS high, a.id AS seen, a.ended AS at, v.station AS station,
-                v.slot AS slot
-            FROM {_FROM}, {f["each"]}{where}) m""",
-        params,
-    )
-
-
-def spreads(tx: Tx, window: Window) -> list[Spread]:
-    """Each measurement's count, mean, spread, histogram and thinned run, by stage and name: in the order first
-    measured, those first measured by one attempt by name."""
-    measured, params = _measured(tx, window)
-    found = [
-        Spread(stage, name, units, low, high, int(count), float(total), float(least), float(most))
-        for stage, name, units, low, high, count, total, least, most in tx.rows(
-            f"""SELECT m.stage, m.name, max(m.units), max(m.low), min(m.high), count(*), sum(m.x), min(m.x), max(m.x)
-            FROM {measured} WHERE m.x IS NOT NULL GROUP BY m.stage, m.name ORDER BY min(m.seen), m.name""",
-            params,
-        )
-    ]
-    if found:
-        _bin(tx, measured, params, found)
-        _thin(tx, measured, params, found)
-    return found
-
-
-def _values(count: int, width: int) -> str:
-    row = "(" + ", ".join(["?"] * width) + ")"
-    return ", ".join([row] * count)
-
-
-def _bin(tx: Tx, measured: str, params: list[Any], found: list[Spread]) -> None:
-    """The second pass: each value's histogram bin, and its squared deviation from its measurement's mean."""
-    by_key = {(s.stage, s.name): s for s in found}
-    given: list[Any] = []
-    for s in found:
-        lo, hi = s.edges
-        given += [s.stage, s.name, s.mean, lo, BINS / (hi - lo)]
-    whole = tx.backend.figures["whole"].format("(m.x - p.lo) * p.scale")
-    rows = tx.rows(
-        f"""WITH p (stage, name, mean, lo, scale) AS (VALUES {_values(len(found), 5)})
-        SELECT m.stage, m.name, {whole}, count(*), sum((m.x - p.mean) * (m.x - p.mean))
-        FROM {measured} JOIN p ON p.stage = m.stage AND p.name = m.name WHERE m.x IS NOT NULL
-        GROUP BY m.stage, m.name, {whole}""",
-        given + params,
-    )
-    for stage, name, index, count, squares in rows:
-        s = by_key[(stage, name)]
-        s.bins[min(max(int(index), 0), BINS - 1)] += int(count)
-        s.squares += float(squares)
-
-
-def _thin(tx: Tx, measured: str, params: list[Any], found: list[Spread]) -> None:
-    """The third pass: every k-th value in time order, k chosen so that at most ``RUN_POINTS`` are left."""
-    by_key = {(s.stage, s.name): s for s in found}
-    given: list[Any] = []
-    for s in found:
-        given += [s.stage, s.name, math.ceil(s.count / RUN_POINTS)]
-    rows = tx.rows(
-        f"""WITH p (stage, name, k) AS (VALUES {_values(len(found), 3)})
-        SELECT r.stage, r.name, r.at, r.x, r.station, r.slot FROM (
-            SELECT m.stage, m.name, m.at, m.x, m.station, m.slot, p.k,
-                   row_number() OVER (PARTITION BY m.stage, m.name ORDER BY m.at, m.seen) AS n
-            FROM {measured} JOIN p ON p.stage = m.stage AND p.name = m.name WHERE m.x IS NOT NULL) r
-        WHERE (r.n - 1) % r.k = 0 ORDER BY r.stage, r.name, r.n""",
-        given + params,
-    )
-    for stage, name, at, x, station, slot in rows:
-        by_key[(stage, name)].run.append((float(at), float(x), station, slot))

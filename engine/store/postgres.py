@@ -35,7 +35,7 @@ class PostgresBackend:
         "same": "IS NOT DISTINCT FROM",
     }
     figures: ClassVar[dict[str, str]] = {
-        "each": "jsonb_array_elements(a.measurements::jsonb) AS j(value)",
+        "each": "jsonb_array_elements(a.measurements::jsonb) WITH ORDINALITY AS j(value, key)",
         "name": "j.value ->> 0",
         "verdict": "j.value ->> 2",
         "units": "j.value ->> 3",
@@ -44,6 +44,7 @@ class PostgresBackend:
             for key, i in (("value", 1), ("low", 4), ("high", 5))
         },
         "whole": "CAST(floor({}) AS BIGINT)",
+        "fence": " OFFSET 0",
     }
     for_update = " FOR UPDATE"
     one_writer = False

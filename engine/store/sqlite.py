@@ -64,6 +64,7 @@ class SqliteBackend:
             for key, i in (("value", 1), ("low", 4), ("high", 5))
         },
         "whole": "CAST({} AS INTEGER)",
+        "fence": " LIMIT -1",
     }
     for_update = ""
     one_writer = True
