@@ -260,8 +260,9 @@ def _picks(tx: Tx, attempts: str, where: str, params: list[Any], stages: list[Me
         return "", " UNION ALL ".join(parts), given
     real = tx.backend.types["real"]
     starts = " UNION ALL ".join([f"SELECT CAST(? AS TEXT), CAST(? AS {real}), CAST(? AS {real})"] * len(many))
-    at = "g.lo + g.k * g.step"
-    within = _and(measuring, f"a.id >= {at} AND a.id < {at} + g.step AND a.stage = g.stage")
+    # whole ids: an id compared with a fraction would not use the key's index
+    at, end = (tx.backend.figures["whole"].format(f"g.lo + {k} * g.step") for k in ("g.k", "(g.k + 1)"))
+    within = _and(measuring, f"a.id >= {at} AND a.id < {end} AND a.stage = g.stage")
     parts.append(f"SELECT (SELECT a.id FROM {attempts}{within} ORDER BY a.id LIMIT 1) FROM g")
     prefix = f"""WITH RECURSIVE s (stage, lo, step) AS ({starts}),
         g (stage, k, lo, step) AS (SELECT stage, 0, lo, step FROM s
