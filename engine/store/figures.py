@@ -87,10 +87,10 @@ def tallies(tx: Tx, window: Window) -> Tallies:
     by_check, failed = failed_checks(tx, window)
     found = spreads(tx, window.attempts, where, params, failed)
     rows = stage_rows(tx, window, held)
-    run_charts(tx, window.attempts, where, params, found, [(row[0], *row[-3:]) for row in rows])
+    run_charts(tx, window.attempts, where, params, found, _measuring(found))
     return Tallies(
         units=unit_standing(tx, window),
-        stages=[_stage(row[:-3], by_unit.get(row[0], (0, 0, 0, 0))) for row in rows],
+        stages=[_stage(row, by_unit.get(row[0], (0, 0, 0, 0))) for row in rows],
         by_check=by_check,
         errors=failed_errors(tx, window),
         throughput=throughput(tx, window),
@@ -100,6 +100,15 @@ def tallies(tx: Tx, window: Window) -> Tallies:
         unreleased=unreleased(tx, window),
         spreads=found,
     )
+
+
+def _measuring(found: list[Spread]) -> list[tuple[str, int, int, int]]:
+    """Per stage: about how many attempts measured (its most measured name's count), the first's and last's id."""
+    stages: dict[str, tuple[str, int, int, int]] = {}
+    for s in found:
+        _, count, first, last = stages.get(s.stage, (s.stage, 0, s.seen, s.latest))
+        stages[s.stage] = (s.stage, max(count, s.count), min(first, s.seen), max(last, s.latest))
+    return list(stages.values())
 
 
 def _stage(row: tuple[Any, ...], units: tuple[int, int, int, int]) -> tuple[Any, ...]:
@@ -162,15 +171,13 @@ def units_by_stage(tx: Tx, window: Window, held: list[str]) -> dict[str, tuple[i
 
 def stage_rows(tx: Tx, window: Window, held: list[str]) -> list[tuple[Any, ...]]:
     """Per stage in route order (first attempt first): its station (None: several), counted attempts (of units of
-    lots not held), aborted attempts, failed attempts; its attempts with measurements, the first's and last's id."""
+    lots not held), aborted attempts, failed attempts."""
     where, params = window.where()
     return tx.rows(
         f"""SELECT a.stage, CASE WHEN min(v.station) = max(v.station) THEN min(v.station) END,
                sum(CASE WHEN a.outcome IN {_COUNTED} AND NOT {_held(held)} THEN 1 ELSE 0 END),
                sum(CASE WHEN a.outcome = 'ABORTED' THEN 1 ELSE 0 END),
-               sum(CASE WHEN a.outcome = 'FAIL' THEN 1 ELSE 0 END),
-               sum(CASE WHEN a.measurements <> '[]' THEN 1 ELSE 0 END),
-               min(CASE WHEN a.measurements <> '[]' THEN a.id END), max(CASE WHEN a.measurements <> '[]' THEN a.id END)
+               sum(CASE WHEN a.outcome = 'FAIL' THEN 1 ELSE 0 END)
         FROM {_FROM}{where} GROUP BY a.stage ORDER BY min(a.id)""",
         held + params,
     )
