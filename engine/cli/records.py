@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from pathlib import Path
 
 from rich.console import Console
 
-from engine.cli.shared import ExitCode, UsageError, open_existing, parse_since
-from engine.files import NotRegularFile, replaceable_mode
+from engine.cli.shared import ExitCode, UsageError, check_writable, open_existing, parse_since
 from engine.outcome import UnitStatus
 from engine.store import StoreError, default_url, open_store
 from engine.store.sqlstore import UNRELEASED_RUN
@@ -100,7 +98,7 @@ def export(args: argparse.Namespace) -> int:
     from engine.report.export import export as write
 
     since = parse_since(args.since) if args.since is not None else None
-    _writable(args.out)
+    check_writable(args.out)
     with open_existing(args.store) as store:
         units = store.units()
         lots = store.lots()
@@ -108,17 +106,6 @@ def export(args: argparse.Namespace) -> int:
     count = write(args.format, units, lots, args.out, since=since, unreleased=unreleased)
     print(f"{count} attempts of {len(units)} units written to {args.out}", file=sys.stderr)
     return ExitCode.OK
-
-
-def _writable(out: Path) -> None:
-    """The export's path is a new file or a regular one, in a directory that is there: checked before the
-    store is read, and again as the file is written (``engine.files``)."""
-    if not out.parent.is_dir():
-        raise UsageError(f"{out.parent}: no such directory")
-    try:
-        replaceable_mode(out)
-    except NotRegularFile as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _shown(epoch: float) -> str:

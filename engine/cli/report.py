@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.cli.shared import ExitCode, UsageError, open_existing, parse_since
-from engine.files import NotRegularFile, replaceable_mode, write_atomically
+from engine.cli.shared import ExitCode, UsageError, check_writable, open_existing, parse_since
+from engine.files import write_atomically
 
 if TYPE_CHECKING:
     from engine.flow import Flow
@@ -36,7 +35,7 @@ def report(args: argparse.Namespace) -> int:
         _drawable()
     out = None if str(args.out) == STDOUT else Path(args.out)
     if out is not None:
-        _writable(out)
+        check_writable(out)
     flow = None
     if args.recipe is not None and Path(args.recipe).is_file():
         flow = _recipe_file(Path(args.recipe))
@@ -94,15 +93,3 @@ def _page(figures: dict[str, Any]) -> str:
 
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return render_page(figures, generated=generated)
-
-
-def _writable(out: Path) -> None:
-    """OUT is a new file or a regular one, in a directory that is there and can be written to."""
-    if not out.parent.is_dir():
-        raise UsageError(f"{out}: cannot be written: no such directory {out.parent}")
-    try:
-        replaceable_mode(out)
-    except NotRegularFile as exc:
-        raise UsageError(str(exc)) from None
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{out}: cannot be written: the directory {out.parent} is not writable")

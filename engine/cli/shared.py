@@ -6,12 +6,15 @@ The verbs import this module and the rooms, never each other.
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from engine.files import NotRegularFile, replaceable_mode
 
 if TYPE_CHECKING:  # the verbs that never open a store (validate, graph) stay light
     from engine.store import SqlStore
@@ -64,6 +67,19 @@ def exit_codes_help() -> str:
 
 class UsageError(Exception):
     """The command cannot be done as given (exit 2); the message says why, on one line."""
+
+
+def check_writable(out: Path) -> None:
+    """OUT is a new file or a regular one, in a directory that is there and can be written to: checked before the
+    store is read (and again as the file is written, ``engine.files``); UsageError saying why not."""
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: cannot be written: no such directory {out.parent}")
+    try:
+        replaceable_mode(out)
+    except NotRegularFile as exc:
+        raise UsageError(str(exc)) from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{out}: cannot be written: the directory {out.parent} is not writable")
 
 
 def warn_recovered(store: SqlStore) -> None:
