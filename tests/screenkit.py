@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -55,6 +56,19 @@ def chromium_launch_options() -> dict[str, Any]:
     if not os.access(CHROMIUM, os.X_OK):
         browser_unavailable(f"no chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     return {"executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+def launched_chromium() -> Iterator[Any]:
+    """The system's chromium started through Playwright, for a module's ``browser`` fixture to yield from."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - the [dev] extra installs it
+        browser_unavailable("Playwright is not installed: pip install -e '.[dev]'")
+    options = chromium_launch_options()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(**options)
+        yield launched
+        launched.close()
 
 
 class Station:

@@ -6,6 +6,7 @@ The tests write the screenshots docs/reports.md shows (docs/images/report-*.png)
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,12 +14,10 @@ from pathlib import Path
 
 import pytest
 from reportkit import SPHERE, line_store
-from screenkit import IMAGES, PATIENCE_MS, VIEWPORT, browser_unavailable, chromium_launch_options
+from screenkit import IMAGES, PATIENCE_MS, VIEWPORT, launched_chromium
 
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # pragma: no cover - the [dev] extra installs it
-    sync_playwright = None
+with contextlib.suppress(ImportError):  # the [dev] extra installs it; without it the browser fixture says so
+    from playwright.sync_api import Browser, Page
 
 PHONE = {"width": 390, "height": 844}
 """A phone held upright, in CSS pixels."""
@@ -27,13 +26,7 @@ CHARTS = ("yield", "pareto-stage", "pareto-check", "retests", "throughput", "his
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        browser_unavailable("Playwright is not installed: pip install -e '.[dev]'")
-    options = chromium_launch_options()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(**options)
-        yield launched
-        launched.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,24 @@ The tests write the screenshots docs/station.md shows (docs/images/station-*.png
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from screenkit import IMAGES, PATIENCE_MS, VIEWPORT, Station, browser_unavailable, chromium_launch_options
+from screenkit import (
+    IMAGES,
+    PATIENCE_MS,
+    VIEWPORT,
+    Station,
+    launched_chromium,
+)
 
 from engine.outcome import Outcome, UnitStatus
 from engine.store import open_store
 
-try:
-    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the [dev] extra installs it
-    sync_playwright = None
+with contextlib.suppress(ImportError):  # the [dev] extra installs it; without it the browser fixture says so
+    from playwright.sync_api import Browser, Locator, Page, expect
 
 SIM_CONFIG = """\
 units:
@@ -32,13 +37,7 @@ units:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        browser_unavailable("Playwright is not installed: pip install -e '.[dev]'")
-    options = chromium_launch_options()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(**options)
-        yield launched
-        launched.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture
