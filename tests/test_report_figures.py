@@ -262,6 +262,10 @@ def test_the_window_chooses_the_attempts(store: SqlStore) -> None:
     late = line_figures(store, Window(since=T + HOUR, until=T + 2 * HOUR))
     assert [s["stage"] for s in late["stages"]] == ["rf"] and late["units"]["total"] == 3
     assert late["window"]["since"] == "2027-01-15T09:00:00.000000+00:00"
+    tx, leak = _measurement(late, "tx"), _measurement(late, "leak")  # U4's two attempts ended after the window
+    assert (tx["count"], tx["mean"], leak["count"], leak["mean"]) == (4, 15.5, 3, 2.0)
+    assert sum(tx["histogram"]["counts"]) == 4 and tx["histogram"]["edges"][::20] == [10.0, 20.0]
+    assert held["measurements"] == []  # the held lot's unit measured nothing
     assert line_figures(store, Window(recipe="another-recipe"))["stages"] == []
 
 

@@ -14,11 +14,11 @@ class Backend(Protocol):
     """``id``, ``seq``, ``real``, ``big`` and ``blob`` in the migrations in this database's words; ``same``: equal,
     NULL to NULL too."""
     figures: ClassVar[dict[str, str]]
-    """What the line's figures (``engine.store.figures``, ``engine.store.spreads``) say in this database's words:
-    ``each``, a FROM item unnesting attempt ``a``'s measurements into rows ``j`` (``j.key``: their order);
-    ``name``, ``verdict``, ``units`` (text) and ``value``, ``low``, ``high`` (a number, NULL when not one) of row
-    ``j``; ``whole``, the whole part of the non-negative number ``{}``; ``fence``, what ends a subquery so that
-    its columns are computed once a row."""
+    """What the line's figures (``engine.store.figures``, ``engine.store.spreads``, ``engine.store.measured``) say
+    in this database's words: ``each``, a FROM item unnesting attempt ``a``'s measurements into rows ``j``
+    (``j.key``: their order; a value written as NaN or an infinity read as null); ``name``, ``verdict``,
+    ``units`` (text) and ``value``, ``low``, ``high`` (a number, NULL when not one) of row ``j``; ``whole``, the
+    whole part of the non-negative number ``{}``."""
     sql: Dialect
     """A statement written with ``?`` parameters, in this driver's parameter style."""
     for_update: str

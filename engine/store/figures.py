@@ -1,10 +1,11 @@
 """The line's figures as SQL aggregates over the records: yields, failures, throughput, decisions.
 
 Only the store's worker thread calls these, inside one read transaction. Nothing here loads the
-attempts themselves: every figure is a GROUP BY, and the measurements are unnested from their JSON
-column by the database (``engine.store.spreads``; what differs between the two databases is the
-backend's ``figures`` fragments). ``engine.report.figures`` turns what these return into the
-report's document.
+attempts themselves: every figure is a GROUP BY; the measurements' spreads are summed from their
+rows in ``measured`` (``engine.store.spreads``, ``engine.store.measured``), and the few figures
+that read an attempt's measurements otherwise unnest its JSON in the database (what differs
+between the two databases is the backend's ``figures`` fragments). ``engine.report.figures`` turns
+what these return into the report's document.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.outcome import Outcome, UnitStatus, Verdict
-from engine.store.spreads import Key, Spread, run_charts, spreads
+from engine.store.spreads import Spread, run_charts, spreads
 from engine.store.worker import Tx
 
 UNRELEASED_RUN = "unreleased-recipe-run"
@@ -84,14 +85,13 @@ def tallies(tx: Tx, window: Window) -> Tallies:
     where, params = window.where()
     held = held_lots(tx)
     by_unit = units_by_stage(tx, window, held)
-    by_check, failed = failed_checks(tx, window)
-    found = spreads(tx, window.attempts, where, params, failed)
+    found = spreads(tx, window.attempts, where, params)
     rows = stage_rows(tx, window, held)
     run_charts(tx, window.attempts, where, params, found, _measuring(found))
     return Tallies(
         units=unit_standing(tx, window),
         stages=[_stage(row, by_unit.get(row[0], (0, 0, 0, 0))) for row in rows],
-        by_check=by_check,
+        by_check=failed_checks(tx, window),
         errors=failed_errors(tx, window),
         throughput=throughput(tx, window),
         quarantines=quarantines(tx, window),
@@ -183,21 +183,17 @@ def stage_rows(tx: Tx, window: Window, held: list[str]) -> list[tuple[Any, ...]]
     )
 
 
-def failed_checks(tx: Tx, window: Window) -> tuple[list[tuple[str, str, int]], dict[Key, tuple[float, float]]]:
-    """Failed measurements of failed attempts, by stage and name; and of every attempt that did not pass, the least
-    and greatest value judged FAIL of each measurement."""
+def failed_checks(tx: Tx, window: Window) -> list[tuple[str, str, int]]:
+    """Failed measurements of failed attempts, by stage and name."""
     where, params = window.where()
     f = tx.backend.figures
     rows = tx.rows(
-        f"""SELECT a.stage, {f["name"]}, sum(CASE WHEN a.outcome = 'FAIL' THEN 1 ELSE 0 END),
-               min({f["value"]}), max({f["value"]})
-        FROM {window.attempts}, {f["each"]}
-        {_and(where, f"a.outcome <> 'PASS' AND {f['verdict']} = '{Verdict.FAIL}'")}
+        f"""SELECT a.stage, {f["name"]}, count(*) FROM {window.attempts}, {f["each"]}
+        {_and(where, f"a.outcome = 'FAIL' AND {f['verdict']} = '{Verdict.FAIL}'")}
         GROUP BY a.stage, {f["name"]}""",
         params,
     )
-    checks = [(str(stage), str(name), int(count)) for stage, name, count, _, _ in rows if count]
-    return checks, {(stage, name): (least, most) for stage, name, _, least, most in rows if least is not None}
+    return [(str(stage), str(name), int(count)) for stage, name, count in rows]
 
 
 def failed_errors(tx: Tx, window: Window) -> list[tuple[str, str | None, int]]:

@@ -190,6 +190,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         # The payload of such a row is empty (the column stays NOT NULL: SQLite cannot alter that in place).
         ("ALTER TABLE line_events ADD COLUMN attempt {big}",),
     ),
+    Migration(
+        5,
+        "each attempt's measurements as rows of their own, written when the line's figures are next read",
+        (
+            """CREATE TABLE measured (
+                attempt {big} NOT NULL,
+                pos {big} NOT NULL,
+                stage TEXT NOT NULL,
+                name TEXT,
+                verdict TEXT,
+                x {real}
+            )""",
+            "CREATE UNIQUE INDEX measured_attempt ON measured (attempt, pos)",
+            "CREATE INDEX measured_values ON measured (stage, name, x, attempt)",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -35,7 +35,10 @@ class PostgresBackend:
         "same": "IS NOT DISTINCT FROM",
     }
     figures: ClassVar[dict[str, str]] = {
-        "each": "jsonb_array_elements(a.measurements::jsonb) WITH ORDINALITY AS j(value, key)",
+        # a value written as NaN or an infinity (as Python's json writes them) read as null
+        "each": "jsonb_array_elements((CASE WHEN a.measurements ~ '(NaN|Infinity)' "
+        "THEN regexp_replace(a.measurements, '([,:])(-Infinity|Infinity|NaN)', '\\1null', 'g') "
+        "ELSE a.measurements END)::jsonb) WITH ORDINALITY AS j(value, key)",
         "name": "j.value ->> 0",
         "verdict": "j.value ->> 2",
         "units": "j.value ->> 3",
@@ -44,7 +47,6 @@ class PostgresBackend:
             for key, i in (("value", 1), ("low", 4), ("high", 5))
         },
         "whole": "CAST(floor({}) AS BIGINT)",
-        "fence": " OFFSET 0",
     }
     for_update = " FOR UPDATE"
     one_writer = False

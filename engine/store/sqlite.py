@@ -44,6 +44,18 @@ _GONE = ("Z", "X")
 """Process states of a process that has ended: a zombie (not yet reaped by its parent), or dead."""
 
 
+def _as_null(text: str) -> str:
+    for token in ("-Infinity", "Infinity", "NaN"):  # -Infinity first: it holds Infinity
+        for before in (",", ":"):
+            text = f"replace({text}, '{before}{token}', '{before}null')"
+    return text
+
+
+_READABLE = f"CASE WHEN json_valid(a.measurements) THEN a.measurements ELSE {_as_null('a.measurements')} END"
+"""Attempt ``a``'s measurements as JSON SQLite reads: a value written as NaN or an infinity (as Python's ``json``
+writes them) read as null."""
+
+
 class SqliteBackend:
     types: ClassVar[dict[str, str]] = {
         "id": "INTEGER PRIMARY KEY",
@@ -54,7 +66,7 @@ class SqliteBackend:
         "same": "IS",
     }
     figures: ClassVar[dict[str, str]] = {
-        "each": "json_each(a.measurements) AS j",
+        "each": f"json_each({_READABLE}) AS j",
         "name": "json_extract(j.value, '$[0]')",
         "verdict": "json_extract(j.value, '$[2]')",
         "units": "json_extract(j.value, '$[3]')",
@@ -64,7 +76,6 @@ class SqliteBackend:
             for key, i in (("value", 1), ("low", 4), ("high", 5))
         },
         "whole": "CAST({} AS INTEGER)",
-        "fence": " LIMIT -1",
     }
     for_update = ""
     one_writer = True

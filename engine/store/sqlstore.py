@@ -18,7 +18,7 @@ from functools import partial
 from engine.messages import Message, Source, lot_held, unit_finished
 from engine.outcome import UnitStatus
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
-from engine.store import claims, decisions, figures, outbox, reading, recovery
+from engine.store import claims, decisions, figures, measured, outbox, reading, recovery
 from engine.store.backend import Backend
 from engine.store.decisions import DECISIONS
 from engine.store.history import Decide
@@ -328,7 +328,9 @@ class SqlStore:
         return self._worker.call(lambda tx: reading.audit_log(tx, subject), write=False)
 
     def figures(self, window: figures.Window) -> figures.Tallies:
-        """The line's figures over the window, summed by the database (``engine.store.figures``)."""
+        """The line's figures over the window, summed by the database (``engine.store.figures``), once the
+        measurements written since they were last read are unnested (``engine.store.measured``)."""
+        measured.catch_up(self._worker.call)
         return self._worker.call(lambda tx: figures.tallies(tx, window), write=False)
 
     # -- the line's events (engine.store.outbox) ---------------------------------------------------
