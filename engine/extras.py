@@ -3,7 +3,7 @@
 ``pip install floorflow`` validates recipes, draws them and runs stations on the SQLite store with
 USB and serial consoles: a pre-commit hook installs that much and no more. Everything else is an
 extra named in pyproject.toml's ``[project.optional-dependencies]``: ``simulate``, ``plots``,
-``postgresql``, ``instruments``, ``labels`` and ``screen``. The code that needs one imports its packages where
+``postgresql``, ``instruments``, ``labels``, ``screen`` and ``cluster``. The code that needs one imports its packages where
 it uses them, asking ``missing`` first, so a user without the extra reads one line saying which to
 install, never a traceback.
 """
@@ -15,6 +15,8 @@ import importlib
 OPTIONAL: dict[str, tuple[str, str]] = {
     "simpy": ("simpy", "simulate"),
     "numpy": ("numpy", "simulate"),
+    "scipy": ("scipy", "simulate"),
+    "distributed": ("dask[distributed]", "cluster"),
     "matplotlib": ("matplotlib", "plots"),
     "psycopg": ("psycopg", "postgresql"),
     "pyvisa": ("pyvisa", "instruments"),
