@@ -24,7 +24,7 @@ from engine.outcome import StationError
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-EXTRAS = ("simulate", "plots", "postgresql", "instruments", "labels", "screen")
+EXTRAS = ("simulate", "plots", "postgresql", "instruments", "labels", "screen", "cluster")
 
 
 @pytest.fixture(scope="module")
