@@ -4,7 +4,7 @@
 ``Result``: the figures a line planner reads (throughput, yields, utilization and queues, WIP, lead
 times, lot holds, recipe problems), as one JSON object and as the tallies plots are drawn from. The
 model walks the recipe's own route and guards (``route``, from ``engine.run``), runs each stage from
-seeded random streams (``stages``), queues units for slots and operators (``pools``), takes its
+seeded random streams (``stages``), queues units for slots, operators and instruments (``pools``), takes its
 figures from a line profile (``profile``), keeps statistics in fixed memory (``stats``) and draws
 ``--plot``'s PNGs (``plots``). This room imports the core, ``engine.recipe`` and ``engine.run``.
 """
@@ -59,6 +59,8 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     arrivals = 3600 / model.mean_gap
     slowest = min(capacity, key=lambda name: capacity[name], default=None)
     line_capacity = capacity[slowest] if slowest is not None else math.inf
+    instruments = _instrument_figures(model, end)
+    limit = _limiting_instrument(model, slowest, line_capacity)
     stages = _stage_figures(model)
     rty = math.prod(s["first_pass_yield"] for s in stages.values())
     return {
@@ -79,9 +81,10 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         "arrival_rate_per_hour": round(arrivals, 3),
         "capacity_per_hour": _rounded_rate(line_capacity),
         "capacity_station": slowest,
-        "warnings": overload_warnings(arrivals, line_capacity, slowest),
+        "warnings": overload_warnings(arrivals, line_capacity, slowest, limit),
         "stations": stations,
         "operators": _pool_figures(model.operators, end),
+        "instruments": instruments,
         "stages": {k: {**v, "first_pass_yield": round(v["first_pass_yield"], 6)} for k, v in stages.items()},
         "wip": {"mean": round(model.wip.mean(end), 3), "peak": model.wip.peak},
         "wip_over_time": [[round(t, 3), level] for t, level in model.wip.samples],
@@ -95,15 +98,46 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     }
 
 
-def overload_warnings(arrivals: float, capacity: float, station: str | None) -> list[str]:
-    """What the figures cannot be read as: a steady state, when units arrive faster than the line can take them."""
+def overload_warnings(
+    arrivals: float, capacity: float, station: str | None, instrument: str | None = None
+) -> list[str]:
+    """What the figures cannot be read as: a steady state, when units arrive faster than the line can take them.
+
+    ``instrument``: the station's shared instrument that limits it, when one does (not its slots).
+    """
     if station is None or arrivals <= capacity:
         return []
+    shared = f", its shared instrument '{instrument}'" if instrument is not None else ""
     return [
         f"arrivals ({_per_hour(arrivals)} units/h) exceed the line's capacity ({_per_hour(capacity)} units/h, "
-        f"bottleneck: station '{station}'): queues grow without bound for as long as the simulation runs; "
+        f"bottleneck: station '{station}'{shared}): queues grow without bound for as long as the simulation runs; "
         "the queue figures describe this run's length, not a steady state"
     ]
+
+
+def _instrument_figures(model: LineModel, end: float) -> dict[str, dict[str, Any]]:
+    """Each shared instrument, by "station/name": how many, who holds one, how busy, the wait for one."""
+    capacity = model.instrument_capacity_per_hour()
+    return {
+        name: {
+            "count": pool.size,
+            "stages": list(pool.stages),
+            "capacity_per_hour": _rounded_rate(capacity[name]),
+            "utilization": round(pool.busy / (pool.size * end), 6) if end > 0 else 0.0,
+            "mean_wait_s": round(pool.waited / pool.visits, 3) if pool.visits else 0.0,
+            "visits": pool.visits,
+        }
+        for name, pool in model.instruments.items()
+    }
+
+
+def _limiting_instrument(model: LineModel, station: str | None, capacity: float) -> str | None:
+    """The instrument that sets the slowest station's capacity (the lesser of its slots' and its instruments')."""
+    for name, per_hour in model.instrument_capacity_per_hour().items():
+        pool = model.instruments[name]
+        if pool.station == station and per_hour == capacity:
+            return pool.instrument.name
+    return None
 
 
 def _per_hour(rate: float) -> str:

@@ -3,9 +3,10 @@
 Each unit is a SimPy process that walks the recipe's route through ``RouteTable``: it queues for a
 slot at the station of its next stage, runs that station's stages there (retries, rework and
 sampling as the recipe says, failures drawn from the profile), and leaves for the next station. A
-slot is held for the whole visit; an operator for the manual stages of it. Statistics stream into
-fixed-size counters: no unit's record is kept. What a unit waits for is in ``pools``, each stage's
-random times and failures in ``stages``, the counters in ``stats``.
+slot is held for the whole visit; an operator for the manual stages of it, one of the station's
+instruments for the stages the profile says hold one. Statistics stream into fixed-size counters: no
+unit's record is kept. What a unit waits for is in ``pools``, each stage's random times and failures
+in ``stages``, the counters in ``stats``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import simpy
 from engine.flow import Flow, Stage
 from engine.outcome import Outcome, UnitStatus
 from engine.run.guards import Refusal
-from engine.sampling import rate_of, recall_threshold, sample_draw
-from engine.simulate.pools import Operators, Pool
+from engine.sampling import recall_threshold, sample_draw
+from engine.simulate.pools import Holding, Instruments, Operators, Pool
 from engine.simulate.profile import Profile
 from engine.simulate.route import Node, RouteTable, Run
 from engine.simulate.stages import BLOCK, StageModel, stream
@@ -36,7 +37,7 @@ NO_STATION = "(no station)"
 class Unit:
     """One simulated unit on its way: where it stands in the route table, its lot, how it is doing."""
 
-    __slots__ = ("busy", "clean", "ending", "lot", "manual", "n", "node")
+    __slots__ = ("busy", "clean", "ending", "held", "lot", "manual", "n", "node")
 
     def __init__(self, n: int, lot: int, node: Node) -> None:
         self.n = n
@@ -50,6 +51,8 @@ class Unit:
         """Seconds of its current visit the station's machine works on it."""
         self.manual = 0.0
         """Seconds of its current visit an operator works on it."""
+        self.held: dict[Holding, float] | None = None
+        """Seconds of its current visit it holds instruments for, by what it holds (None: none)."""
 
 
 class LineModel:
@@ -68,6 +71,7 @@ class LineModel:
         self._arrivals = np.random.default_rng(next(seeds))
         operators = profile.operators or self._default_operators()
         self.operators = Operators(operators)
+        self.instruments = self._instruments()
         self.env = simpy.Environment()
         self.tally = Tally()
         self.mean_gap = self._mean_gap()
@@ -86,26 +90,47 @@ class LineModel:
     def _breaks(self, stage: Stage) -> bool:
         return stage.sampling is not None
 
+    def _instruments(self) -> dict[str, Instruments]:
+        """The instruments of the profile by "station/name"; each stage that holds any gets its ``holding``."""
+        declared = self.profile.instruments.items()
+        pools = {p.name: p for p in (Instruments(station, i) for station, kinds in declared for i in kinds)}
+        holdings: dict[tuple[Operators, ...], Holding] = {}  # one per set held: a visit takes each set once
+        for model in self.models.values():
+            held: tuple[Operators, ...] = tuple(p for p in pools.values() if model.stage.id in p.stages)
+            if held:
+                held = (*held, self.operators) if model.manual else held
+                model.holding = holdings.setdefault(held, Holding(held))
+        return pools
+
     def _default_operators(self) -> int:
         manual = {m.stage.station for m in self.models.values() if m.manual}
         slots = self.profile.slots(self.flow)
         return max(1, sum(slots.get(name, 1) for name in manual if name is not None) + (None in manual))
 
     def capacity_per_hour(self) -> dict[str, float]:
-        """Units per hour each station can take, from mean times, retries and sampling rates."""
+        """Units per hour each station can take, from mean times, retries and sampling rates: as many
+        as its slots can, and no more than its instruments can."""
         seconds: dict[str, float] = {}
         for model in self.models.values():
             stage = model.stage
-            if stage.rework or stage.station is None:
-                continue
-            fail = model.chance
-            tries = sum(fail**i for i in range(stage.retry_max + 1))
-            share = rate_of(stage.sampling) if stage.sampling is not None else 1.0
-            seconds[stage.station] = seconds.get(stage.station, 0.0) + self.profile.time_of(stage).mean * tries * share
-        return {
+            if not stage.rework and stage.station is not None:
+                seconds[stage.station] = seconds.get(stage.station, 0.0) + model.mean_s
+        capacity = {
             name: (self.stations[name].size * 3600 / spent if spent > 0 else float("inf"))
             for name, spent in seconds.items()
         }
+        for name, per_hour in self.instrument_capacity_per_hour().items():
+            station = self.instruments[name].station
+            capacity[station] = min(capacity.get(station, float("inf")), per_hour)
+        return capacity
+
+    def instrument_capacity_per_hour(self) -> dict[str, float]:
+        """Units per hour each instrument can take: its count over the mean seconds a unit holds one."""
+        capacity: dict[str, float] = {}
+        for name, pool in self.instruments.items():
+            spent = sum(m.mean_s for m in map(self.models.__getitem__, pool.stages) if not m.stage.rework)
+            capacity[name] = pool.size * 3600 / spent if spent > 0 else float("inf")
+        return capacity
 
     def _mean_gap(self) -> float:
         profile = self.profile
@@ -186,7 +211,9 @@ class LineModel:
             self.models[stage.id].waits.add(began - arrived)
             station.visits += 1
             self._visit(unit, stage.station, station)
-            if unit.manual:
+            if unit.held is not None:
+                yield from self._held(unit)
+            elif unit.manual:
                 # The operator's part first, then the machine's: one wait for the unit, none for the operator.
                 unit.busy += self.operators.take(env.now, unit.manual) + unit.manual
             if unit.busy:
@@ -197,6 +224,18 @@ class LineModel:
             else:
                 station.free += 1
         self._finish(unit, born)
+
+    def _held(self, unit: Unit) -> Generator[simpy.Event, Any, None]:
+        """The operator's part of a visit, then the parts held by instruments, then (left in ``unit.busy``)
+        the machine's: each part asked for when the unit is ready for it, so in time order."""
+        assert unit.held is not None
+        ahead = self.operators.take(self.env.now, unit.manual) + unit.manual if unit.manual else 0.0
+        for holding, seconds in unit.held.items():
+            if ahead:
+                yield self.env.timeout(ahead)
+            ahead = holding.take(self.env.now, seconds) + seconds
+        unit.held = None
+        unit.busy += ahead
 
     def _visit(self, unit: Unit, where: str | None, station: Pool) -> None:
         """The stages ``unit`` runs at ``where`` before it leaves: moves it on, and sets its visit's times."""
@@ -212,12 +251,8 @@ class LineModel:
             if refused is not None:
                 self._refused(unit, stage, refused)
                 return
-            manual = self.models[stage.id].manual
             unit.node, spent, _, failed = self._stage(unit.node, stage, unit.lot, unit.n, failed_first=False)
-            if manual:
-                unit.manual += spent
-            else:
-                unit.busy += spent
+            self._spend(unit, self.models[stage.id], spent)
             if failed:
                 unit.clean = False
 
@@ -233,11 +268,13 @@ class LineModel:
                 k = run.first_failure(station.draw())
                 run.reached[k] += 1
                 busy, manual = unit.busy, unit.manual  # the hottest loop of all: kept in locals
-                for time, by_hand in islice(run.attached or self._timers(run), k):
-                    if by_hand:
-                        manual += time()
-                    else:
+                for time, by in islice(run.attached or self._timers(run), k):
+                    if by is False:  # the machine
                         busy += time()
+                    elif by is True:  # an operator
+                        manual += time()
+                    else:  # what the stage holds together
+                        self._hold(unit, by, time())
                 unit.busy, unit.manual = busy, manual
                 if k:
                     unit.node = run.nodes[k - 1]
@@ -247,10 +284,7 @@ class LineModel:
                 else:  # its first attempt failed
                     failing = run.stages[k]
                     unit.node, spent, ok, _ = self._stage(unit.node, failing, unit.lot, unit.n, failed_first=True)
-                    if self.models[failing.id].manual:
-                        unit.manual += spent
-                    else:
-                        unit.busy += spent
+                    self._spend(unit, self.models[failing.id], spent)
                     unit.clean = False
                     if not ok and unit.node.in_route:  # retries used up: rework, on this station or another
                         if unit.lot in self.held_lots:
@@ -287,11 +321,26 @@ class LineModel:
             self.end = now
             self.done.succeed()
 
-    def _timers(self, run: Run) -> tuple[tuple[Callable[[], float], bool], ...]:
-        """The time stream of each stage of the run, and whether an operator does it."""
+    def _spend(self, unit: Unit, model: StageModel, seconds: float) -> None:
+        """``seconds`` of the stage in the unit's visit: the machine's, an operator's, or held."""
+        if model.holding is not None:
+            self._hold(unit, model.holding, seconds)
+        elif model.manual:
+            unit.manual += seconds
+        else:
+            unit.busy += seconds
+
+    @staticmethod
+    def _hold(unit: Unit, holding: Holding, seconds: float) -> None:
+        if unit.held is None:
+            unit.held = {}
+        unit.held[holding] = unit.held.get(holding, 0.0) + seconds
+
+    def _timers(self, run: Run) -> tuple[tuple[Callable[[], float], bool | Holding], ...]:
+        """Each stage's time stream, and who does it: True an operator, False the machine, else what it holds."""
         if run.attached is None:
-            run.attached = tuple((self.models[s.id].time, self.models[s.id].manual) for s in run.stages)
-        timers: tuple[tuple[Callable[[], float], bool], ...] = run.attached
+            run.attached = tuple((m.time, m.holding or m.manual) for m in (self.models[s.id] for s in run.stages))
+        timers: tuple[tuple[Callable[[], float], bool | Holding], ...] = run.attached
         return timers
 
     def _stage(

@@ -1,6 +1,7 @@
-"""What a simulated unit waits for: a slot at a station (``Pool``) and an operator (``Operators``).
+"""What a simulated unit waits for: a slot at a station (``Pool``), an operator (``Operators``), an
+instrument the station's slots share (``Instruments``), and what a stage holds together (``Holding``).
 
-Both keep what the figures need as they go: busy time, visits and time waited.
+Each keeps what the figures need as it goes: busy time, visits and time waited.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections import deque
 from collections.abc import Callable
 
 import simpy
+
+from engine.simulate.profile import Instrument
 
 
 class Pool:
@@ -59,4 +62,47 @@ class Operators:
             self.visits += 1
             self.busy += seconds
             self.waited += start - now
+        return start - now
+
+    def hold(self, now: float, start: float, seconds: float) -> None:
+        """The first free one, kept from ``start`` (when it and whatever it is held with are free) for ``seconds``."""
+        heapq.heapreplace(self.free_at, start + seconds)
+        self.visits += 1
+        self.busy += seconds
+        self.waited += start - now
+
+
+class Instruments(Operators):
+    """The instruments of one kind at a station, shared by its slots, as the profile declares them: taken
+    like operators. Named "station/instrument" in the figures."""
+
+    __slots__ = ("instrument", "name", "stages", "station")
+
+    def __init__(self, station: str, instrument: Instrument) -> None:
+        super().__init__(instrument.count)
+        self.station = station
+        self.instrument = instrument
+        self.name = f"{station}/{instrument.name}"
+        self.stages = instrument.stages
+        """The ids of the stages that hold one."""
+
+
+class Holding:
+    """What a stage holds besides its slot, all at once: instruments, and an operator when it is manual.
+
+    Taken from the first moment each of them is free; asked in time order, like ``Operators``.
+    """
+
+    __slots__ = ("pools",)
+
+    def __init__(self, pools: tuple[Operators, ...]) -> None:
+        self.pools = pools
+
+    def take(self, now: float, seconds: float) -> float:
+        """Each of the pools for ``seconds`` from the first moment all are free: how long the asker waits."""
+        start = now
+        for pool in self.pools:
+            start = max(start, pool.free_at[0])
+        for pool in self.pools:
+            pool.hold(now, start, seconds)
         return start - now

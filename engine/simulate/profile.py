@@ -1,4 +1,4 @@
-"""A line profile: how long each stage takes, how often it fails, how units arrive, lots, operators.
+"""A line profile: how long each stage takes, how often it fails, how units arrive, lots, operators, instruments.
 
 A profile is its own YAML file (``schemas/profile.schema.json``), separate from the recipe, so one
 recipe can be simulated under several profiles. What a profile leaves out comes from the shipped
@@ -65,6 +65,19 @@ class Behaviour:
 
 
 @dataclass(frozen=True)
+class Instrument:
+    """An instrument a station's sockets share (a radio tester behind a port switch): how many, and who holds one.
+
+    A unit in one of ``stages`` holds one of the station's ``count`` instruments for that stage's time;
+    its other stages need only its socket.
+    """
+
+    name: str
+    count: int
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     source: str
@@ -82,6 +95,8 @@ class Profile:
     steps: Mapping[str, Behaviour] = field(default_factory=lambda: MappingProxyType({}))
     stages: Mapping[str, Behaviour] = field(default_factory=lambda: MappingProxyType({}))
     stations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    instruments: Mapping[str, tuple[Instrument, ...]] = field(default_factory=dict)
+    """By station: the instruments its sockets share. A plain dict, so that a profile pickles."""
     fallback: Profile | None = None
     """Where what this profile leaves out comes from (the shipped default profile)."""
 
@@ -183,6 +198,11 @@ def _read(path: Path, flow: Flow | None, fallback: Profile | None, registry: Reg
         steps=MappingProxyType({k: _behaviour(v) for k, v in data.get("steps", {}).items()}),
         stages=MappingProxyType({k: _behaviour(v) for k, v in data.get("stages", {}).items()}),
         stations=MappingProxyType({k: int(v["slots"]) for k, v in data.get("stations", {}).items()}),
+        instruments={
+            station: tuple(Instrument(name, int(i["count"]), tuple(i["stages"])) for name, i in held.items())
+            for station, v in data.get("stations", {}).items()
+            if (held := v.get("instruments"))
+        },
         fallback=fallback,
     )
 
@@ -244,4 +264,29 @@ def _check(data: YMap, flow: Flow | None, registry: Registry) -> list[Diagnostic
                         f"{owner} '{name}'{did_you_mean(name, known)}",
                     )
                 )
+    return problems + _check_instruments(data.get("stations", {}), flow)
+
+
+def _check_instruments(stations: YMap, flow: Flow) -> list[Diagnostic]:
+    """Each instrument's stages: stages of the recipe, run at the instrument's station."""
+    problems: list[Diagnostic] = []
+    for station, entry in stations.items():
+        if station not in flow.stations:
+            continue  # reported as an unknown station
+        here = [s.id for s in flow.stages.values() if s.station == station]
+        for name, instrument in entry.get("instruments", {}).items():
+            held = instrument["stages"]
+            for i, stage_id in enumerate(held):
+                stage = flow.stages.get(stage_id)
+                if stage is None:
+                    known = did_you_mean(stage_id, list(flow.stages))
+                    message = f"recipe {flow.recipe} has no stage '{stage_id}'{known}"
+                    problems.append(Diagnostic(held.where(i), "error", "profile-unknown-stage", message))
+                elif stage.station != station:
+                    message = (
+                        f"instrument '{name}' is at station '{station}', but stage '{stage_id}' runs at "
+                        f"{f'station {stage.station!r}' if stage.station else 'no station'}"
+                        f"{did_you_mean(stage_id, here)}"
+                    )
+                    problems.append(Diagnostic(held.where(i), "error", "profile-instrument-station", message))
     return problems

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.flow import Stage
 from engine.sampling import rate_of
+from engine.simulate.pools import Holding
 from engine.simulate.profile import Profile, Timing
 from engine.simulate.stats import Histogram
 
@@ -42,7 +43,9 @@ class StageModel:
         "final_passed",
         "first",
         "first_passed",
+        "holding",
         "manual",
+        "mean_s",
         "rate",
         "stage",
         "time",
@@ -57,7 +60,12 @@ class StageModel:
         self.draw = stream(np.random.default_rng(next(seeds)))
         """The next attempt fails when this is below ``chance``."""
         self.manual = stage.step in profile.manual_steps
+        self.holding: Holding | None = None
+        """What the stage holds besides its slot (instruments; set by the line), when anything."""
         self.rate = rate_of(stage.sampling) if stage.sampling is not None else 1.0
+        tries = sum(self.chance**i for i in range(stage.retry_max + 1))
+        self.mean_s = profile.time_of(stage).mean * tries * self.rate
+        """Mean seconds a unit spends in the stage: its retries, and its sampling rate."""
         self.first = 0
         """Times a unit came to the stage: its first attempts (after a rework, the attempts count from 1 again)."""
         self.first_passed = 0
