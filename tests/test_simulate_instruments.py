@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from engine.cli.simulate import show
 from engine.flow import Flow
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
@@ -227,3 +229,16 @@ def test_the_shipped_phone_line_profile_shares_one_tester_among_the_rf_stages() 
     figures = simulate(flow, profile, 2000, seed=7).figures
     assert figures["capacity_station"] == "rf" and figures["bottleneck"] == "rf"
     assert figures["instruments"]["rf/tester"]["visits"] == figures["stations"]["rf"]["visits"]
+
+
+def test_the_terminal_shows_a_table_of_the_shared_instruments_only_when_there_are_any(tmp_path: Path) -> None:
+    """`floorflow simulate`'s tables: one row per instrument (utilization, mean wait), no table without any."""
+    shown = []
+    for instruments in ("instruments:\n  tester: {count: 1, stages: [measure]}", ""):
+        console = Console(record=True, width=160)
+        show(_figures(tmp_path, instruments), console)
+        shown.append(console.export_text())
+    assert "shared instruments" in shown[0]
+    [row] = [line for line in shown[0].splitlines() if "cell/tester" in line]
+    assert [cell.strip() for cell in row.split("│")[2:7]] == ["1", "60.0 units/h", "100.0 %", "171.0 s", "40"]
+    assert "shared instruments" not in shown[1]

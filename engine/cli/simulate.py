@@ -57,7 +57,8 @@ def run_simulation(args: argparse.Namespace) -> int:
 
 
 def show(figures: dict[str, Any], console: Console) -> None:
-    """The figures as tables: the line (arrivals against capacity), its stations, its stages, lot holds."""
+    """The figures as tables: the line (arrivals against capacity), its stations, its shared instruments,
+    its stages, lot holds."""
     title = f"{figures['recipe']} v{figures['version']} · profile {figures['profile']} · seed {figures['seed']}"
     line = Table(title=title)
     line.add_column("line")
@@ -87,6 +88,7 @@ def show(figures: dict[str, Any], console: Console) -> None:
         line.add_row(name, value)
     console.print(line)
     _show_stations(figures, console)
+    _show_instruments(figures, console)
     _show_stages(figures, console)
     _show_holds(figures, console)
 
@@ -114,6 +116,26 @@ def _show_stations(figures: dict[str, Any], console: Console) -> None:
             f"{s['visits']:,}",
         )
     console.print(stations)
+
+
+def _show_instruments(figures: dict[str, Any], console: Console) -> None:
+    """The instruments a station's slots share, when the profile declares any: how busy, the wait for one."""
+    if not figures.get("instruments"):
+        return
+    instruments = Table(title="shared instruments: the wait for one, per visit that needs one")
+    for heading in ("instrument", "count", "capacity", "utilization", "mean wait", "visits"):
+        instruments.add_column(heading, justify="left" if heading == "instrument" else "right")
+    for name, i in figures["instruments"].items():
+        capacity = i["capacity_per_hour"]
+        instruments.add_row(
+            name,
+            f"{i['count']:,}",
+            f"{capacity:,.1f} units/h" if capacity is not None else "",
+            f"{100 * i['utilization']:.1f} %",
+            f"{i['mean_wait_s']:,.1f} s",
+            f"{i['visits']:,}",
+        )
+    console.print(instruments)
 
 
 def _show_stages(figures: dict[str, Any], console: Console) -> None:
