@@ -1,5 +1,5 @@
-"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · report · events ·
-steps.
+"""The ``floorflow`` command: validate · graph · run · station · simulate · units · recipe · export · report · profile
+· events · steps.
 
 Builds the parser, hands each verb its arguments and turns what goes wrong into an exit code
 (``engine.cli.shared.ExitCode``, the same meaning under every verb). A user mistake gets a message,
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.cli.profile import add_profile_verb
 from engine.cli.shared import ExitCode, UsageError, exit_codes_help
 from engine.inputs import name_argument, note_argument, serial_argument
 from engine.outcome import UnitStatus
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _store_verbs(verbs)
     _report_verb(verbs)
+    add_profile_verb(verbs, _store_option)
     _event_verbs(verbs)
 
     steps = verbs.add_parser("steps", help="list the registered step types and their parameters")

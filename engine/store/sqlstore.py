@@ -18,9 +18,10 @@ from functools import partial
 from engine.messages import Message, Source, lot_held, unit_finished
 from engine.outcome import UnitStatus
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
-from engine.store import claims, decisions, figures, measured, outbox, reading, recovery
+from engine.store import claims, decisions, figures, measured, outbox, reading, recovery, timings
 from engine.store.backend import Backend
 from engine.store.decisions import DECISIONS
+from engine.store.figures import Window
 from engine.store.history import Decide
 from engine.store.migrations import MIGRATIONS, Migration
 from engine.store.reading import load_unit
@@ -332,6 +333,11 @@ class SqlStore:
         measurements written since they were last read are unnested (``engine.store.measured``)."""
         measured.catch_up(self._worker.call)
         return self._worker.call(lambda tx: figures.tallies(tx, window), write=False)
+
+    def stage_timings(self, window: Window) -> timings.Timings:
+        """Each stage's attempt times and failure chances over the window (``engine.store.timings``)."""
+        measured.catch_up(self._worker.call)
+        return self._worker.call(lambda tx: timings.stage_timings(tx, window), write=False)
 
     # -- the line's events (engine.store.outbox) ---------------------------------------------------
 
