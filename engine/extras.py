@@ -3,9 +3,9 @@
 ``pip install floorflow`` validates recipes, draws them and runs stations on the SQLite store with
 USB and serial consoles: a pre-commit hook installs that much and no more. Everything else is an
 extra named in pyproject.toml's ``[project.optional-dependencies]``: ``simulate``, ``plots``,
-``postgresql``, ``instruments``, ``labels``, ``screen`` and ``cluster``. The code that needs one imports its packages where
-it uses them, asking ``missing`` first, so a user without the extra reads one line saying which to
-install, never a traceback.
+``postgresql``, ``instruments``, ``labels``, ``screen`` and ``cluster``. The code that needs one
+imports its packages where it uses them, asking ``missing`` first, so a user without the extra
+reads one line saying which to install, never a traceback.
 """
 
 from __future__ import annotations

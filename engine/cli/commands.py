@@ -18,6 +18,7 @@ from typing import Any
 from engine import __version__
 from engine.cli.profile import add_profile_verb
 from engine.cli.shared import ExitCode, UsageError, exit_codes_help
+from engine.cli.simulateoptions import add_simulate_options
 from engine.inputs import name_argument, note_argument, serial_argument
 from engine.outcome import UnitStatus
 
@@ -77,14 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     station.set_defaults(run=_station)
 
     simulate = verbs.add_parser("simulate", help="simulate a whole line running a recipe: throughput, yield, queues")
-    simulate.add_argument("recipe", metavar="RECIPE", type=Path)
-    simulate.add_argument("--units", type=_positive, default=1000, metavar="N", help="units to start (default 1000)")
-    simulate.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: same seed, same figures")
-    simulate.add_argument(
-        "--profile", type=Path, metavar="FILE", help="line profile: times, failure rates, arrivals (default: shipped)"
-    )
-    simulate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    simulate.add_argument("--plot", type=Path, metavar="DIR", help="write utilization, WIP and lead-time PNGs into DIR")
+    add_simulate_options(simulate, _positive)
     _recipe_root_option(simulate)
     simulate.set_defaults(run=_simulate)
 
@@ -346,11 +340,12 @@ def _simulate(args: argparse.Namespace) -> int:
     if absent is not None:
         raise UsageError(absent)
     from engine.cli.simulate import run_simulation
+    from engine.cli.sweeps import checked_many_runs
 
     _readable(args.recipe)
     if args.profile is not None:
         _readable(args.profile)
-    return run_simulation(args)
+    return run_simulation(args, checked_many_runs(args))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,7 +1,10 @@
-"""``floorflow simulate RECIPE --units N [--seed S] [--profile FILE] [--json] [--plot DIR]``.
+"""``floorflow simulate RECIPE --units N [--seed S] [--profile FILE] [--json] [--plot DIR]``, and its
+replications and sweeps (``--replications N``, ``--vary PATH=VALUES``, ``--target-uph X``, ``--jobs N``,
+``--cluster ADDRESS``: ``engine.cli.sweeps``, which the dispatcher hands in).
 
 Exit codes (``engine.cli.shared.ExitCode``): 0 the line ran; 1 the recipe has errors, or simulated
-units met a rule the recipe breaks; 2 the profile cannot be used (each problem at its file:line:col).
+units met a rule the recipe breaks; 2 the profile cannot be used (each problem at its file:line:col),
+or a bad option.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -16,13 +20,18 @@ from rich.table import Table
 
 from engine.cli.shared import ExitCode
 from engine.diagnostics import RecipeError
+from engine.flow import Flow
 from engine.outcome import UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import load_profile, simulate
 
+ManyRuns = Callable[[argparse.Namespace, Flow], list[dict[str, Any]]]
+"""Replications or a sweep of the checked flow (``engine.cli.sweeps.run_many``): the recipe problems they met."""
 
-def run_simulation(args: argparse.Namespace) -> int:
+
+def run_simulation(args: argparse.Namespace, many: ManyRuns | None = None) -> int:
+    """The recipe and profile checked, then one run of ``--seed`` shown, or the runs of ``many``."""
     flow, problems = check_recipe(args.recipe, Registry.discover(), recipe_root=args.recipe_root)
     for diag in problems:
         print(diag, file=sys.stderr)
@@ -34,6 +43,8 @@ def run_simulation(args: argparse.Namespace) -> int:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
         return ExitCode.USAGE
+    if many is not None:
+        return report_problems(args, many(args, flow))
     result = simulate(flow, profile, args.units, args.seed)
     figures = result.figures
     for warning in figures["warnings"]:
@@ -47,13 +58,18 @@ def run_simulation(args: argparse.Namespace) -> int:
 
         for path in write_plots(result, args.plot):
             print(f"wrote {path}", file=sys.stderr)
-    for problem in figures["recipe_problems"]:
+    return report_problems(args, figures["recipe_problems"])
+
+
+def report_problems(args: argparse.Namespace, problems: list[dict[str, Any]]) -> int:
+    """Each rule simulated units met that the recipe breaks, on stderr; the exit code they make."""
+    for problem in problems:
         print(
             f"{args.recipe}: error: recipe problem: {problem['units']} simulated units were refused at "
             f"'{problem['stage']}' by the {problem['rule']} rule: {problem['reason']}",
             file=sys.stderr,
         )
-    return ExitCode.RECIPE_ERRORS if figures["recipe_problems"] else ExitCode.OK
+    return ExitCode.RECIPE_ERRORS if problems else ExitCode.OK
 
 
 def show(figures: dict[str, Any], console: Console) -> None:
