@@ -11,8 +11,8 @@ in ``stages``, the counters in ``stats``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Generator
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,10 @@ from engine.flow import Flow, Stage
 from engine.outcome import Outcome, UnitStatus
 from engine.run.guards import Refusal
 from engine.sampling import recall_threshold, sample_draw
-from engine.simulate.pools import Holding, Instruments, Operators, Pool
+from engine.simulate.pools import Holding, Operators, Pool
 from engine.simulate.profile import Profile
 from engine.simulate.route import Node, RouteTable, Run
-from engine.simulate.stages import BLOCK, StageModel, stream
+from engine.simulate.stages import BLOCK, StageModel, attach_instruments, stream
 from engine.simulate.stats import Level, Tally
 
 LOAD = 0.9
@@ -68,10 +68,14 @@ class LineModel:
         slots = profile.slots(flow)
         self.stations = {name: Pool(name, slots[name], stream(np.random.default_rng(next(seeds)))) for name in slots}
         self.stations[NO_STATION] = Pool(NO_STATION, units + 1, stream(np.random.default_rng(next(seeds))))
+        self._queue = {
+            s.id: (self.stations[s.station or NO_STATION], self.models[s.id].waits) for s in flow.stages.values()
+        }
+        """By stage id: the slots a unit queues for before it, and where its wait is counted."""
         self._arrivals = np.random.default_rng(next(seeds))
         operators = profile.operators or self._default_operators()
         self.operators = Operators(operators)
-        self.instruments = self._instruments()
+        self.instruments = attach_instruments(self.models.values(), profile.instruments, self.operators)
         self.env = simpy.Environment()
         self.tally = Tally()
         self.mean_gap = self._mean_gap()
@@ -89,18 +93,6 @@ class LineModel:
 
     def _breaks(self, stage: Stage) -> bool:
         return stage.sampling is not None
-
-    def _instruments(self) -> dict[str, Instruments]:
-        """The instruments of the profile by "station/name"; each stage that holds any gets its ``holding``."""
-        declared = self.profile.instruments.items()
-        pools = {p.name: p for p in (Instruments(station, i) for station, kinds in declared for i in kinds)}
-        holdings: dict[tuple[Operators, ...], Holding] = {}  # one per set held: a visit takes each set once
-        for model in self.models.values():
-            held: tuple[Operators, ...] = tuple(p for p in pools.values() if model.stage.id in p.stages)
-            if held:
-                held = (*held, self.operators) if model.manual else held
-                model.holding = holdings.setdefault(held, Holding(held))
-        return pools
 
     def _default_operators(self) -> int:
         manual = {m.stage.station for m in self.models.values() if m.manual}
@@ -182,7 +174,8 @@ class LineModel:
 
     def _unit(self, n: int) -> Generator[simpy.Event, Any, None]:
         """A unit from arrival to its end: station after station, a slot held for each visit."""
-        env, table, stations, held_lots = self.env, self.table, self.stations, self.held_lots
+        env, table, queue, held_lots = self.env, self.table, self._queue, self.held_lots
+        timeout = env.timeout
         born = env.now
         self.tally.started += 1
         self.wip.change(born, 1)
@@ -198,17 +191,20 @@ class LineModel:
             ):
                 unit.node = table.after(unit.node, stage, Outcome.SKIPPED)  # not taken to the sampling station
                 continue
-            station = stations[stage.station if stage.station is not None else NO_STATION]
-            arrived = env.now
+            station, waits = queue[stage.id]
             if station.free:
                 station.free -= 1
+                began = env.now
+                waits.count += 1  # waits.add(0.0), without the call
+                waits.zeros += 1
             else:
+                arrived = env.now
                 turn = env.event()
                 station.waiting.append(turn)
                 yield turn
-            began = env.now
-            station.waited += began - arrived
-            self.models[stage.id].waits.add(began - arrived)
+                began = env.now
+                station.waited += began - arrived
+                waits.add(began - arrived)
             station.visits += 1
             self._visit(unit, stage.station, station)
             if unit.held is not None:
@@ -217,7 +213,7 @@ class LineModel:
                 # The operator's part first, then the machine's: one wait for the unit, none for the operator.
                 unit.busy += self.operators.take(env.now, unit.manual) + unit.manual
             if unit.busy:
-                yield env.timeout(unit.busy)
+                yield timeout(unit.busy)
             station.busy += env.now - began
             if station.waiting:
                 station.waiting.popleft().succeed()  # the slot passes straight to the first in line
@@ -263,12 +259,12 @@ class LineModel:
         to rework, and the run from there is taken the same way, unless that put its lot on hold.
         """
         while True:
-            run = self.table.run(unit.node, where)
+            run = unit.node.runs.get(where) or self.table.run(unit.node, where)
             if run.stages:
-                k = run.first_failure(station.draw())
+                k = bisect_right(run.falls, station.draw())  # run.first_failure, without the call
                 run.reached[k] += 1
                 busy, manual = unit.busy, unit.manual  # the hottest loop of all: kept in locals
-                for time, by in islice(run.attached or self._timers(run), k):
+                for time, by in (run.attached or self._timers(run))[k]:
                     if by is False:  # the machine
                         busy += time()
                     elif by is True:  # an operator
@@ -336,12 +332,14 @@ class LineModel:
             unit.held = {}
         unit.held[holding] = unit.held.get(holding, 0.0) + seconds
 
-    def _timers(self, run: Run) -> tuple[tuple[Callable[[], float], bool | Holding], ...]:
-        """Each stage's time stream, and who does it: True an operator, False the machine, else what it holds."""
+    def _timers(self, run: Run) -> list[tuple[tuple[Callable[[], float], bool | Holding], ...]]:
+        """Each stage's time stream, and who does it: True an operator, False the machine, else what it
+        holds; as the first k stages, for each k."""
         if run.attached is None:
-            run.attached = tuple((m.time, m.holding or m.manual) for m in (self.models[s.id] for s in run.stages))
-        timers: tuple[tuple[Callable[[], float], bool | Holding], ...] = run.attached
-        return timers
+            timers = tuple((m.time, m.holding or m.manual) for m in (self.models[s.id] for s in run.stages))
+            run.attached = [timers[:k] for k in range(len(timers) + 1)]
+        prefixes: list[tuple[tuple[Callable[[], float], bool | Holding], ...]] = run.attached
+        return prefixes
 
     def _stage(
         self, node: Node, stage: Stage, lot: int, n: int, *, failed_first: bool

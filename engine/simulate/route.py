@@ -53,7 +53,7 @@ class Run:
 class Node:
     """One unit state, with what follows from it worked out on first use."""
 
-    __slots__ = ("_after", "_next", "_refusal", "_runs", "in_route", "state", "status")
+    __slots__ = ("_after", "_next", "_refusal", "in_route", "runs", "state", "status")
 
     def __init__(self, state: UnitState) -> None:
         self.state = state
@@ -63,7 +63,8 @@ class Node:
         self._next: dict[str | None, Stage | None] = {}
         self._after: dict[tuple[str, Outcome], Node] = {}
         self._refusal: dict[tuple[str, bool], Refusal | None] = {}
-        self._runs: dict[str | None, Run] = {}
+        self.runs: dict[str | None, Run] = {}
+        """By station: what it does with the unit (``RouteTable.run``), once worked out."""
 
 
 class RouteTable:
@@ -89,7 +90,7 @@ class RouteTable:
 
     def runs(self) -> list[Run]:
         """Every run worked out so far."""
-        return [run for node in self._nodes.values() for run in node._runs.values()]
+        return [run for node in self._nodes.values() for run in node.runs.values()]
 
     def next_stage(self, node: Node, station: str | None) -> Stage | None:
         """The stage the unit runs next; at a station, one of that station's first (the runner's choice)."""
@@ -120,7 +121,7 @@ class RouteTable:
     def run(self, node: Node, station: str | None) -> Run:
         """What ``station`` does with the unit in ``node`` when every attempt passes first time."""
         try:
-            return node._runs[station]
+            return node.runs[station]
         except KeyError:
             pass
         stages: list[Stage] = []
@@ -146,7 +147,7 @@ class RouteTable:
             if not here.in_route:
                 leaves = True
                 break
-        found = node._runs[station] = Run(tuple(stages), tuple(nodes), tuple(falls), leaves)
+        found = node.runs[station] = Run(tuple(stages), tuple(nodes), tuple(falls), leaves)
         return found
 
     def _node(self, state: UnitState) -> Node:

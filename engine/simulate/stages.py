@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from engine.flow import Stage
 from engine.sampling import rate_of
-from engine.simulate.pools import Holding
-from engine.simulate.profile import Profile, Timing
+from engine.simulate.pools import Holding, Instruments, Operators
+from engine.simulate.profile import Instrument, Profile, Timing
 from engine.simulate.stats import Histogram
 
 BLOCK = 4096
@@ -74,3 +74,20 @@ class StageModel:
         self.attempts = 0
         self.waits = Histogram()
         """Seconds each unit waited for a slot at the station before this stage (the first of its visit)."""
+
+
+def attach_instruments(
+    models: Iterable[StageModel], declared: Mapping[str, tuple[Instrument, ...]], operators: Operators
+) -> dict[str, Instruments]:
+    """The profile's instruments by "station/name"; each stage that holds any gets its ``holding``.
+
+    Stages that hold the same instruments share one ``Holding``: a visit takes each once, for all of them.
+    """
+    pools = {p.name: p for p in (Instruments(station, i) for station, kinds in declared.items() for i in kinds)}
+    holdings: dict[tuple[Operators, ...], Holding] = {}
+    for model in models:
+        held: tuple[Operators, ...] = tuple(p for p in pools.values() if model.stage.id in p.stages)
+        if held:
+            held = (*held, operators) if model.manual else held  # a manual stage holds an operator with them
+            model.holding = holdings.setdefault(held, Holding(held))
+    return pools
