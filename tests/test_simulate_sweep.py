@@ -39,6 +39,8 @@ from engine.simulate.sweep import (
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = str(ROOT / "workflows/sphere-module.yaml")
 SWEEP_RF = str(ROOT / "tests/profiles/sweep-rf.yaml")
+PHONE = str(ROOT / "workflows/phone-wim.yaml")
+PHONE_LINE = str(ROOT / "workflows/profiles/phone-line.yaml")
 PNG = b"\x89PNG\r\n\x1a\n"
 T_975_2 = 4.302652729911275
 """Student's t, 97.5th percentile, 2 degrees of freedom (from a printed table: 4.303)."""
@@ -173,7 +175,7 @@ def test_values_are_ranges_steps_and_lists(text: str, whole: bool, values: tuple
         ("lots.size=0,100", "0 is not above 0"),
         ("arrivals.rate_per_hour=fast", "'fast' is not a number"),
         ("arrivals.rate_per_hour=nan", "'nan' is not a finite number"),
-        ("instruments.rf.tester=1,2", "no shared instruments"),
+        ("instruments.rf.tester=1,2", "the profile declares no instruments to count"),
     ],
 )
 def test_a_bad_vary_exits_2_naming_the_option(capsys: pytest.CaptureFixture[str], vary: str, message: str) -> None:
@@ -184,7 +186,8 @@ def test_a_bad_vary_exits_2_naming_the_option(capsys: pytest.CaptureFixture[str]
 
 def test_a_setting_varied_twice_is_refused() -> None:
     flow = _flow()
-    varies = [parse_vary("operators=1,2", flow), parse_vary("operators=3", flow)]
+    profile = load_profile(None, flow)
+    varies = [parse_vary("operators=1,2", flow, profile), parse_vary("operators=3", flow, profile)]
     with pytest.raises(SweepError, match="--vary operators: given twice"):
         grid(varies)
 
@@ -209,7 +212,11 @@ def test_options_that_do_not_go_together_exit_2(
 
 def test_the_grid_is_every_combination_in_option_order() -> None:
     flow = _flow()
-    varies = [parse_vary("stations.rf.slots=2,4", flow), parse_vary("arrivals.rate_per_hour=60,90.5", flow)]
+    profile = load_profile(None, flow)
+    varies = [
+        parse_vary("stations.rf.slots=2,4", flow, profile),
+        parse_vary("arrivals.rate_per_hour=60,90.5", flow, profile),
+    ]
     assert grid(varies) == [
         {"stations.rf.slots": 2, "arrivals.rate_per_hour": 60.0},
         {"stations.rf.slots": 2, "arrivals.rate_per_hour": 90.5},
@@ -231,6 +238,30 @@ def test_a_setting_is_applied_to_the_profile() -> None:
     assert (changed.operators, changed.rate_per_hour, changed.lot_size) == (3, 55.5, 100)
     assert changed.batch_size is None and changed.batch_every_s is None  # a rate replaces batch arrivals
     assert isinstance(changed.stations, MappingProxyType) and profile.stations == {}
+
+
+def test_an_instrument_count_is_varied_by_its_station_and_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """The phone line's RF sockets share one radio tester: more testers, more units an hour, the same slots."""
+    args = ("--units", "200", "--profile", PHONE_LINE, "--replications", "2", "--json")
+    code, out, _ = _simulate(capsys, PHONE, *args, "--vary", "instruments.rf.tester=1,3")
+    assert code == 0
+    one, three = json.loads(out)["scenarios"]
+    assert (one["settings"], three["settings"]) == ({"instruments.rf.tester": 1}, {"instruments.rf.tester": 3})
+    assert three["figures"]["uph"]["mean"] > 1.5 * one["figures"]["uph"]["mean"]
+    code, _, err = _simulate(capsys, PHONE, *args, "--vary", "instruments.rf.testr=1,3")
+    assert code == 2
+    assert "no setting 'instruments.rf.testr' (did you mean 'instruments.rf.tester'?)" in err
+
+
+def test_an_instrument_count_is_applied_to_its_instrument_only() -> None:
+    flow, _ = check_recipe(Path(PHONE), Registry.discover())
+    assert flow is not None
+    profile = load_profile(Path(PHONE_LINE), flow)
+    changed = apply(profile, {"instruments.rf.tester": 3})
+    (tester,) = changed.instruments["rf"]
+    assert tester.count == 3 and tester.stages == profile.instruments["rf"][0].stages
+    assert profile.instruments["rf"][0].count == 1
+    assert resources({"instruments.rf.tester": 3, "stations.rf.slots": 4, "lots.size": 50}) == 7
 
 
 # -- sweeps ----------------------------------------------------------------------------------------

@@ -25,9 +25,11 @@ from engine.outcome import UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import load_profile, simulate
+from engine.simulate.profile import Profile
 
-ManyRuns = Callable[[argparse.Namespace, Flow], list[dict[str, Any]]]
-"""Replications or a sweep of the checked flow (``engine.cli.sweeps.run_many``): the recipe problems they met."""
+ManyRuns = Callable[[argparse.Namespace, Flow, Profile], list[dict[str, Any]]]
+"""Replications or a sweep of the checked flow and profile (``engine.cli.sweeps.run_many``): the recipe problems
+they met."""
 
 
 def run_simulation(args: argparse.Namespace, many: ManyRuns | None = None) -> int:
@@ -44,7 +46,7 @@ def run_simulation(args: argparse.Namespace, many: ManyRuns | None = None) -> in
             print(diag, file=sys.stderr)
         return ExitCode.USAGE
     if many is not None:
-        return report_problems(args, many(args, flow))
+        return report_problems(args, many(args, flow, profile))
     result = simulate(flow, profile, args.units, args.seed)
     figures = result.figures
     for warning in figures["warnings"]:

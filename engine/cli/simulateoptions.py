@@ -40,7 +40,7 @@ def add_sweep_options(simulate: argparse.ArgumentParser, count: Callable[[str], 
         default=[],
         metavar="PATH=VALUES",
         help="sweep a setting (repeatable: every combination): stations.NAME.slots, operators, "
-        "arrivals.rate_per_hour, lots.size; VALUES 2..6, 2..10..2 or 1,2,4",
+        "arrivals.rate_per_hour, lots.size, instruments.STATION.NAME; VALUES 2..6, 2..10..2 or 1,2,4",
     )
     simulate.add_argument(
         "--target-uph",

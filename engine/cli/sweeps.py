@@ -24,6 +24,7 @@ from rich.table import Table
 
 from engine.cli.shared import UsageError
 from engine.flow import Flow
+from engine.simulate.profile import Profile
 from engine.simulate.replicate import Figures, replication_seeds
 from engine.simulate.sweep import (
     Line,
@@ -47,7 +48,9 @@ def many_runs(args: argparse.Namespace) -> bool:
     return bool(args.replications > 1 or args.vary)
 
 
-def checked_many_runs(args: argparse.Namespace) -> Callable[[argparse.Namespace, Flow], list[dict[str, Any]]] | None:
+def checked_many_runs(
+    args: argparse.Namespace,
+) -> Callable[[argparse.Namespace, Flow, Profile], list[dict[str, Any]]] | None:
     """``run_many`` when the options ask for replications or a sweep, None for the single run of ``--seed``;
     the options checked first (``check_options``)."""
     check_options(args)
@@ -76,11 +79,11 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError("--jobs and --cluster: the cluster has its own workers; give one or the other")
 
 
-def run_many(args: argparse.Namespace, flow: Flow) -> list[dict[str, Any]]:
+def run_many(args: argparse.Namespace, flow: Flow, profile: Profile) -> list[dict[str, Any]]:
     """Every scenario of the ``--vary`` options (one without them) under every replication's seed, shown; the
     recipe problems the first run that met any met."""
     try:
-        scenarios = grid([parse_vary(text, flow) for text in args.vary])
+        scenarios = grid([parse_vary(text, flow, profile) for text in args.vary])
     except SweepError as exc:
         raise UsageError(str(exc)) from None
     seeds = replication_seeds(args.seed, args.replications)

@@ -91,24 +91,27 @@ class Scenario:
     figures: Figures
 
 
-def setting_paths(flow: Flow) -> list[str]:
-    """The paths ``--vary`` takes for this recipe: a slot count per station, then the line's own settings."""
+def setting_paths(flow: Flow, profile: Profile) -> list[str]:
+    """The paths ``--vary`` takes for this recipe and profile: a slot count per station, the line's own settings,
+    then the count of each instrument the profile declares."""
     return [
         *(f"stations.{name}.slots" for name in flow.stations),
         Knob.OPERATORS.value,
         Knob.ARRIVAL_RATE.value,
         Knob.LOT_SIZE.value,
+        *(f"instruments.{station}.{i.name}" for station, held in profile.instruments.items() for i in held),
     ]
 
 
-def parse_vary(text: str, flow: Flow) -> Vary:
-    """``PATH=VALUES`` read against ``flow``; SweepError naming the option when the path or the values are wrong."""
+def parse_vary(text: str, flow: Flow, profile: Profile) -> Vary:
+    """``PATH=VALUES`` read against ``flow`` and ``profile``; SweepError naming the option when the path or the
+    values are wrong."""
     option = f"--vary {text}"
     path, equals, values = text.partition("=")
     path, values = path.strip(), values.strip()
     if not equals or not path or not values:
         raise SweepError(f"{option}: give PATH=VALUES, e.g. {EXAMPLE}")
-    knob = _knob(path, flow, option)
+    knob = _knob(path, setting_paths(flow, profile), option)
     try:
         parsed = parse_values(values, whole=knob.whole)
     except SweepError as exc:
@@ -163,9 +166,20 @@ def apply(profile: Profile, settings: Mapping[str, Value]) -> Profile:
             profile = dataclasses.replace(profile, rate_per_hour=float(value), batch_size=None, batch_every_s=None)
         elif path == Knob.LOT_SIZE.value:
             profile = dataclasses.replace(profile, lot_size=int(value))
+        elif parts[0] == "instruments":
+            profile = _with_instruments(profile, parts[1], parts[2], int(value))
         else:
             raise SweepError(f"no setting {path!r}")
     return profile
+
+
+def _with_instruments(profile: Profile, station: str, name: str, count: int) -> Profile:
+    """The profile with ``count`` of the instrument ``name`` at ``station``."""
+    held = profile.instruments.get(station, ())
+    if not any(i.name == name for i in held):
+        raise SweepError(f"no instrument {name!r} at station {station!r}")
+    counted = tuple(dataclasses.replace(i, count=count) if i.name == name else i for i in held)
+    return dataclasses.replace(profile, instruments={**profile.instruments, station: counted})
 
 
 def run_one(line: Line, settings: Settings, seed: int) -> Figures:
@@ -238,14 +252,12 @@ def _built(recipe: Path, profile: Path | None, recipe_root: Path | None) -> tupl
         raise LineNotBuilt(f"where a task ran, the line could not be built again from {recipe}: {exc}") from None
 
 
-def _knob(path: str, flow: Flow, option: str) -> Knob:
-    parts = path.split(".")
-    if parts[0] == "instruments" and len(parts) == 3:
+def _knob(path: str, known: list[str], option: str) -> Knob:
+    if path.startswith("instruments.") and not any(k.startswith("instruments.") for k in known):
         raise SweepError(
-            f"{option}: the profile has no shared instruments in this version of floorflow, so there is no "
-            "instrument count to vary"
+            f"{option}: the profile declares no instruments to count (a station's instruments: in the profile); "
+            f"the settings: {', '.join(known)}"
         )
-    known = setting_paths(flow)
     if path not in known:
         raise SweepError(f"{option}: no setting {path!r}{did_you_mean(path, known)}; the settings: {', '.join(known)}")
     return _pattern_of(path)
