@@ -1,4 +1,5 @@
-"""A stage as the simulation runs it, and the seeded random streams its times and failures come from."""
+"""A stage as the simulation runs it, the seeded random streams its times and failures come from, and the
+shared instruments it holds."""
 
 from __future__ import annotations
 
