@@ -215,6 +215,7 @@ def test_a_profile_without_instruments_gives_the_figures_it_gave_before() -> Non
     assert flow is not None, "\n".join(map(str, problems))
     figures = simulate(flow, load_profile(None, flow), 2000, seed=7).figures
     assert figures.pop("instruments") == {}
+    assert (figures.pop("warmup_s"), figures.pop("steady_hours")) == (0.0, figures["hours"])  # no warm-up
     recorded = json.loads((Path(__file__).parent / "figures" / "phone-wim-2000-seed7.json").read_text())
     assert json.loads(json.dumps(figures)) == recorded
 

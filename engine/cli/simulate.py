@@ -18,14 +18,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine.cli.shared import ExitCode
+from engine.cli.shared import ExitCode, UsageError
 from engine.diagnostics import RecipeError
 from engine.flow import Flow
 from engine.outcome import UnitStatus
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
-from engine.simulate import load_profile, simulate
+from engine.simulate import WarmupTooLong, load_profile, simulate
 from engine.simulate.profile import Profile
+from engine.simulate.warmup import warmup_note
 
 ManyRuns = Callable[[argparse.Namespace, Flow, Profile], list[dict[str, Any]]]
 """Replications or a sweep of the checked flow and profile (``engine.cli.sweeps.run_many``): the recipe problems
@@ -47,7 +48,10 @@ def run_simulation(args: argparse.Namespace, many: ManyRuns | None = None) -> in
         return ExitCode.USAGE
     if many is not None:
         return report_problems(args, many(args, flow, profile))
-    result = simulate(flow, profile, args.units, args.seed)
+    try:
+        result = simulate(flow, profile, args.units, args.seed, args.warmup)
+    except WarmupTooLong as exc:
+        raise UsageError(f"--warmup {args.warmup:g}: {exc}") from None
     figures = result.figures
     for warning in figures["warnings"]:
         print(f"{args.recipe}: warning: {warning}", file=sys.stderr)
@@ -78,6 +82,7 @@ def show(figures: dict[str, Any], console: Console) -> None:
     """The figures as tables: the line (arrivals against capacity), its stations, its shared instruments,
     its stages, lot holds."""
     title = f"{figures['recipe']} v{figures['version']} · profile {figures['profile']} · seed {figures['seed']}"
+    title += warmup_note(figures)
     line = Table(title=title)
     line.add_column("line")
     line.add_column("", justify="right")
@@ -89,6 +94,7 @@ def show(figures: dict[str, Any], console: Console) -> None:
         ("held (lot on hold)", f"{figures['held']:,}"),
         ("refused (recipe problem)", f"{figures['refused']:,}"),
         ("simulated time", f"{figures['hours']:,.1f} h"),
+        *([("steady state (after the warm-up)", f"{figures['steady_hours']:,.1f} h")] if figures["warmup_s"] else []),
         ("units per hour (shipped)", f"{figures['uph']:,.1f}"),
         ("first-pass yield", f"{100 * figures['first_pass_yield']:.2f} %"),
         ("rolled throughput yield", f"{100 * figures['rolled_throughput_yield']:.2f} %"),

@@ -35,6 +35,13 @@ def add_sweep_options(simulate: argparse.ArgumentParser, count: Callable[[str], 
         help="run seeds S, S+1, ... S+N-1 and give each figure's mean and 95%% confidence interval (default 1)",
     )
     simulate.add_argument(
+        "--warmup",
+        type=at_least_zero,
+        default=0.0,
+        metavar="SECONDS",
+        help="leave the first SECONDS out of the steady-state figures: UPH, utilization, waits, WIP, lead times",
+    )
+    simulate.add_argument(
         "--vary",
         action="append",
         default=[],
@@ -56,12 +63,24 @@ def add_sweep_options(simulate: argparse.ArgumentParser, count: Callable[[str], 
     )
 
 
+def at_least_zero(text: str) -> float:
+    """A finite number, 0 or more (seconds), or the usage error saying what it is not."""
+    value = _number(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {text!r}")
+    return value
+
+
 def above_zero(text: str) -> float:
     """A finite number above 0 (a rate), or the usage error saying what it is not."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None

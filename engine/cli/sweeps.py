@@ -24,6 +24,7 @@ from rich.table import Table
 
 from engine.cli.shared import UsageError
 from engine.flow import Flow
+from engine.simulate import WarmupTooLong
 from engine.simulate.profile import Profile
 from engine.simulate.replicate import Figures, replication_seeds
 from engine.simulate.sweep import (
@@ -38,6 +39,7 @@ from engine.simulate.sweep import (
     run_scenarios,
     sweep_json,
 )
+from engine.simulate.warmup import warmup_note
 
 CLUSTER_TIMEOUT_S = 10
 MEETS = "with 95% confidence: the low end of the UPH interval at or above the target"
@@ -92,11 +94,12 @@ def run_many(args: argparse.Namespace, flow: Flow, profile: Profile) -> list[dic
         profile=args.profile.resolve() if args.profile is not None else None,
         units=args.units,
         recipe_root=args.recipe_root.resolve() if args.recipe_root is not None else None,
+        warmup_s=args.warmup,
     )
     with _executor(args, tasks=len(scenarios) * len(seeds)) as executor:
         try:
             ran = run_scenarios(line, scenarios, seeds, executor)
-        except LineNotBuilt as exc:
+        except (LineNotBuilt, WarmupTooLong) as exc:
             raise UsageError(str(exc)) from None
     _warn(args, ran)
     if args.vary:
@@ -253,4 +256,5 @@ def _settings(settings: dict[str, Any]) -> str:
 
 
 def _what(figures: Figures) -> str:
-    return f"{figures['recipe']} v{figures['version']} · profile {figures['profile']} · {figures['units']:,} units"
+    what = f"{figures['recipe']} v{figures['version']} · profile {figures['profile']} · {figures['units']:,} units"
+    return what + warmup_note(figures)

@@ -20,8 +20,9 @@ from engine.simulate.line import NO_STATION, LineModel
 from engine.simulate.pools import Operators, Pool
 from engine.simulate.profile import Profile, ProfileError, load_profile
 from engine.simulate.stats import Histogram
+from engine.simulate.warmup import Steady, WarmupTooLong, check_ran_past, leave_out
 
-__all__ = ["ProfileError", "Result", "load_profile", "simulate"]
+__all__ = ["ProfileError", "Result", "WarmupTooLong", "load_profile", "simulate"]
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -35,20 +36,26 @@ class Result:
     """(seconds, units in the line), evenly spaced."""
 
 
-def simulate(flow: Flow, profile: Profile, units: int, seed: int = 0) -> Result:
-    """Run ``units`` units of ``flow`` through the line ``profile`` describes; the same seed, the same figures."""
+def simulate(flow: Flow, profile: Profile, units: int, seed: int = 0, warmup_s: float = 0.0) -> Result:
+    """Run ``units`` units of ``flow`` through the line ``profile`` describes; the same seed, the same figures.
+
+    ``warmup_s``: the first seconds left out of the steady-state figures (``engine.simulate.warmup``);
+    ``WarmupTooLong`` when the run ends before them."""
     if units < 1:
         raise ValueError("simulate at least one unit")
     model = LineModel(flow, profile, units, seed)
+    steady = leave_out(model, warmup_s)
     model.run()
-    return Result(_figures(model, seed), model.tally.lead, list(model.wip.samples))
+    check_ran_past(steady, model.end)
+    return Result(_figures(model, seed, steady), model.tally.lead, list(model.wip.samples))
 
 
-def _figures(model: LineModel, seed: int) -> dict[str, Any]:
+def _figures(model: LineModel, seed: int, steady: Steady) -> dict[str, Any]:
     tally, end = model.tally, model.end
     hours = end / 3600
+    span = steady.span(end)
     stations = {
-        pool.name: _pool_figures(pool, end)
+        pool.name: _pool_figures(pool, span)
         for pool in model.stations.values()
         if pool.name != NO_STATION or pool.visits
     }
@@ -59,7 +66,7 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
     arrivals = 3600 / model.mean_gap
     slowest = min(capacity, key=lambda name: capacity[name], default=None)
     line_capacity = capacity[slowest] if slowest is not None else math.inf
-    instruments = _instrument_figures(model, end)
+    instruments = _instrument_figures(model, span)
     limit = _limiting_instrument(model, slowest, line_capacity)
     stages = _stage_figures(model)
     rty = math.prod(s["first_pass_yield"] for s in stages.values())
@@ -74,7 +81,9 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         "held": tally.held,
         "refused": tally.refused,
         "hours": round(hours, 4),
-        "uph": round(tally.shipped / hours, 3) if hours > 0 else 0.0,
+        "warmup_s": steady.since,
+        "steady_hours": round(span / 3600, 4),
+        "uph": round((tally.shipped - steady.shipped) * 3600 / span, 3) if span > 0 else 0.0,
         "first_pass_yield": round(tally.first_pass_yield, 6),
         "rolled_throughput_yield": round(rty, 6),
         "bottleneck": busiest,
@@ -83,10 +92,10 @@ def _figures(model: LineModel, seed: int) -> dict[str, Any]:
         "capacity_station": slowest,
         "warnings": overload_warnings(arrivals, line_capacity, slowest, limit),
         "stations": stations,
-        "operators": _pool_figures(model.operators, end),
+        "operators": _pool_figures(model.operators, span),
         "instruments": instruments,
         "stages": {k: {**v, "first_pass_yield": round(v["first_pass_yield"], 6)} for k, v in stages.items()},
-        "wip": {"mean": round(model.wip.mean(end), 3), "peak": model.wip.peak},
+        "wip": {"mean": round(model.wip.mean(end, steady.since, steady.wip_area), 3), "peak": model.wip.peak},
         "wip_over_time": [[round(t, 3), level] for t, level in model.wip.samples],
         "lead_time": _lead_figures(tally.lead),
         "holds": tally.holds,

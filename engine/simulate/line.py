@@ -195,6 +195,7 @@ class LineModel:
             if station.free:
                 station.free -= 1
                 began = env.now
+                station.busy -= began  # what a slot is busy for is counted as it ends less as it began
                 waits.count += 1  # waits.add(0.0), without the call
                 waits.zeros += 1
             else:
@@ -203,6 +204,7 @@ class LineModel:
                 station.waiting.append(turn)
                 yield turn
                 began = env.now
+                station.busy -= began
                 station.waited += began - arrived
                 waits.add(began - arrived)
             station.visits += 1
@@ -214,7 +216,7 @@ class LineModel:
                 unit.busy += self.operators.take(env.now, unit.manual) + unit.manual
             if unit.busy:
                 yield timeout(unit.busy)
-            station.busy += env.now - began
+            station.busy += env.now
             if station.waiting:
                 station.waiting.popleft().succeed()  # the slot passes straight to the first in line
             else:

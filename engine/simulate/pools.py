@@ -32,7 +32,7 @@ class Pool:
         self.free = size
         self.waiting: deque[simpy.Event] = deque()
         self.busy = 0.0
-        """Slot-seconds in use."""
+        """Slot-seconds in use, once every visit has ended: each visit adds its end and takes off its start."""
         self.visits = 0
         self.waited = 0.0
 

@@ -35,6 +35,12 @@ class Histogram:
         index = int(math.log10(value / self.LOW) * self.PER_DECADE) if value > self.LOW else 0
         self.counts[index] = self.counts.get(index, 0) + 1
 
+    def clear(self) -> None:
+        """Forget every value (in place: whoever holds the histogram keeps adding to it)."""
+        self.counts.clear()
+        self.zeros = self.count = 0
+        self.total = self.largest = 0.0
+
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
@@ -90,9 +96,13 @@ class Level:
         if self.level > self.peak:
             self.peak = self.level
 
-    def mean(self, until: float) -> float:
-        area = self._area + self.level * (until - self._since)
-        return area / until if until > 0 else 0.0
+    def area(self, until: float) -> float:
+        """The level's integral over time from 0 to ``until`` (not before the last change)."""
+        return self._area + self.level * (until - self._since)
+
+    def mean(self, until: float, since: float = 0.0, before: float = 0.0) -> float:
+        """The time average from ``since`` (whose area was ``before``) to ``until``."""
+        return (self.area(until) - before) / (until - since) if until > since else 0.0
 
     def _sample(self, at: float) -> None:
         self.samples.append((at, self.level))

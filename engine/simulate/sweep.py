@@ -80,6 +80,8 @@ class Line:
     profile: Path | None
     units: int
     recipe_root: Path | None = None
+    warmup_s: float = 0.0
+    """The start-up left out of each run's steady-state figures (``engine.simulate.warmup``)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def _with_instruments(profile: Profile, station: str, name: str, count: int) -> 
 def run_one(line: Line, settings: Settings, seed: int) -> Figures:
     """One replication of one scenario (a task for a worker process): the run's figures."""
     flow, profile = _built(line.recipe, line.profile, line.recipe_root)
-    return simulate(flow, apply(profile, settings), line.units, seed).figures
+    return simulate(flow, apply(profile, settings), line.units, seed, line.warmup_s).figures
 
 
 def run_scenarios(
