@@ -45,12 +45,19 @@ called different in at most 5% of benchmark runs; the interval's half-width is t
 difference the replications could have seen. The units shipped (mean over the rounds) must also be
 within 5% of each other. Any figure found different makes the exit status 1.
 
-    python bench/simulate.py [--units N] [--big N | --no-big] [--runs N] [--seed S]
+Sweep: a line planner's what-if sweep as the ``floorflow`` command runs it (``bench/sweeptiming.py``):
+20 scenarios (RF slots 1..5, operators 1..4) of 10 replications of 10,000 units, on every core and,
+the peer, on one (``--jobs 1``), in ``--sweep-rounds`` interleaved rounds (default 1).
+``sweep_scenarios_per_min`` is of the runs on every core; ``sweep_speedup`` the one-core median over
+the every-core median; ``sweep_cores`` the cores used.
+
+    python bench/simulate.py [--units N] [--big N | --no-big] [--runs N] [--seed S] [--sweep-rounds N | --no-sweep]
 
 The last line printed is one JSON object: ``{"units_per_s_100k": …, "units_per_s_1m": …,
 "plain_simpy_units_per_s": …, "ratio_vs_plain": …, "seconds_1m": …, "peak_rss_mib": …, …,
-"equivalent": true, "equivalence": {"uph": true, "utilization smt": true, …}}``; the big run's
-figures are null with ``--no-big``.
+"equivalent": true, "equivalence": {"uph": true, "utilization smt": true, …},
+"sweep_scenarios_per_min": …, "sweep_scenarios_per_min_1_core": …, "sweep_speedup": …, "sweep_cores": …}``;
+the big run's figures are null with ``--no-big``, the sweep's with ``--no-sweep``.
 """
 
 from __future__ import annotations
@@ -68,6 +75,8 @@ from pathlib import Path
 from typing import Any
 
 from plainsimpy import PlainLine, plain_can_model
+from scipy.stats import t as student_t
+from sweeptiming import REPLICATIONS, SCENARIOS, UNITS, SweepTiming, time_sweeps
 
 from engine.flow import Flow
 from engine.recipe.check import check_recipe
@@ -135,28 +144,8 @@ def _verdict(met: bool) -> str:
 
 
 def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile (``p`` > 0.5) of Student's t with ``df`` degrees of freedom (any real ``df`` > 0).
-
-    Its density is integrated from 0 (Simpson's rule) and the integral inverted by bisection: exact
-    to well within the figures' rounding, and no statistics package needed.
-    """
-    scale = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-
-    def density(x: float) -> float:
-        return scale * float((1 + x * x / df) ** (-(df + 1) / 2))
-
-    def below(x: float, steps: int = 1000) -> float:
-        h = x / steps
-        inner = sum((4 if i % 2 else 2) * density(i * h) for i in range(1, steps))
-        return 0.5 + (density(0.0) + inner + density(x)) * h / 3
-
-    low, high = 0.0, 1.0
-    while below(high) < p:
-        low, high = high, 2 * high
-    for _ in range(40):
-        middle = (low + high) / 2
-        low, high = (middle, high) if below(middle) < p else (low, middle)
-    return (low + high) / 2
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (any real ``df`` > 0)."""
+    return float(student_t.ppf(p, df))
 
 
 @dataclass(frozen=True)
@@ -251,6 +240,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--runs", type=int, default=10, metavar="N", help="interleaved rounds, one run per model each (default: 10)"
     )
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="seed of the first round (default: 1)")
+    parser.add_argument(
+        "--sweep-rounds", type=int, default=1, metavar="N", help="rounds of the sweep, every core then one (default: 1)"
+    )
+    parser.add_argument("--no-sweep", action="store_true", help="skip the sweep (its figures are null)")
     args = parser.parse_args(argv)
     for option in ("units", "big"):
         if getattr(args, option) < 1:
@@ -290,6 +283,29 @@ def print_targets(ratio: float, big_seconds: float | None, big: int, rss: float)
     after = "big run" if big_seconds is not None else "first run"
     met = _verdict(rss <= TARGET_RSS_MIB)
     print(f"target: peak RSS <= {TARGET_RSS_MIB:.0f} MiB; {rss:.1f} MiB after floorflow's {after} ({met})")
+
+
+def print_sweep(sweep: SweepTiming | None) -> None:
+    if sweep is None:
+        print("sweep: not run (--no-sweep)")
+        return
+    print(
+        f"sweep of {SCENARIOS} scenarios x {REPLICATIONS} replications of {UNITS:,} units: "
+        f"{sweep.scenarios_per_min:.1f} scenarios/min on {sweep.cores} cores, "
+        f"{sweep.one_core_scenarios_per_min:.1f} on 1 ({sweep.speedup:.2f}x)"
+    )
+
+
+def sweep_figures(sweep: SweepTiming | None) -> dict[str, Any]:
+    if sweep is None:
+        return {"sweep_scenarios_per_min": None, "sweep_scenarios_per_min_1_core": None, "sweep_speedup": None,
+                "sweep_cores": None}  # fmt: skip
+    return {
+        "sweep_scenarios_per_min": round(sweep.scenarios_per_min, 2),
+        "sweep_scenarios_per_min_1_core": round(sweep.one_core_scenarios_per_min, 2),
+        "sweep_speedup": round(sweep.speedup, 3),
+        "sweep_cores": sweep.cores,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = per_s_small / per_s_plain
     print(f"\nfloorflow runs {ratio:.2f}x the plain SimPy model's units per second")
     print_targets(ratio, big_seconds, args.big, rss)
+    sweep = None if args.no_sweep else time_sweeps(RECIPE, args.sweep_rounds, args.seed)
+    print_sweep(sweep)
     equivalent = shipped_close and all(c.same for c in compared.values())
     if not equivalent:
         different = [key for key, c in compared.items() if not c.same] + ([] if shipped_close else ["shipped"])
@@ -373,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                 "equivalence_level": round(level, 5),
                 "shipped_within_5pct": shipped_close,
                 "uph": {"floorflow": round(compared["uph"].ours, 3), "plain": round(compared["uph"].theirs, 3)},
+                **sweep_figures(sweep),
             }
         )
     )
