@@ -7,6 +7,7 @@ line, the held scenario is marked. Drawn as ``engine.simulate.plots`` draws (mat
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from matplotlib.figure import Figure
 
 from engine.simulate.plots import BAR_COLOUR, PASS_COLOUR, WARN_COLOUR, WIDTH_IN
 from engine.simulate.sweep import Scenario, choose
+
+TITLE_CHARS = 110
+"""A title's line is wrapped past this many characters (the figure is as wide as the report's)."""
 
 _STYLE: dict[Any, Any] = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
 
@@ -48,7 +52,9 @@ def uph_figure(scenarios: Sequence[Scenario], path: str, held: int, target_uph: 
     fig = Figure(figsize=(WIDTH_IN, 4.8), layout="constrained")
     ax = fig.subplots()
     held_at = ", ".join(f"{k} = {v:g}" for k, v in others.items())
-    fig.suptitle(f"Units per hour against {path}\n{title}" + (f"\nheld at {held_at}" if held_at else ""), fontsize=9)
+    held_line = textwrap.wrap(f"held at {held_at}", TITLE_CHARS) if held_at else []
+    heading = [f"Units per hour against {path}", *textwrap.wrap(title, TITLE_CHARS), *held_line]
+    fig.suptitle("\n".join(heading), fontsize=9)
     if all(u["low"] is not None for u in uph):
         ax.fill_between(
             xs, [u["low"] for u in uph], [u["high"] for u in uph], color=BAR_COLOUR, alpha=0.25, label="95% interval"
@@ -66,5 +72,5 @@ def uph_figure(scenarios: Sequence[Scenario], path: str, held: int, target_uph: 
     ax.set_xlabel(path)
     ax.set_ylabel("units per hour (shipped)")
     ax.set_ylim(0, max([*(u["high"] or u["mean"] for u in uph), target_uph or 0.0, 1.0]) * 1.15)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
     return fig
