@@ -130,15 +130,8 @@ def _show_stations(figures: dict[str, Any], console: Console) -> None:
         stations.add_column(heading, justify="left" if heading == "station" else "right")
     for name, s in [*figures["stations"].items(), ("operators", figures["operators"])]:
         mark = " ◀" if name == figures["bottleneck"] else ""
-        capacity = s.get("capacity_per_hour")
-        stations.add_row(
-            f"{name}{mark}",
-            f"{s['slots']:,}",
-            f"{capacity:,.1f} units/h" if capacity is not None else "",
-            f"{100 * s['utilization']:.1f} %",
-            f"{s['mean_queue_s']:,.1f} s",
-            f"{s['visits']:,}",
-        )
+        stations.add_row(*_pool_row(f"{name}{mark}", s["slots"], s.get("capacity_per_hour"), s["utilization"],
+                                    s["mean_queue_s"], s["visits"]))  # fmt: skip
     console.print(stations)
 
 
@@ -150,16 +143,17 @@ def _show_instruments(figures: dict[str, Any], console: Console) -> None:
     for heading in ("instrument", "count", "capacity", "utilization", "mean wait", "visits"):
         instruments.add_column(heading, justify="left" if heading == "instrument" else "right")
     for name, i in figures["instruments"].items():
-        capacity = i["capacity_per_hour"]
-        instruments.add_row(
-            name,
-            f"{i['count']:,}",
-            f"{capacity:,.1f} units/h" if capacity is not None else "",
-            f"{100 * i['utilization']:.1f} %",
-            f"{i['mean_wait_s']:,.1f} s",
-            f"{i['visits']:,}",
-        )
+        instruments.add_row(*_pool_row(name, i["count"], i["capacity_per_hour"], i["utilization"], i["mean_wait_s"],
+                                       i["visits"]))  # fmt: skip
     console.print(instruments)
+
+
+def _pool_row(name: str, count: int, capacity: float | None, utilization: float, wait_s: float, visits: int) -> (
+    tuple[str, ...]
+):  # fmt: skip
+    """A row of what a unit waits for (slots, operators, an instrument): how many, capacity, busy, wait, visits."""
+    shown_capacity = f"{capacity:,.1f} units/h" if capacity is not None else ""
+    return name, f"{count:,}", shown_capacity, f"{100 * utilization:.1f} %", f"{wait_s:,.1f} s", f"{visits:,}"
 
 
 def _show_stages(figures: dict[str, Any], console: Console) -> None:
