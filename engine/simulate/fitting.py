@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped, unused-ignore]  # scipy ships no types
+from scipy import stats
 
 FIXED_SPREAD = 0.01
 """A standard deviation at most this fraction of the mean reads as a fixed time."""
