@@ -17,7 +17,7 @@ from engine.outcome import Outcome, Verdict
 from engine.record import Attempt, Decision, Identity, ImageOnUnit, LotRecord, RecipeRef, UnitRecord
 from engine.report.export import CSV_COLUMNS, FORMATS, export
 from engine.report.text import first_pass
-from engine.report.unitjson import unit_document
+from engine.report.unitjson import json_text, unit_document
 
 T0 = 1_700_000_000.0
 """2023-11-14T22:13:20Z."""
@@ -637,6 +637,25 @@ def test_csv_non_finite_numbers_are_text(value: float, tmp_path: Path) -> None:
     export("csv", [unit], [], out)
     [row] = csv.DictReader(out.read_text().splitlines())
     assert row["value"] == ("'-inf" if value < 0 else str(value))
+
+
+def _refuse_non_json(word: str) -> None:
+    raise AssertionError(f"{word} is not JSON")
+
+
+def test_json_non_finite_numbers_are_strings_strict_readers_accept(tmp_path: Path) -> None:
+    """NaN and the infinities are no JSON numbers: written as the strings a reader can tell apart from text, so the
+    whole file parses under a strict reader; a measured text that says NaN stays as it was."""
+    values_in = (("noise", float("nan")), ("over", float("inf")), ("under", float("-inf")), ("said", "NaN"))
+    measured = tuple(MeasurementRecord(name, value, Verdict.FAIL) for name, value in values_in)
+    unit = UnitRecord("SN1", attempts=[_attempt("SN1", "rf", 1, Outcome.FAIL, 0, measurements=measured)])
+    out = tmp_path / "records.json"
+    export("json", [unit], [], out)
+    document = json.loads(out.read_text(), parse_constant=_refuse_non_json)
+    values = [m["value"] for m in document["units"][0]["attempts"][0]["measurements"]]
+    assert values == ["NaN", "Infinity", "-Infinity", "NaN"]
+    shown = json.loads(json_text(unit_document(unit)), parse_constant=_refuse_non_json)  # units show --format json
+    assert [m["value"] for m in shown["attempts"][0]["measurements"]] == values
 
 
 # -- runs of unreleased recipes ---------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ in a directory that is there, checked before the store is read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli.shared import ExitCode, UsageError, check_writable, open_existing, parse_since
 from engine.files import write_atomically
+from engine.report import strictjson
 
 if TYPE_CHECKING:
     from engine.flow import Flow
@@ -45,7 +45,7 @@ def report(args: argparse.Namespace) -> int:
         window["recipe"] = flow.recipe
     with open_existing(args.store) as store:
         figures = line_figures(store, Window(**window), flow)
-    data = _page(figures) if html else json.dumps(figures, indent=2, ensure_ascii=False) + "\n"
+    data = _page(figures) if html else strictjson.dumps(figures, indent=2, ensure_ascii=False) + "\n"
     if out is None:
         sys.stdout.write(data)
         return ExitCode.OK

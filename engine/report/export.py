@@ -10,7 +10,6 @@ import csv
 import dataclasses
 import functools
 import io
-import json
 import math
 import re
 import time
@@ -25,6 +24,7 @@ from engine.files import write_atomically
 from engine.outcome import Outcome
 from engine.record import Attempt, Decision, LotRecord, UnitRecord
 from engine.report import html as htmlreport
+from engine.report import strictjson
 from engine.report.text import cell_text, failing, iso, lot_of, measurement_line
 from engine.report.unitjson import unit_document
 
@@ -121,7 +121,7 @@ def _json(units: Sequence[UnitRecord], lots: Sequence[LotRecord], generated: flo
         "units": [unit_document(unit, lot_hold=holds.get(unit.lot or "")) for unit in units],
         "lots": [lot.as_json() for lot in lots],
     }
-    return (json.dumps(document, indent=2) + "\n").encode()
+    return (strictjson.dumps(document, indent=2) + "\n").encode()
 
 
 # -- csv --

@@ -11,7 +11,6 @@ quarantined. A unit refused, or never started (its slot out of service), leaves 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from engine.events import Event, StepEnded, UnitEnded, UnitStarted
 from engine.files import write_atomically
 from engine.outcome import UnitStatus
 from engine.record import UnitRecord
+from engine.report import strictjson
 
 NAME_MAX = 200
 """The longest unit file name before ``.json`` (file systems allow 255 bytes)."""
@@ -69,5 +69,5 @@ class JsonMirror:
         self.write(record, sync=True)
 
     def write(self, record: UnitRecord, *, sync: bool) -> None:
-        text = json.dumps(record.as_json(), indent=2) + "\n"
+        text = strictjson.dumps(record.as_json(), indent=2) + "\n"
         write_atomically(path_of(self.directory, record.serial), text.encode(), sync=sync)

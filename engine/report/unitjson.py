@@ -8,10 +8,10 @@ nothing is recorded), and times are RFC 3339 in UTC, as the records write them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from engine.record import UnitRecord
+from engine.report import strictjson
 from engine.report.text import iso
 
 
@@ -62,4 +62,4 @@ def unit_summary(record: UnitRecord, *, lot_hold: str | None = None) -> dict[str
 
 def json_text(document: Any) -> str:
     """A document as the verbs print it: indented, non-ASCII kept as it is, ending with a newline."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return strictjson.dumps(document, indent=2, ensure_ascii=False) + "\n"
