@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.report import strictjson
 from engine.report.figures import Window, line_figures
 from engine.store import open_store
 
@@ -220,7 +221,7 @@ def child(url: str) -> None:
     started = time.perf_counter()
     with open_store(url) as store:
         document = line_figures(store, Window())
-        text = json.dumps(document, indent=2, ensure_ascii=False)
+        text = strictjson.dumps(document, indent=2, ensure_ascii=False)
     seconds = time.perf_counter() - started
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "rss_mib": rss_mib, "bytes": len(text), "figures": document}))
