@@ -30,7 +30,8 @@ PLOTS = ("utilization.png", "yields.png", "queues.png", "wip.png", "lead_time.pn
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _simulate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def simulate_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``floorflow simulate ARGS`` in this process: its exit code, stdout and stderr (never a traceback)."""
     try:
         code = main(["simulate", *args])
     except SystemExit as exc:  # argparse's own usage errors
@@ -41,7 +42,7 @@ def _simulate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
 
 
 def test_json_is_one_object_with_the_figures_a_planner_reads(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _simulate(capsys, MODULE, "--units", "400", "--seed", "3", "--json")
+    code, out, _ = simulate_cli(capsys, MODULE, "--units", "400", "--seed", "3", "--json")
     assert code == 0
     figures = json.loads(out)
     assert figures["units"] == 400 == sum(figures[k] for k in ("shipped", "scrapped", "held", "refused"))
@@ -57,9 +58,9 @@ def test_json_is_one_object_with_the_figures_a_planner_reads(capsys: pytest.Capt
 
 
 def test_the_table_names_the_figures_and_the_bottleneck(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _simulate(capsys, MODULE, "--units", "300")
+    code, out, _ = simulate_cli(capsys, MODULE, "--units", "300")
     assert code == 0
-    figures = json.loads(_simulate(capsys, MODULE, "--units", "300", "--json")[1])
+    figures = json.loads(simulate_cli(capsys, MODULE, "--units", "300", "--json")[1])
     for label in ("units started", "shipped", "units per hour", "first-pass yield", "rolled throughput yield"):
         assert label in out
     assert f"{figures['bottleneck']} ◀" in out
@@ -68,7 +69,7 @@ def test_the_table_names_the_figures_and_the_bottleneck(capsys: pytest.CaptureFi
 
 def test_plot_writes_every_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     into = tmp_path / "plots" / "new"
-    code, _, err = _simulate(capsys, MODULE, "--units", "300", "--json", "--plot", str(into))
+    code, _, err = simulate_cli(capsys, MODULE, "--units", "300", "--json", "--plot", str(into))
     assert code == 0
     assert sorted(p.name for p in into.iterdir()) == sorted(PLOTS)
     for name in PLOTS:
@@ -79,9 +80,8 @@ def test_plot_writes_every_png(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 def test_the_same_seed_writes_the_same_plots(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for into in ("a", "b"):
-        assert (
-            _simulate(capsys, MODULE, "--units", "200", "--seed", "4", "--json", "--plot", str(tmp_path / into))[0] == 0
-        )
+        args = (MODULE, "--units", "200", "--seed", "4", "--json", "--plot", str(tmp_path / into))
+        assert simulate_cli(capsys, *args)[0] == 0
     for name in PLOTS:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -135,7 +135,7 @@ def test_the_queue_chart_writes_each_waits_on_its_bars() -> None:
 
 def test_arrivals_past_capacity_are_warned_on_stderr_and_in_json(capsys: pytest.CaptureFixture[str]) -> None:
     """120 units/h into sphere-thermostat, whose RF station takes 35.9 an hour: a warning, and still exit 0."""
-    code, out, err = _simulate(capsys, THERMOSTAT, "--units", "300", "--profile", OVER_CAPACITY, "--json")
+    code, out, err = simulate_cli(capsys, THERMOSTAT, "--units", "300", "--profile", OVER_CAPACITY, "--json")
     assert code == 0
     figures = json.loads(out)
     assert figures["arrival_rate_per_hour"] == 120.0 and figures["capacity_per_hour"] == 35.899
@@ -150,12 +150,12 @@ def test_arrivals_past_capacity_are_warned_on_stderr_and_in_json(capsys: pytest.
 
 def test_arrivals_within_capacity_are_not_warned(capsys: pytest.CaptureFixture[str]) -> None:
     """The default profile feeds 90% of the capacity: no warning, an empty list."""
-    code, out, err = _simulate(capsys, THERMOSTAT, "--units", "300", "--json")
+    code, out, err = simulate_cli(capsys, THERMOSTAT, "--units", "300", "--json")
     assert code == 0 and json.loads(out)["warnings"] == [] and "warning" not in err
 
 
 def test_the_table_states_arrivals_against_capacity(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _simulate(capsys, THERMOSTAT, "--units", "200", "--profile", OVER_CAPACITY)
+    code, out, _ = simulate_cli(capsys, THERMOSTAT, "--units", "200", "--profile", OVER_CAPACITY)
     assert code == 0
     assert "120.0 units/h" in out and "35.9 units/h (rf)" in out
 
@@ -163,7 +163,7 @@ def test_the_table_states_arrivals_against_capacity(capsys: pytest.CaptureFixtur
 def test_a_profile_mistake_exits_2_at_its_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     profile = tmp_path / "line.yaml"
     profile.write_text("profile: line\nstations:\n  fixture: {slots: 4}\n  rff: {slots: 2}\n")
-    code, out, err = _simulate(capsys, MODULE, "--profile", str(profile))
+    code, out, err = simulate_cli(capsys, MODULE, "--profile", str(profile))
     assert code == 2 and out == ""
     assert f"{profile}:4:3: error: recipe sphere-module has no station 'rff' (did you mean 'rf'?)" in err
 
@@ -174,8 +174,8 @@ def test_a_profile_changes_the_line(capsys: pytest.CaptureFixture[str], tmp_path
     profile.write_text("profile: more-rf\narrivals: {rate_per_hour: 40}\nstations:\n  rf: {slots: 8}\n")
     base = tmp_path / "base.yaml"
     base.write_text("profile: base\narrivals: {rate_per_hour: 40}\n")
-    more = json.loads(_simulate(capsys, MODULE, "--units", "400", "--profile", str(profile), "--json")[1])
-    less = json.loads(_simulate(capsys, MODULE, "--units", "400", "--profile", str(base), "--json")[1])
+    more = json.loads(simulate_cli(capsys, MODULE, "--units", "400", "--profile", str(profile), "--json")[1])
+    less = json.loads(simulate_cli(capsys, MODULE, "--units", "400", "--profile", str(base), "--json")[1])
     assert more["stations"]["rf"]["slots"] == 8 and less["stations"]["rf"]["slots"] == 4
     assert more["stations"]["rf"]["utilization"] < 0.6 * less["stations"]["rf"]["utilization"]
 
@@ -190,14 +190,14 @@ def test_a_profile_changes_the_line(capsys: pytest.CaptureFixture[str], tmp_path
     ids=["zero-units", "not-a-number", "missing-profile"],
 )
 def test_usage_mistakes_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
-    code, _, err = _simulate(capsys, MODULE, *args)
+    code, _, err = simulate_cli(capsys, MODULE, *args)
     assert code == 2 and message in err
 
 
 def test_a_recipe_with_errors_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     recipe = tmp_path / "broken.yaml"
     recipe.write_text("recipe: broken\nversion: 1\nstages:\n  - {id: a, step: no.such_step}\n")
-    code, out, err = _simulate(capsys, str(recipe), "--units", "10")
+    code, out, err = simulate_cli(capsys, str(recipe), "--units", "10")
     assert code == 1 and out == ""
     assert f"{recipe}:4:" in err
 
@@ -208,7 +208,7 @@ def test_units_a_rule_refuses_are_a_recipe_problem(capsys: pytest.CaptureFixture
     recipe.write_text(textwrap.dedent(LIFECYCLE_REWORK))
     profile = tmp_path / "profile.yaml"
     profile.write_text("profile: refusals\ndefaults: {fail: 0, time: {fixed: 5}}\nstages:\n  check: {fail: 0.3}\n")
-    code, out, err = _simulate(capsys, str(recipe), "--units", "200", "--profile", str(profile), "--json")
+    code, out, err = simulate_cli(capsys, str(recipe), "--units", "200", "--profile", str(profile), "--json")
     assert code == 1
     refused = json.loads(out)["refused"]
     assert refused > 0

@@ -17,8 +17,8 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from test_simulate_cli import simulate_cli
 
-from engine.cli import main
 from engine.recipe.check import check_recipe
 from engine.registry import Registry
 from engine.simulate import load_profile
@@ -46,18 +46,8 @@ T_975_2 = 4.302652729911275
 """Student's t, 97.5th percentile, 2 degrees of freedom (from a printed table: 4.303)."""
 
 
-def _simulate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(["simulate", *args])
-    except SystemExit as exc:  # argparse's own usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 def _sweep(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    code, out, _ = _simulate(capsys, MODULE, "--units", "300", "--profile", SWEEP_RF, "--json", *args)
+    code, out, _ = simulate_cli(capsys, MODULE, "--units", "300", "--profile", SWEEP_RF, "--json", *args)
     assert code == 0
     document: dict[str, Any] = json.loads(out)
     return document
@@ -126,7 +116,7 @@ def test_replications_are_reproducible_and_independent(capsys: pytest.CaptureFix
 
 
 def test_the_replications_table_gives_mean_interval_and_sd(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _simulate(capsys, MODULE, "--units", "300", "--profile", SWEEP_RF, "--replications", "3")
+    code, out, _ = simulate_cli(capsys, MODULE, "--units", "300", "--profile", SWEEP_RF, "--replications", "3")
     assert code == 0
     assert "3 replications, seeds 0..2" in out and "95% interval" in out
     labels = ("units per hour", "first-pass yield", "rolled throughput yield", "lead time p50", "lead time p95")
@@ -179,7 +169,7 @@ def test_values_are_ranges_steps_and_lists(text: str, whole: bool, values: tuple
     ],
 )
 def test_a_bad_vary_exits_2_naming_the_option(capsys: pytest.CaptureFixture[str], vary: str, message: str) -> None:
-    code, out, err = _simulate(capsys, MODULE, "--units", "50", "--vary", vary)
+    code, out, err = simulate_cli(capsys, MODULE, "--units", "50", "--vary", vary)
     assert code == 2 and out == ""
     assert f"floorflow: error: --vary {vary}: " in err and message in err
 
@@ -206,7 +196,7 @@ def test_a_setting_varied_twice_is_refused() -> None:
 def test_options_that_do_not_go_together_exit_2(
     capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    code, _, err = _simulate(capsys, MODULE, "--units", "50", *args)
+    code, _, err = simulate_cli(capsys, MODULE, "--units", "50", *args)
     assert code == 2 and message in err
 
 
@@ -243,12 +233,12 @@ def test_a_setting_is_applied_to_the_profile() -> None:
 def test_an_instrument_count_is_varied_by_its_station_and_name(capsys: pytest.CaptureFixture[str]) -> None:
     """The phone line's RF sockets share one radio tester: more testers, more units an hour, the same slots."""
     args = ("--units", "200", "--profile", PHONE_LINE, "--replications", "2", "--json")
-    code, out, _ = _simulate(capsys, PHONE, *args, "--vary", "instruments.rf.tester=1,3")
+    code, out, _ = simulate_cli(capsys, PHONE, *args, "--vary", "instruments.rf.tester=1,3")
     assert code == 0
     one, three = json.loads(out)["scenarios"]
     assert (one["settings"], three["settings"]) == ({"instruments.rf.tester": 1}, {"instruments.rf.tester": 3})
     assert three["figures"]["uph"]["mean"] > 1.5 * one["figures"]["uph"]["mean"]
-    code, _, err = _simulate(capsys, PHONE, *args, "--vary", "instruments.rf.testr=1,3")
+    code, _, err = simulate_cli(capsys, PHONE, *args, "--vary", "instruments.rf.testr=1,3")
     assert code == 2
     assert "no setting 'instruments.rf.testr' (did you mean 'instruments.rf.tester'?)" in err
 
@@ -319,19 +309,19 @@ def test_jobs_1_and_jobs_2_give_the_same_sweep(capsys: pytest.CaptureFixture[str
 
 def test_the_sweep_table_marks_the_choice(capsys: pytest.CaptureFixture[str]) -> None:
     base = (MODULE, "--units", "300", "--profile", SWEEP_RF, "--replications", "3", "--vary", "stations.rf.slots=4,6,8")
-    code, out, _ = _simulate(capsys, *base, "--target-uph", "95")
+    code, out, _ = simulate_cli(capsys, *base, "--target-uph", "95")
     assert code == 0
     assert "mean ± the half-width of its 95% confidence interval" in out and "stations.rf.slots" in out
     assert "1 ◀" in out and "0 ◀" not in out and "2 ◀" not in out
     assert "target 95 units/h: scenario 1 ◀ (stations.rf.slots=6), the fewest resources that meet it" in out
     assert "the low end of the UPH interval at or above the target" in out
-    code, out, _ = _simulate(capsys, *base, "--target-uph", "1000")
+    code, out, _ = simulate_cli(capsys, *base, "--target-uph", "1000")
     assert code == 0 and "◀" not in out.replace("target", "")
     assert "target 1000 units/h: no scenario meets it" in out
 
 
 def test_a_sweep_warns_of_each_overloaded_scenario_once(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _simulate(
+    code, _, err = simulate_cli(
         capsys,
         MODULE,
         "--units",
@@ -350,7 +340,7 @@ def test_a_sweep_warns_of_each_overloaded_scenario_once(capsys: pytest.CaptureFi
 
 def test_the_sweep_plot_is_a_png_per_varied_setting(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     into = tmp_path / "plots"
-    code, _, err = _simulate(
+    code, _, err = simulate_cli(
         capsys, MODULE, "--units", "200", "--profile", SWEEP_RF, "--replications", "2",
         "--vary", "stations.rf.slots=2,4", "--vary", "arrivals.rate_per_hour=60,120", "--plot", str(into),
     )  # fmt: skip
