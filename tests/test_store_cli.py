@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -407,6 +408,23 @@ def test_export_writes_every_format(shipped: str, fmt: str, capsys: pytest.Captu
 
 
 # -- what is not a store -------------------------------------------------------------------------------------
+
+
+FAILED_READS = [("report", "out.html"), ("profile", "out.yaml"), ("export", "--format", "json", "x.json")]
+
+
+@pytest.mark.parametrize("verb", FAILED_READS)
+def test_a_store_failing_a_read_is_a_usage_error_without_a_traceback(tmp_path: Path, verb: tuple[str, ...]) -> None:
+    """A store that opens but fails a read (here a table of its schema gone) exits 2 with the store's one line."""
+    url = sqlite_url(tmp_path / "line.db")
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "line.db") as conn:
+        conn.execute("DROP TABLE measured" if verb[0] != "export" else "DROP TABLE lots")
+    done = subprocess.run([sys.executable, "-m", "engine.cli", *verb, "--store", url], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith(f"floorflow: error: the store {url}: no such table: ")
+    assert "Traceback" not in done.stderr
 
 
 def test_a_missing_sqlite_store_is_a_usage_error_without_a_traceback(tmp_path: Path) -> None:

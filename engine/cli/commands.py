@@ -17,7 +17,7 @@ from typing import Any
 
 from engine import __version__
 from engine.cli.profile import add_profile_verb
-from engine.cli.shared import ExitCode, UsageError, exit_codes_help
+from engine.cli.shared import ExitCode, UsageError, exit_codes_help, reading_store
 from engine.cli.simulateoptions import add_simulate_options
 from engine.inputs import name_argument, note_argument, serial_argument
 from engine.outcome import UnitStatus
@@ -178,12 +178,8 @@ def _report_verb(verbs: Any) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from engine.cli.report import report
-    from engine.store import StoreError
 
-    try:
-        return report(args)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+    return reading_store(lambda: report(args))
 
 
 def _event_verbs(verbs: Any) -> None:
@@ -203,12 +199,8 @@ def _event_verbs(verbs: Any) -> None:
 def _event_verb(name: str) -> Any:
     def guarded(args: argparse.Namespace) -> int:
         from engine.cli import events
-        from engine.store import StoreError
 
-        try:
-            return int(getattr(events, name)(args))
-        except StoreError as exc:
-            raise UsageError(str(exc)) from None
+        return reading_store(lambda: getattr(events, name)(args))
 
     return guarded
 
@@ -216,12 +208,8 @@ def _event_verb(name: str) -> Any:
 def _store_verb(name: str) -> Any:
     def guarded(args: argparse.Namespace) -> int:
         from engine.cli import records
-        from engine.store import StoreError
 
-        try:
-            return int(getattr(records, name)(args))
-        except StoreError as exc:
-            raise UsageError(str(exc)) from None
+        return reading_store(lambda: getattr(records, name)(args))
 
     return guarded
 

@@ -16,7 +16,7 @@ from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.cli.shared import ExitCode, UsageError, check_writable, open_existing, parse_since
+from engine.cli.shared import ExitCode, UsageError, check_writable, open_existing, parse_since, reading_store
 from engine.files import write_atomically
 from engine.inputs import name_argument
 
@@ -46,12 +46,7 @@ def add_profile_verb(verbs: Any, store_option: Callable[[argparse.ArgumentParser
 
 def profile_verb(args: argparse.Namespace) -> int:
     """``floorflow profile``: a store that cannot be read is a usage error, as under every verb that reads one."""
-    from engine.store import StoreError
-
-    try:
-        return write_profile(args)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+    return reading_store(lambda: write_profile(args))
 
 
 def write_profile(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from engine.files import NotRegularFile, replaceable_mode
 
 if TYPE_CHECKING:  # the verbs that never open a store (validate, graph) stay light
+    from collections.abc import Callable
+
     from engine.store import SqlStore
 
 
@@ -86,6 +88,17 @@ def warn_recovered(store: SqlStore) -> None:
     """Quarantine what stations that died left inside irreversible steps, and say so on stderr."""
     for serial, reason in store.recover():
         print(f"warning: unit {serial} is quarantined: {reason}", file=sys.stderr)
+
+
+def reading_store(work: Callable[[], int]) -> int:
+    """Run a verb that reads a store: a store that cannot be opened or read is a usage error (exit 2), said in
+    one line, under every such verb alike."""
+    from engine.store import StoreError
+
+    try:
+        return int(work())
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def open_existing(url: str | None) -> SqlStore:
